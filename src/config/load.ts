@@ -1,0 +1,93 @@
+/**
+ * Loads the configuration: the file named by `--config FILE` or `MCP_AUTHZ_CONFIG`
+ * (YAML or JSON), with environment variables on top, validated by the one schema.
+ * Every failure is a {@link ConfigError} whose message names the field and why.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { configSchema, type Config } from './schema.js';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Environment variable → config key, with its parser. */
+const ENV: Record<string, { key: string; parse: (v: string) => unknown }> = {
+  ISSUER: { key: 'issuer', parse: (v) => v },
+  PORT: { key: 'port', parse: (v) => (/^\d+$/.test(v) ? Number(v) : v) },
+  HOST: { key: 'host', parse: (v) => v },
+  DATA_DIR: { key: 'dataDir', parse: (v) => v },
+  REDIS_URL: { key: 'redisUrl', parse: (v) => v },
+  LOG_LEVEL: { key: 'logLevel', parse: (v) => v },
+  TRUST_PROXY: { key: 'trustProxy', parse: (v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v) },
+};
+
+export function readConfigFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+  }
+  try {
+    const value = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text, { prettyErrors: true });
+    if (value === null || value === undefined) return {};
+    if (typeof value !== 'object' || Array.isArray(value)) {
+      throw new ConfigError(`config file ${path}: the top level must be a mapping of keys`);
+    }
+    return value;
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    const reason = (err as Error).message.split('\n')[0];
+    throw new ConfigError(`config file ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${reason}`);
+  }
+}
+
+/** Formats zod issues as `field.path: reason` lines. */
+export function describeIssues(error: z.ZodError, source: string): string {
+  const lines = error.issues.map((issue) => {
+    const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+    return `  ${path || '(top level)'}: ${issue.message}`;
+  });
+  return `invalid configuration (${source}):\n${lines.join('\n')}`;
+}
+
+export interface LoadOptions {
+  /** `--config FILE` from the command line; wins over MCP_AUTHZ_CONFIG */
+  configPath?: string | undefined;
+  env?: Env;
+  /** extra values that win over file and environment (tests, embedding) */
+  overrides?: Record<string, unknown>;
+}
+
+export function loadConfig({ configPath, env = process.env, overrides = {} }: LoadOptions = {}): Config {
+  const path = configPath ?? env.MCP_AUTHZ_CONFIG;
+  const fromFile = path ? (readConfigFile(resolve(path)) as Record<string, unknown>) : {};
+  const fromEnv: Record<string, unknown> = {};
+  for (const [name, { key, parse }] of Object.entries(ENV)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') fromEnv[key] = parse(value);
+  }
+  return parseConfig({ ...fromFile, ...fromEnv, ...overrides }, path ? `${path} and environment` : 'environment');
+}
+
+/** Validates a plain object (already merged) and fills in derived values. */
+export function parseConfig(input: unknown, source = 'configuration'): Config {
+  const result = configSchema.safeParse(input);
+  if (!result.success) throw new ConfigError(describeIssues(result.error, source));
+  const parsed = result.data;
+  const issuer = (parsed.issuer ?? `http://localhost:${parsed.port}`).replace(/\/$/, '');
+  return deepFreeze({ ...parsed, issuer });
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

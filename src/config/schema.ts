@@ -1,0 +1,273 @@
+/**
+ * The one configuration schema. Environment variables and the config file (YAML or JSON)
+ * are merged and validated against it at start; `docs/configuration.md` is generated
+ * from the descriptions below (`npm run docs`), and a test fails when it is stale.
+ */
+import { z } from 'zod';
+import { canonicalResourceUri, isLoopbackHost } from './uri.js';
+
+const SCOPE_NAME = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // RFC 6749 scope-token: no space, quote or backslash
+
+const scopeName = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(SCOPE_NAME, 'a scope name is printable ASCII without spaces, quotes or backslashes');
+
+const seconds = (what: string, def: number, max: number) =>
+  z.number().int().min(1).max(max).default(def).describe(`${what}, in seconds.`);
+
+const absoluteUrl = z.string().refine((v) => URL.canParse(v), 'must be an absolute URL');
+
+export const scopeSchema = z
+  .object({
+    description: z.string().min(1).max(300).describe('What the scope lets a client do, in plain words; shown on the consent page.'),
+    dangerous: z
+      .boolean()
+      .default(false)
+      .describe('Marks a scope that unlocks destructive or sensitive tools; never preselected on the consent page.'),
+  })
+  .strict();
+
+export const resourceSchema = z
+  .object({
+    uri: absoluteUrl
+      .refine((v) => !v.includes('#'), 'must not contain a fragment')
+      .transform(canonicalResourceUri)
+      .describe("The MCP server's canonical URL; it becomes the `aud` of the tokens issued for it."),
+    name: z.string().min(1).max(100).describe('Human-readable name of the MCP server, shown on consent pages.'),
+    scopes: z
+      .record(scopeName, scopeSchema)
+      .refine((s) => Object.keys(s).length > 0, 'declare at least one scope')
+      .describe('The scopes this MCP server understands, by name.'),
+    defaultScopes: z
+      .array(scopeName)
+      .default([])
+      .describe('Scopes granted when a request for this server names none (each must be declared in `scopes`).'),
+    accessTokenTtl: seconds('Lifetime of access tokens for this server', 3600, 86400),
+    resourceServerClients: z
+      .array(z.string().min(1))
+      .default([])
+      .describe('Client ids that act as this MCP server: they may introspect tokens issued for it.'),
+  })
+  .strict();
+
+export const GRANT_TYPES = [
+  'authorization_code',
+  'refresh_token',
+  'client_credentials',
+  'urn:ietf:params:oauth:grant-type:device_code',
+] as const;
+
+export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
+
+const jwkSchema = z.looseObject({ kty: z.string() });
+
+export const clientSchema = z
+  .object({
+    client_id: z.string().min(1).max(255).describe('The client identifier (RFC 7591).'),
+    client_secret: z
+      .string()
+      .min(16, 'must be at least 16 characters')
+      .max(512)
+      .optional()
+      .describe('Shared secret for `client_secret_basic` / `client_secret_post`.'),
+    client_name: z.string().min(1).max(200).optional().describe('Display name shown on consent pages.'),
+    jwks: z
+      .object({ keys: z.array(jwkSchema).min(1) })
+      .optional()
+      .describe('Public keys for `private_key_jwt` client authentication.'),
+    jwks_uri: absoluteUrl.optional().describe('URL of the public keys for `private_key_jwt` client authentication.'),
+    grant_types: z
+      .array(z.enum(GRANT_TYPES))
+      .min(1)
+      .default(['authorization_code', 'refresh_token'])
+      .describe('Grant types the client may use.'),
+    redirect_uris: z.array(absoluteUrl).default([]).describe('Exact redirect URIs (authorization code flow).'),
+    post_logout_redirect_uris: z.array(absoluteUrl).default([]).describe('Where the client may send people after sign-out.'),
+    token_endpoint_auth_method: z
+      .enum(AUTH_METHODS)
+      .optional()
+      .describe(
+        'How the client authenticates at the token endpoint. Default: `client_secret_basic` with a secret, `private_key_jwt` with keys, otherwise `none` (public client).',
+      ),
+    application_type: z.enum(['web', 'native']).optional().describe('`native` for apps on the user device (loopback or custom-scheme redirects).'),
+    scope: z
+      .string()
+      .regex(/^\S+( \S+)*$/, 'a space-separated list of scope names')
+      .optional()
+      .describe('Space-separated scopes the client may ever be granted. Default: every scope of its resources.'),
+    resources: z
+      .array(absoluteUrl.transform(canonicalResourceUri))
+      .optional()
+      .describe('MCP server URLs the client may get tokens for. Default: every configured resource.'),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    issuer: absoluteUrl
+      .optional()
+      .describe('Issuer identifier (env `ISSUER`). Default `http://localhost:$PORT`. Must be https unless the host is loopback.'),
+    port: z.number().int().min(0).max(65535).default(4000).describe('TCP port to listen on (env `PORT`).'),
+    host: z.string().min(1).default('0.0.0.0').describe('Address to listen on (env `HOST`).'),
+    dataDir: z.string().min(1).default('./data').describe('Directory of the embedded SQLite store (env `DATA_DIR`).'),
+    redisUrl: z
+      .string()
+      .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+      .optional()
+      .describe('When set, the store is Redis at this URL instead of SQLite (env `REDIS_URL`).'),
+    redisKeyPrefix: z.string().min(1).max(64).default('mcp-authz:').describe('Prefix of every Redis key.'),
+    trustProxy: z
+      .boolean()
+      .default(false)
+      .describe('Trust `X-Forwarded-*` headers (only behind a proxy that sets them; env `TRUST_PROXY`).'),
+    logLevel: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info')
+      .describe('Application log level (env `LOG_LEVEL`).'),
+    dangerouslyAllowHttpIssuer: z
+      .boolean()
+      .default(false)
+      .describe('Allow an `http://` issuer on a non-loopback host. Never in production.'),
+    resources: z.array(resourceSchema).default([]).describe('The MCP servers this server issues tokens for.'),
+    clients: z.array(clientSchema).default([]).describe('Statically registered clients.'),
+    ttl: z
+      .object({
+        authorizationCode: seconds('Authorization code lifetime', 60, 600),
+        refreshToken: seconds('Refresh token lifetime', 14 * 86400, 365 * 86400),
+        deviceCode: seconds('Device code (and user code) lifetime', 600, 3600),
+        idToken: seconds('ID token lifetime', 3600, 86400),
+        session: seconds('Browser sign-in session lifetime', 14 * 86400, 365 * 86400),
+        interaction: seconds('Lifetime of one sign-in/consent interaction', 600, 3600),
+        grant: seconds('Lifetime of a grant (the consent a person gave a client)', 365 * 86400, 5 * 365 * 86400),
+      })
+      .strict()
+      .default({
+        authorizationCode: 60,
+        refreshToken: 14 * 86400,
+        deviceCode: 600,
+        idToken: 3600,
+        session: 14 * 86400,
+        interaction: 600,
+        grant: 365 * 86400,
+      })
+      .describe('Token and session lifetimes.'),
+    keys: z
+      .object({
+        reloadInterval: seconds('How often a running server re-reads the signing keys from the store', 30, 3600),
+        activationDelay: z
+          .number()
+          .int()
+          .min(0)
+          .max(86400)
+          .default(60)
+          .describe(
+            'Seconds a rotated-in key is published before it signs, so every replica and verifier knows it first (at least twice `reloadInterval`).',
+          ),
+      })
+      .strict()
+      .default({ reloadInterval: 30, activationDelay: 60 })
+      .describe('Signing keys.'),
+    deviceFlow: z
+      .object({
+        charset: z.enum(['base-20', 'digits']).default('base-20').describe('Alphabet of user codes.'),
+        mask: z
+          .string()
+          .regex(/^[*-]+$/, 'only `*` (a character) and `-`')
+          .refine((m) => (m.match(/\*/g)?.length ?? 0) >= 8, 'at least 8 characters (`*`)')
+          .default('****-****')
+          .describe('Shape of user codes.'),
+        interval: seconds('Minimum polling interval announced to devices', 5, 60),
+      })
+      .strict()
+      .default({ charset: 'base-20', mask: '****-****', interval: 5 })
+      .describe('Device authorization grant (RFC 8628).'),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+
+    if (config.issuer !== undefined) {
+      const url = new URL(config.issuer);
+      if (url.search || url.hash) issue(['issuer'], 'must not have a query or fragment');
+      if (url.protocol !== 'https:' && url.protocol !== 'http:') issue(['issuer'], 'must be an http(s) URL');
+      if (url.protocol === 'http:' && !isLoopbackHost(url.hostname) && !config.dangerouslyAllowHttpIssuer) {
+        issue(['issuer'], 'must be https (http is allowed only for loopback hosts, or with dangerouslyAllowHttpIssuer)');
+      }
+    }
+
+    const resourceUris = new Map<string, z.infer<typeof resourceSchema>>();
+    config.resources.forEach((resource, i) => {
+      if (resourceUris.has(resource.uri)) issue(['resources', i, 'uri'], `duplicate resource ${resource.uri}`);
+      resourceUris.set(resource.uri, resource);
+      resource.defaultScopes.forEach((scope, j) => {
+        if (!(scope in resource.scopes)) issue(['resources', i, 'defaultScopes', j], `"${scope}" is not one of this resource's scopes`);
+      });
+    });
+
+    const clientIds = new Set<string>();
+    config.clients.forEach((client, i) => {
+      const at = (...rest: (string | number)[]) => ['clients', i, ...rest];
+      if (clientIds.has(client.client_id)) issue(at('client_id'), `duplicate client_id "${client.client_id}"`);
+      clientIds.add(client.client_id);
+
+      const method = effectiveAuthMethod(client);
+      if ((method === 'client_secret_basic' || method === 'client_secret_post') && !client.client_secret) {
+        issue(at('client_secret'), `required for token_endpoint_auth_method ${method}`);
+      }
+      if (method === 'private_key_jwt' && !client.jwks && !client.jwks_uri) {
+        issue(at('jwks'), 'private_key_jwt needs jwks or jwks_uri');
+      }
+      if (method === 'none' && client.client_secret) {
+        issue(at('client_secret'), 'a public client (token_endpoint_auth_method none) has no secret');
+      }
+      if (method === 'none' && client.grant_types.includes('client_credentials')) {
+        issue(at('grant_types'), 'client_credentials needs an authenticated (confidential) client');
+      }
+      if (client.grant_types.includes('authorization_code') && client.redirect_uris.length === 0) {
+        issue(at('redirect_uris'), 'authorization_code needs at least one redirect URI');
+      }
+      const allowed = client.resources ?? [...resourceUris.keys()];
+      client.resources?.forEach((uri, j) => {
+        if (!resourceUris.has(uri)) issue(at('resources', j), `${uri} is not a configured resource`);
+      });
+      if (client.scope) {
+        const known = new Set(allowed.flatMap((uri) => Object.keys(resourceUris.get(uri)?.scopes ?? {})));
+        for (const scope of client.scope.split(' ')) {
+          if (!known.has(scope) && !OIDC_SCOPES.has(scope)) {
+            issue(at('scope'), `"${scope}" is not a scope of this client's resources`);
+          }
+        }
+      }
+    });
+
+    config.resources.forEach((resource, i) => {
+      resource.resourceServerClients.forEach((id, j) => {
+        if (!clientIds.has(id)) issue(['resources', i, 'resourceServerClients', j], `"${id}" is not a configured client`);
+      });
+    });
+
+    if (config.keys.activationDelay !== 0 && config.keys.activationDelay < 2 * config.keys.reloadInterval) {
+      issue(['keys', 'activationDelay'], 'must be 0 or at least twice keys.reloadInterval');
+    }
+  });
+
+/** OpenID Connect scopes the server understands besides the resources' own. */
+export const OIDC_SCOPES = new Set(['openid', 'profile', 'offline_access']);
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type ParsedConfig = z.output<typeof configSchema>;
+export type ResourceConfig = z.output<typeof resourceSchema>;
+export type ClientConfig = z.output<typeof clientSchema>;
+export type ScopeConfig = z.output<typeof scopeSchema>;
+
+/** The validated, complete configuration the server runs with. */
+export type Config = Omit<ParsedConfig, 'issuer'> & { issuer: string };
+
+export function effectiveAuthMethod(client: ClientConfig): (typeof AUTH_METHODS)[number] {
+  if (client.token_endpoint_auth_method) return client.token_endpoint_auth_method;
+  if (client.client_secret) return 'client_secret_basic';
+  if (client.jwks || client.jwks_uri) return 'private_key_jwt';
+  return 'none';
+}
