@@ -1,0 +1,20 @@
+/**
+ * Hashing shared by both stores.
+ *
+ * Most oidc-provider ids are bearer values (an opaque access token *is* its id), so a
+ * store must never hold them in the clear: a leaked database file or Redis dump would
+ * otherwise hand out working tokens. Records are keyed by `sha256(id)` instead; the
+ * hash is enough to look a record up when the bearer presents the id again, and
+ * useless to someone who only has the stored form.
+ */
+import { createHash } from 'node:crypto';
+
+/**
+ * SHA-256 of `value`, base64url without padding (43 characters).
+ *
+ * Unsalted on purpose: the lookup must be deterministic, and the inputs are
+ * high-entropy random ids (or short-lived user codes), not passwords.
+ */
+export function sha256(value: string): string {
+  return createHash('sha256').update(value, 'utf8').digest('base64url');
+}

@@ -1,0 +1,32 @@
+/**
+ * Opens the configured store: Redis when a URL is given, else SQLite in the data
+ * directory.
+ *
+ * The driver module is imported lazily so a process using one store never loads the
+ * other's native addon (better-sqlite3) or client (ioredis): a Redis deployment does not
+ * need a working SQLite build, and the CLI starts faster.
+ */
+import { StoreError, type Store } from './contract.js';
+
+export interface OpenStoreOptions {
+  dataDir: string;
+  redisUrl?: string | undefined;
+  redisKeyPrefix: string;
+}
+
+/** Rejects with a StoreError saying what could not be opened and where (credentials redacted). */
+export async function openStore(options: OpenStoreOptions): Promise<Store> {
+  try {
+    if (options.redisUrl) {
+      const { openRedisStore } = await import('./redis/store.js');
+      return await openRedisStore({ url: options.redisUrl, keyPrefix: options.redisKeyPrefix });
+    }
+    const { openSqliteStore } = await import('./sqlite/store.js');
+    return await openSqliteStore({ dataDir: options.dataDir });
+  } catch (err) {
+    if (err instanceof StoreError) throw err;
+    // e.g. the native addon failed to load: say which store, never the URL's secrets.
+    const what = options.redisUrl ? 'the Redis store' : 'the SQLite store';
+    throw new StoreError(`cannot load ${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * Local user accounts in Redis: a hash per username, an id → username index for
+ * `findById`, and a set of usernames for `list`. Writes that touch several keys are Lua
+ * scripts, so a concurrent create of the same username cannot half-succeed. These keys
+ * have no TTL: accounts are permanent until removed.
+ */
+import type { Redis } from 'ioredis';
+import { AccountExistsError, StoreError, type AccountRecord, type AccountStore } from '../contract.js';
+import type { RedisKeys } from './keys.js';
+import type { RedisScripts } from './scripts.js';
+
+function toRecord(fields: Record<string, string>): AccountRecord | undefined {
+  const { id, username, passwordHash, roles, createdAt, updatedAt } = fields;
+  if (id === undefined || username === undefined) return undefined;
+  let parsedRoles: unknown;
+  try {
+    parsedRoles = JSON.parse(roles ?? '');
+  } catch {
+    parsedRoles = undefined;
+  }
+  if (
+    passwordHash === undefined ||
+    !Array.isArray(parsedRoles) ||
+    !parsedRoles.every((role) => typeof role === 'string') ||
+    !Number.isFinite(Number(createdAt)) ||
+    !Number.isFinite(Number(updatedAt))
+  ) {
+    throw new StoreError(`the stored account "${username}" cannot be read`);
+  }
+  return { id, username, passwordHash, roles: parsedRoles, createdAt: Number(createdAt), updatedAt: Number(updatedAt) };
+}
+
+export class RedisAccountStore implements AccountStore {
+  readonly #redis: Redis;
+  readonly #keys: RedisKeys;
+  readonly #scripts: RedisScripts;
+
+  constructor(redis: Redis, keys: RedisKeys, scripts: RedisScripts) {
+    this.#redis = redis;
+    this.#keys = keys;
+    this.#scripts = scripts;
+  }
+
+  async create(record: AccountRecord): Promise<void> {
+    const result = await this.#scripts.accountCreate(
+      [this.#keys.account(record.username), this.#keys.accountId(record.id), this.#keys.accountNames()],
+      [record.id, record.username, record.passwordHash, JSON.stringify(record.roles), record.createdAt, record.updatedAt],
+    );
+    if (result === 0) throw new AccountExistsError(record.username);
+    if (result === -1) throw new StoreError('an account with this id already exists');
+  }
+
+  async findByUsername(username: string): Promise<AccountRecord | undefined> {
+    return toRecord(await this.#redis.hgetall(this.#keys.account(username)));
+  }
+
+  async findById(id: string): Promise<AccountRecord | undefined> {
+    const username = await this.#redis.get(this.#keys.accountId(id));
+    if (username === null) return undefined;
+    const record = await this.findByUsername(username);
+    return record?.id === id ? record : undefined;
+  }
+
+  async list(): Promise<AccountRecord[]> {
+    // Code-unit order, which matches SQLite's default BINARY collation for BMP text.
+    const usernames = (await this.#redis.smembers(this.#keys.accountNames())).sort((a, b) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    );
+    if (usernames.length === 0) return [];
+    const pipeline = this.#redis.pipeline();
+    for (const username of usernames) pipeline.hgetall(this.#keys.account(username));
+    const replies = (await pipeline.exec()) ?? [];
+    const records: AccountRecord[] = [];
+    for (const [err, fields] of replies) {
+      if (err) throw err;
+      const record = toRecord(fields as Record<string, string>);
+      if (record) records.push(record);
+    }
+    return records;
+  }
+
+  async update(username: string, patch: { passwordHash?: string; roles?: string[] }): Promise<boolean> {
+    const fields: (string | number)[] = ['updatedAt', Date.now()];
+    if (patch.passwordHash !== undefined) fields.push('passwordHash', patch.passwordHash);
+    if (patch.roles !== undefined) fields.push('roles', JSON.stringify(patch.roles));
+    return (await this.#scripts.accountUpdate(this.#keys.account(username), fields)) === 1;
+  }
+
+  async remove(username: string): Promise<boolean> {
+    const result = await this.#scripts.accountRemove(
+      this.#keys.account(username),
+      this.#keys.accountNames(),
+      username,
+      this.#keys.accountIdPrefix(),
+    );
+    return result === 1;
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * The Redis store: for several replicas sharing state.
+ *
+ * The client keeps ioredis's defaults that matter for availability: the offline queue
+ * (commands issued while disconnected wait for the reconnect instead of failing) and
+ * the default reconnect strategy, so one store object survives a Redis restart.
+ * `ping()` is the exception: a health check must answer promptly, so it fails at once
+ * when the connection is down and times out when Redis does not answer.
+ */
+import { Redis } from 'ioredis';
+import { StoreError, type ModelAdapter, type Store } from '../contract.js';
+import { RedisAccountStore } from './accounts.js';
+import { RedisKeys } from './keys.js';
+import { RedisModelAdapter } from './model-adapter.js';
+import { RedisScripts } from './scripts.js';
+import { RedisSettingsStore } from './settings.js';
+
+export interface RedisStoreOptions {
+  url: string;
+  keyPrefix: string;
+  /** how long opening may take before it fails; default 5000 ms */
+  connectTimeoutMs?: number;
+  /** how long `ping()` waits for PONG; default 2000 ms */
+  pingTimeoutMs?: number;
+}
+
+export interface RedisStore extends Store {
+  readonly kind: 'redis';
+}
+
+/** The URL with any `user:pass@` replaced by `***@`, safe for messages and logs. */
+export function redactRedisUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.username === '' && parsed.password === '') return url;
+    parsed.username = '';
+    parsed.password = '';
+    return parsed.toString().replace('//', '//***@');
+  } catch {
+    return url.replace(/\/\/[^/@]*@/, '//***@');
+  }
+}
+
+function reason(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Rejects with `onTimeout()` when `promise` has not settled within `ms`. */
+function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+class RedisStoreImpl implements RedisStore {
+  readonly kind = 'redis' as const;
+  readonly accounts: RedisAccountStore;
+  readonly settings: RedisSettingsStore;
+  readonly #redis: Redis;
+  readonly #keys: RedisKeys;
+  readonly #scripts: RedisScripts;
+  readonly #where: string;
+  readonly #pingTimeoutMs: number;
+  readonly #models = new Map<string, RedisModelAdapter>();
+  readonly #lastError: () => Error | undefined;
+
+  constructor(redis: Redis, keyPrefix: string, where: string, pingTimeoutMs: number, lastError: () => Error | undefined) {
+    this.#redis = redis;
+    this.#keys = new RedisKeys(keyPrefix);
+    this.#scripts = new RedisScripts(redis);
+    this.#where = where;
+    this.#pingTimeoutMs = pingTimeoutMs;
+    this.#lastError = lastError;
+    this.accounts = new RedisAccountStore(redis, this.#keys, this.#scripts);
+    this.settings = new RedisSettingsStore(redis, this.#keys, this.#scripts);
+  }
+
+  model(name: string): ModelAdapter {
+    let adapter = this.#models.get(name);
+    if (!adapter) {
+      adapter = new RedisModelAdapter(name, this.#redis, this.#keys, this.#scripts);
+      this.#models.set(name, adapter);
+    }
+    return adapter;
+  }
+
+  async ping(): Promise<void> {
+    const status = this.#redis.status;
+    if (status === 'end') throw new StoreError(`the Redis store for ${this.#where} is closed`);
+    if (status !== 'ready') {
+      const last = this.#lastError();
+      throw new StoreError(`cannot reach Redis at ${this.#where}: ${last ? reason(last) : `connection ${status}`}`);
+    }
+    try {
+      await withTimeout(
+        this.#redis.ping(),
+        this.#pingTimeoutMs,
+        () => new StoreError(`Redis at ${this.#where} did not answer PING within ${this.#pingTimeoutMs} ms`),
+      );
+    } catch (err) {
+      if (err instanceof StoreError) throw err;
+      throw new StoreError(`Redis at ${this.#where} failed PING: ${reason(err)}`, { cause: err });
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#redis.status === 'end') return;
+    if (this.#redis.status === 'ready') {
+      try {
+        await withTimeout(this.#redis.quit(), 1000, () => new Error('QUIT timed out'));
+        return;
+      } catch {
+        /* fall through to a hard disconnect */
+      }
+    }
+    this.#redis.disconnect();
+  }
+}
+
+/**
+ * Connects and checks the server answers. Rejects with a StoreError naming the
+ * (redacted) URL and the cause; the half-open client is shut down so it stops retrying.
+ */
+export async function openRedisStore(options: RedisStoreOptions): Promise<RedisStore> {
+  const where = redactRedisUrl(options.url);
+  const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
+  let lastError: Error | undefined;
+  const redis = new Redis(options.url, {
+    lazyConnect: true,
+    enableOfflineQueue: true,
+    connectTimeout: connectTimeoutMs,
+  });
+  // Without a listener ioredis prints every connection error to stderr; the latest
+  // one is kept instead, to explain a failing ping().
+  redis.on('error', (err: Error) => {
+    lastError = err;
+  });
+  redis.on('ready', () => {
+    lastError = undefined;
+  });
+  try {
+    await withTimeout(
+      redis.connect().then(() => redis.ping()),
+      connectTimeoutMs,
+      () => new Error(`no answer within ${connectTimeoutMs} ms`),
+    );
+  } catch (err) {
+    redis.disconnect();
+    const cause = lastError ?? err;
+    throw new StoreError(`cannot reach Redis at ${where}: ${reason(cause)}`, { cause });
+  }
+  return new RedisStoreImpl(redis, options.keyPrefix, where, options.pingTimeoutMs ?? 2000, () => lastError);
+}

@@ -1,0 +1,86 @@
+/**
+ * The SQLite schema, as numbered migrations.
+ *
+ * A migration is immutable once released: databases in the field have already run it,
+ * so a change is always a new, higher-numbered entry. `applyMigrations` runs the missing
+ * ones in one IMMEDIATE transaction (so two processes opening the same fresh file cannot
+ * both migrate) and records each in `schema_migrations`.
+ */
+import type Database from 'better-sqlite3';
+import { StoreError } from '../contract.js';
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+      -- One table for every oidc-provider model. id_hash is sha256(id): the id itself is
+      -- a bearer value for most models and is never stored in the clear here.
+      -- expires_at is epoch milliseconds (NULL: never expires); consumed_at epoch seconds.
+      CREATE TABLE oidc_models (
+        model          TEXT    NOT NULL,
+        id_hash        TEXT    NOT NULL,
+        payload        TEXT    NOT NULL,
+        grant_id       TEXT,
+        user_code_hash TEXT,
+        uid            TEXT,
+        expires_at     INTEGER,
+        consumed_at    INTEGER,
+        PRIMARY KEY (model, id_hash)
+      ) WITHOUT ROWID;
+      CREATE INDEX oidc_models_grant ON oidc_models (model, grant_id) WHERE grant_id IS NOT NULL;
+      CREATE INDEX oidc_models_user_code ON oidc_models (model, user_code_hash) WHERE user_code_hash IS NOT NULL;
+      CREATE INDEX oidc_models_uid ON oidc_models (model, uid) WHERE uid IS NOT NULL;
+      CREATE INDEX oidc_models_expires ON oidc_models (expires_at) WHERE expires_at IS NOT NULL;
+
+      CREATE TABLE accounts (
+        id            TEXT    NOT NULL PRIMARY KEY,
+        username      TEXT    NOT NULL UNIQUE,
+        password_hash TEXT    NOT NULL,
+        roles         TEXT    NOT NULL,
+        created_at    INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL
+      );
+
+      CREATE TABLE settings (
+        name    TEXT    NOT NULL PRIMARY KEY,
+        value   TEXT    NOT NULL,
+        version INTEGER NOT NULL
+      );
+    `,
+  },
+];
+
+/** Brings the schema up to date; returns the versions it applied. */
+export function applyMigrations(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS): number[] {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER NOT NULL PRIMARY KEY,
+    name       TEXT    NOT NULL,
+    applied_at INTEGER NOT NULL
+  )`);
+  const migrate = db.transaction((): number[] => {
+    const rows = db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[];
+    const applied = new Set(rows.map((row) => row.version));
+    const known = Math.max(0, ...migrations.map((m) => m.version));
+    const newest = Math.max(0, ...applied);
+    if (newest > known) {
+      throw new StoreError(`the SQLite schema is at version ${newest}, newer than this build knows (${known}); upgrade mcp-authz`);
+    }
+    const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+    const done: number[] = [];
+    for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
+      if (applied.has(migration.version)) continue;
+      db.exec(migration.sql);
+      record.run(migration.version, migration.name, Date.now());
+      done.push(migration.version);
+    }
+    return done;
+  });
+  return migrate.immediate();
+}

@@ -1,0 +1,551 @@
+/**
+ * The storage contract (adapters/contract.ts), run against both stores: whatever passes
+ * here for one must pass for the other, so the server behaves the same on either.
+ *
+ * Each store gets its own backend for the whole file (a temp data directory, or a real
+ * redis-server with persistence on), started once in `before`.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
+import { Redis } from 'ioredis';
+import {
+  AccountExistsError,
+  AlreadyConsumedError,
+  StoreError,
+  type AccountRecord,
+  type AdapterPayload,
+  type Store,
+} from '../../adapters/contract.js';
+import { sha256 } from '../../adapters/hash.js';
+import { openStore } from '../../adapters/index.js';
+import { openSqliteStore, SQLITE_FILE_NAME } from '../../adapters/sqlite/store.js';
+import { freePort, startRedis, type RedisServer } from '../helpers/redis.js';
+
+const run = promisify(execFile);
+const KINDS = ['sqlite', 'redis'] as const;
+
+interface Backend {
+  /** a new store object over the same data (a second replica / process) */
+  open(keyPrefix?: string): Promise<Store>;
+  /** everything the backend holds, as text: the SQLite files' bytes, or Redis keys and values */
+  storedText(): Promise<string>;
+  dispose(): Promise<void>;
+}
+
+interface SqliteBackend extends Backend {
+  dataDir: string;
+}
+
+interface RedisBackend extends Backend {
+  server: RedisServer;
+  keyPrefix: string;
+  /** a plain client, for looking at keys and TTLs */
+  inspector: Redis;
+}
+
+function sqliteBackend(): SqliteBackend {
+  const root = mkdtempSync(join(tmpdir(), 'mcp-authz-sqlite-'));
+  const dataDir = join(root, 'data'); // absent: openStore must create it
+  return {
+    dataDir,
+    open: () => openStore({ dataDir, redisKeyPrefix: 'unused:' }),
+    async storedText() {
+      return readdirSync(dataDir)
+        .map((name) => readFileSync(join(dataDir, name)).toString('latin1'))
+        .join('\n');
+    },
+    async dispose() {
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+async function dumpRedis(inspector: Redis, pattern: string): Promise<string> {
+  const parts: string[] = [];
+  for (const key of await inspector.keys(pattern)) {
+    parts.push(key);
+    const type = await inspector.type(key);
+    if (type === 'hash') parts.push(...Object.entries(await inspector.hgetall(key)).flat());
+    else if (type === 'set') parts.push(...(await inspector.smembers(key)));
+    else if (type === 'string') parts.push((await inspector.get(key)) ?? '');
+  }
+  return parts.join('\n');
+}
+
+async function redisBackend(): Promise<RedisBackend> {
+  const server = await startRedis({ persist: true });
+  const keyPrefix = 'contract:';
+  const inspector = new Redis(server.url);
+  return {
+    server,
+    keyPrefix,
+    inspector,
+    open: (prefix = keyPrefix) => openStore({ dataDir: '/nonexistent', redisUrl: server.url, redisKeyPrefix: prefix }),
+    storedText: () => dumpRedis(inspector, `${keyPrefix}*`),
+    async dispose() {
+      inspector.disconnect();
+      await server.stop();
+    },
+  };
+}
+
+/** A fresh, recognisable id: never shared between tests. */
+function newId(label: string): string {
+  return `${label}-${randomBytes(16).toString('base64url')}`;
+}
+
+function tokenPayload(kind: string, id: string, extra: Partial<AdapterPayload> = {}): AdapterPayload {
+  const now = Math.floor(Date.now() / 1000);
+  return { iat: now, exp: now + 600, jti: id, kind, accountId: 'account-1', clientId: 'client-1', ...extra };
+}
+
+function account(username: string, roles: string[] = ['user']): AccountRecord {
+  const now = Date.now();
+  return { id: newId('acct'), username, passwordHash: `hash-of-${username}`, roles, createdAt: now, updatedAt: now };
+}
+
+for (const kind of KINDS) {
+  describe(`${kind} store`, () => {
+    let backend: SqliteBackend | RedisBackend;
+    let store: Store;
+    const extra: Store[] = [];
+
+    /** a second store object on the same data, closed after the suite */
+    async function another(keyPrefix?: string): Promise<Store> {
+      const opened = await backend.open(keyPrefix);
+      extra.push(opened);
+      return opened;
+    }
+
+    before(async () => {
+      backend = kind === 'sqlite' ? sqliteBackend() : await redisBackend();
+      store = await backend.open();
+    });
+
+    after(async () => {
+      for (const s of extra) await s.close();
+      await store?.close();
+      await backend?.dispose();
+    });
+
+    it('reports its kind and answers ping', async () => {
+      assert.equal(store.kind, kind);
+      await store.ping();
+      assert.equal(store.model('AccessToken'), store.model('AccessToken'));
+    });
+
+    it('round-trips a payload, restoring jti from the id', async () => {
+      const id = newId('at');
+      const payload = tokenPayload('AccessToken', id, { grantId: newId('grant'), scope: 'openid', extra: { a: [1] } });
+      await store.model('AccessToken').upsert(id, payload, 600);
+      assert.deepEqual(await store.model('AccessToken').find(id), payload);
+      // the same id under another model is another record
+      assert.equal(await store.model('RefreshToken').find(id), undefined);
+    });
+
+    it('stores a record without expiresIn (as oidc-provider does for Client) with no expiry', async () => {
+      const clientId = newId('client');
+      const metadata = { client_id: clientId, redirect_uris: ['https://rp.example/cb'] };
+      await store.model('Client').upsert(clientId, metadata, undefined as unknown as number);
+      assert.deepEqual(await store.model('Client').find(clientId), { ...metadata, jti: clientId });
+      await store.model('Client').destroy(clientId);
+    });
+
+    it('returns undefined for an unknown id', async () => {
+      assert.equal(await store.model('AccessToken').find(newId('missing')), undefined);
+      assert.equal(await store.model('Session').findByUid(newId('uid')), undefined);
+      assert.equal(await store.model('DeviceCode').findByUserCode('NOPE-NOPE'), undefined);
+    });
+
+    it('never returns an expired record (record, uid and userCode lookups)', async () => {
+      const tokenId = newId('short');
+      const sessionId = newId('sess');
+      const uid = newId('uid');
+      const deviceId = newId('dc');
+      const userCode = `EXP-${randomBytes(4).toString('hex')}`;
+      await store.model('AccessToken').upsert(tokenId, tokenPayload('AccessToken', tokenId), 1);
+      await store.model('Session').upsert(sessionId, { jti: sessionId, uid, kind: 'Session' }, 1);
+      await store.model('DeviceCode').upsert(deviceId, tokenPayload('DeviceCode', deviceId, { userCode }), 1);
+      assert.ok(await store.model('AccessToken').find(tokenId));
+      assert.ok(await store.model('Session').findByUid(uid));
+      assert.ok(await store.model('DeviceCode').findByUserCode(userCode));
+      await sleep(1100);
+      assert.equal(await store.model('AccessToken').find(tokenId), undefined);
+      assert.equal(await store.model('Session').findByUid(uid), undefined);
+      assert.equal(await store.model('DeviceCode').findByUserCode(userCode), undefined);
+    });
+
+    it('treats a non-positive expiresIn as already expired', async () => {
+      const id = newId('dead');
+      await store.model('AccessToken').upsert(id, tokenPayload('AccessToken', id), 600);
+      await store.model('AccessToken').upsert(id, tokenPayload('AccessToken', id), 0);
+      assert.equal(await store.model('AccessToken').find(id), undefined);
+    });
+
+    it('consume marks the record consumed; a second consume throws AlreadyConsumedError', async () => {
+      const id = newId('code');
+      const model = store.model('AuthorizationCode');
+      await model.upsert(id, tokenPayload('AuthorizationCode', id), 60);
+      const before = Math.floor(Date.now() / 1000);
+      await model.consume(id);
+      const consumed = (await model.find(id))?.consumed;
+      assert.ok(typeof consumed === 'number', 'consumed is set');
+      assert.ok(consumed >= before && consumed <= Math.floor(Date.now() / 1000));
+      await assert.rejects(model.consume(id), (err: unknown) => {
+        assert.ok(err instanceof AlreadyConsumedError);
+        assert.equal(err.model, 'AuthorizationCode');
+        return true;
+      });
+      // a missing record is a no-op
+      await model.consume(newId('missing'));
+    });
+
+    it('keeps a consumed marker that arrives in the payload', async () => {
+      const id = newId('rt');
+      await store.model('RefreshToken').upsert(id, tokenPayload('RefreshToken', id, { consumed: 1234 }), 60);
+      assert.equal((await store.model('RefreshToken').find(id))?.consumed, 1234);
+      await assert.rejects(store.model('RefreshToken').consume(id), AlreadyConsumedError);
+    });
+
+    it('consumes exactly once under 50 concurrent calls from two store objects', async () => {
+      const second = await another();
+      const id = newId('race');
+      await store.model('AuthorizationCode').upsert(id, tokenPayload('AuthorizationCode', id), 60);
+      const results = await Promise.allSettled(
+        Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? store : second).model('AuthorizationCode').consume(id)),
+      );
+      const fulfilled = results.filter((r) => r.status === 'fulfilled');
+      const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      assert.equal(fulfilled.length, 1);
+      assert.equal(rejected.length, 49);
+      for (const r of rejected) assert.ok(r.reason instanceof AlreadyConsumedError);
+    });
+
+    it('destroy removes the record (and is a no-op for a missing one)', async () => {
+      const id = newId('gone');
+      await store.model('AccessToken').upsert(id, tokenPayload('AccessToken', id), 60);
+      await store.model('AccessToken').destroy(id);
+      assert.equal(await store.model('AccessToken').find(id), undefined);
+      await store.model('AccessToken').destroy(id);
+    });
+
+    it('findByUid returns the Session with its jti; gone after destroy', async () => {
+      const id = newId('sess');
+      const uid = newId('uid');
+      const payload = { jti: id, uid, kind: 'Session', accountId: 'a', loginTs: 1 };
+      await store.model('Session').upsert(id, payload, 60);
+      assert.deepEqual(await store.model('Session').findByUid(uid), payload);
+      assert.equal(await store.model('AccessToken').findByUid(uid), undefined, 'the index is per model');
+      await store.model('Session').destroy(id);
+      assert.equal(await store.model('Session').findByUid(uid), undefined);
+    });
+
+    it('re-upserting a Session with a new uid drops the old uid index', async () => {
+      const id = newId('sess');
+      const [uid1, uid2] = [newId('uid'), newId('uid')];
+      await store.model('Session').upsert(id, { jti: id, uid: uid1, kind: 'Session' }, 60);
+      await store.model('Session').upsert(id, { jti: id, uid: uid2, kind: 'Session' }, 60);
+      assert.equal(await store.model('Session').findByUid(uid1), undefined);
+      assert.equal((await store.model('Session').findByUid(uid2))?.jti, id);
+    });
+
+    it('findByUserCode returns the DeviceCode with its jti; gone after destroy', async () => {
+      const id = newId('dc');
+      const userCode = `UC-${randomBytes(4).toString('hex')}`;
+      const payload = tokenPayload('DeviceCode', id, { userCode, grantId: newId('grant') });
+      await store.model('DeviceCode').upsert(id, payload, 60);
+      assert.deepEqual(await store.model('DeviceCode').findByUserCode(userCode), payload);
+      await store.model('DeviceCode').consume(id);
+      assert.equal(typeof (await store.model('DeviceCode').findByUserCode(userCode))?.consumed, 'number');
+      await store.model('DeviceCode').destroy(id);
+      assert.equal(await store.model('DeviceCode').findByUserCode(userCode), undefined);
+    });
+
+    it('revokeByGrantId removes every record of the grant in that model, and nothing else', async () => {
+      const [g1, g2] = [newId('grant'), newId('grant')];
+      const [a1, a2, a3, r1, d1] = ['a1', 'a2', 'a3', 'r1', 'd1'].map(newId) as [string, string, string, string, string];
+      const userCode = `RV-${randomBytes(4).toString('hex')}`;
+      await store.model('AccessToken').upsert(a1, tokenPayload('AccessToken', a1, { grantId: g1 }), 60);
+      await store.model('AccessToken').upsert(a2, tokenPayload('AccessToken', a2, { grantId: g1 }), 120);
+      await store.model('AccessToken').upsert(a3, tokenPayload('AccessToken', a3, { grantId: g2 }), 60);
+      await store.model('RefreshToken').upsert(r1, tokenPayload('RefreshToken', r1, { grantId: g1 }), 60);
+      await store.model('DeviceCode').upsert(d1, tokenPayload('DeviceCode', d1, { grantId: g1, userCode }), 60);
+
+      await store.model('AccessToken').revokeByGrantId(g1);
+      assert.equal(await store.model('AccessToken').find(a1), undefined);
+      assert.equal(await store.model('AccessToken').find(a2), undefined);
+      assert.ok(await store.model('AccessToken').find(a3), 'another grant is untouched');
+      assert.ok(await store.model('RefreshToken').find(r1), 'another model is untouched');
+
+      await store.model('RefreshToken').revokeByGrantId(g1);
+      await store.model('DeviceCode').revokeByGrantId(g1);
+      assert.equal(await store.model('RefreshToken').find(r1), undefined);
+      assert.equal(await store.model('DeviceCode').find(d1), undefined);
+      assert.equal(await store.model('DeviceCode').findByUserCode(userCode), undefined);
+      await store.model('AccessToken').revokeByGrantId(newId('no-such-grant'));
+    });
+
+    it('stores AccessToken / RefreshToken ids and user codes only hashed', async () => {
+      const at = newId('ATSECRET');
+      const rt = newId('RTSECRET');
+      const userCode = `UCSECRET-${randomBytes(6).toString('hex')}`;
+      const dc = newId('dc');
+      await store.model('AccessToken').upsert(at, tokenPayload('AccessToken', at, { grantId: newId('grant') }), 60);
+      await store.model('RefreshToken').upsert(rt, tokenPayload('RefreshToken', rt, { grantId: newId('grant') }), 60);
+      await store.model('DeviceCode').upsert(dc, tokenPayload('DeviceCode', dc, { userCode }), 60);
+      const stored = await backend.storedText();
+      assert.ok(stored.includes(sha256(at)), 'positive control: the hash of the id is stored');
+      assert.ok(stored.includes(sha256(rt)));
+      assert.ok(stored.includes(sha256(userCode)), 'the user code index is hashed');
+      assert.ok(!stored.includes(at), 'the access token id is not stored in the clear');
+      assert.ok(!stored.includes(rt), 'the refresh token id is not stored in the clear');
+    });
+
+    it('accounts: create, find, list ordered by username, duplicate, update, remove', async () => {
+      const carol = account('carol');
+      const alice = account('alice', ['admin']);
+      const bob = account('bob');
+      for (const a of [carol, alice, bob]) await store.accounts.create(a);
+
+      assert.deepEqual(await store.accounts.findByUsername('alice'), alice);
+      assert.deepEqual(await store.accounts.findById(bob.id), bob);
+      assert.equal(await store.accounts.findByUsername('nobody'), undefined);
+      assert.equal(await store.accounts.findById('no-such-id'), undefined);
+      assert.deepEqual(
+        (await store.accounts.list()).map((a) => a.username),
+        ['alice', 'bob', 'carol'],
+      );
+
+      await assert.rejects(store.accounts.create(account('alice')), (err: unknown) => {
+        assert.ok(err instanceof AccountExistsError);
+        assert.equal(err.username, 'alice');
+        return true;
+      });
+      assert.equal((await store.accounts.findByUsername('alice'))?.id, alice.id, 'the original is kept');
+
+      assert.equal(await store.accounts.update('alice', { passwordHash: 'new-hash' }), true);
+      let updated = await store.accounts.findByUsername('alice');
+      assert.equal(updated?.passwordHash, 'new-hash');
+      assert.deepEqual(updated?.roles, ['admin'], 'fields not in the patch are kept');
+      assert.ok(updated && updated.updatedAt >= alice.updatedAt);
+      assert.equal(await store.accounts.update('alice', { roles: ['admin', 'user'] }), true);
+      updated = await store.accounts.findByUsername('alice');
+      assert.deepEqual(updated?.roles, ['admin', 'user']);
+      assert.equal(updated?.passwordHash, 'new-hash');
+      assert.equal(await store.accounts.update('nobody', { roles: [] }), false);
+
+      assert.equal(await store.accounts.remove('bob'), true);
+      assert.equal(await store.accounts.remove('bob'), false);
+      assert.equal(await store.accounts.findById(bob.id), undefined);
+      assert.deepEqual(
+        (await store.accounts.list()).map((a) => a.username),
+        ['alice', 'carol'],
+      );
+      // the username is free again
+      await store.accounts.create(account('bob'));
+    });
+
+    it('settings: concurrent create-if-absent has exactly one winner', async () => {
+      const second = await another();
+      const name = newId('setting');
+      const results = await Promise.all([
+        store.settings.create(name, 'from-first'),
+        second.settings.create(name, 'from-second'),
+        store.settings.create(name, 'from-first-again'),
+      ]);
+      assert.equal(results.filter(Boolean).length, 1);
+      const winner = ['from-first', 'from-second', 'from-first-again'][results.indexOf(true)];
+      assert.deepEqual(await store.settings.get(name), { value: winner, version: 1 });
+      assert.equal(await store.settings.get(newId('absent')), undefined);
+    });
+
+    it('settings: compare-and-swap refuses a stale version', async () => {
+      const name = newId('setting');
+      assert.equal(await store.settings.create(name, 'v1'), true);
+      assert.equal(await store.settings.replace(name, 1, 'v2'), true);
+      assert.deepEqual(await store.settings.get(name), { value: 'v2', version: 2 });
+      assert.equal(await store.settings.replace(name, 1, 'stale'), false);
+      assert.deepEqual(await store.settings.get(name), { value: 'v2', version: 2 });
+      assert.equal(await store.settings.replace(newId('absent'), 1, 'x'), false);
+      // of two replicas racing from the same version, one wins
+      const second = await another();
+      const raced = await Promise.all([store.settings.replace(name, 2, 'a'), second.settings.replace(name, 2, 'b')]);
+      assert.equal(raced.filter(Boolean).length, 1);
+      assert.equal((await store.settings.get(name))?.version, 3);
+    });
+
+    if (kind === 'sqlite') {
+      it('creates the data directory 0700 and the database file 0600', () => {
+        const { dataDir } = backend as SqliteBackend;
+        assert.equal(statSync(dataDir).mode & 0o777, 0o700);
+        assert.equal(statSync(join(dataDir, SQLITE_FILE_NAME)).mode & 0o777, 0o600);
+      });
+
+      it('sweep() deletes expired rows (and the timer runs it)', async () => {
+        const { dataDir } = backend as SqliteBackend;
+        const sqlite = await openSqliteStore({ dataDir, sweepIntervalMs: 50 });
+        extra.push(sqlite);
+        const raw = new Database(join(dataDir, SQLITE_FILE_NAME));
+        try {
+          const insert = raw.prepare(
+            "INSERT INTO oidc_models (model, id_hash, payload, expires_at) VALUES ('AccessToken', ?, '{}', ?)",
+          );
+          const count = raw.prepare('SELECT COUNT(*) AS n FROM oidc_models WHERE id_hash = ?');
+          const expiredId = newId('expired');
+          insert.run(sha256(expiredId), Date.now() - 1000);
+          assert.equal(await sqlite.model('AccessToken').find(expiredId), undefined, 'expired rows are never returned');
+          const liveId = newId('live');
+          await sqlite.model('AccessToken').upsert(liveId, tokenPayload('AccessToken', liveId), 60);
+
+          assert.ok(sqlite.sweep() >= 1);
+          assert.deepEqual(count.get(sha256(expiredId)), { n: 0 });
+          assert.ok(await sqlite.model('AccessToken').find(liveId), 'live rows stay');
+
+          const timedId = newId('expired');
+          insert.run(sha256(timedId), Date.now() - 1000);
+          await sleep(200);
+          assert.deepEqual(count.get(sha256(timedId)), { n: 0 }, 'the timer swept it');
+        } finally {
+          raw.close();
+        }
+      });
+
+      it('survives close and reopen, including data written by another process', async () => {
+        const { dataDir } = backend as SqliteBackend;
+        const mine = newId('before-close');
+        await store.model('RefreshToken').upsert(mine, tokenPayload('RefreshToken', mine), 600);
+        await store.settings.create('persisted', 'yes');
+        await store.close();
+
+        const theirs = newId('from-child');
+        const indexUrl = new URL('../../adapters/index.js', import.meta.url).href;
+        const script = `
+          const { openStore } = await import(process.argv[1]);
+          const store = await openStore({ dataDir: process.argv[2], redisKeyPrefix: 'unused:' });
+          const id = process.argv[3];
+          const now = Math.floor(Date.now() / 1000);
+          await store.model('RefreshToken').upsert(id, { jti: id, kind: 'RefreshToken', iat: now, exp: now + 600 }, 600);
+          await store.close();
+        `;
+        await run(process.execPath, ['--input-type=module', '-e', script, indexUrl, dataDir, theirs]);
+
+        store = await backend.open();
+        assert.equal((await store.model('RefreshToken').find(mine))?.jti, mine);
+        assert.equal((await store.model('RefreshToken').find(theirs))?.jti, theirs);
+        assert.deepEqual(await store.settings.get('persisted'), { value: 'yes', version: 1 });
+      });
+    }
+
+    if (kind === 'redis') {
+      it('puts a TTL on every key except accounts and settings (permanent by design)', async () => {
+        const { inspector } = backend as RedisBackend;
+        const prefix = `ttl-${randomBytes(4).toString('hex')}:`;
+        const scoped = await another(prefix);
+        const grantId = newId('grant');
+        const [s, d, a1, a2, r] = ['s', 'd', 'a1', 'a2', 'r'].map(newId) as [string, string, string, string, string];
+        await scoped.model('Session').upsert(s, { jti: s, uid: newId('uid'), kind: 'Session' }, 60);
+        await scoped.model('DeviceCode').upsert(d, tokenPayload('DeviceCode', d, { grantId, userCode: 'TTL-CODE' }), 60);
+        await scoped.model('AccessToken').upsert(a1, tokenPayload('AccessToken', a1, { grantId }), 600);
+        await scoped.model('AccessToken').upsert(a2, tokenPayload('AccessToken', a2, { grantId }), 30);
+        await scoped.model('RefreshToken').upsert(r, tokenPayload('RefreshToken', r, { grantId }), 300);
+        await scoped.model('RefreshToken').consume(r);
+        await scoped.accounts.create(account('ttl-user'));
+        await scoped.settings.create('ttl-setting', 'x');
+        await scoped.settings.replace('ttl-setting', 1, 'y');
+
+        const keys = await inspector.keys(`${prefix}*`);
+        const permanent = /^[^:]+:(account:|accountId:|accounts$|setting:)/;
+        const seen = new Set<string>();
+        for (const key of keys) {
+          const kindOfKey = key.slice(prefix.length).split(':')[0] ?? '';
+          seen.add(kindOfKey);
+          const ttl = await inspector.ttl(key);
+          if (permanent.test(key)) assert.equal(ttl, -1, `${kindOfKey} keys are permanent`);
+          else assert.ok(ttl > 0, `${kindOfKey} key has a TTL (got ${ttl})`);
+        }
+        for (const expected of ['Session', 'DeviceCode', 'AccessToken', 'RefreshToken', 'grant', 'uid', 'userCode', 'account', 'accountId', 'accounts', 'setting']) {
+          assert.ok(seen.has(expected), `saw a ${expected} key`);
+        }
+        const grantTtl = await inspector.pttl(`${prefix}grant:${grantId}`);
+        assert.ok(grantTtl > 590_000, 'the grant set outlives its longest-lived member');
+      });
+
+      it('ping() rejects promptly with a readable error when Redis is down', async () => {
+        const server = await startRedis();
+        const transient = await openStore({ dataDir: '/nonexistent', redisUrl: server.url, redisKeyPrefix: 'p:' });
+        try {
+          await transient.ping();
+          await server.stop();
+          const started = Date.now();
+          await assert.rejects(transient.ping(), (err: unknown) => {
+            assert.ok(err instanceof StoreError);
+            assert.match(err.message, /Redis at redis:\/\/127\.0\.0\.1:\d+/);
+            return true;
+          });
+          assert.ok(Date.now() - started < 3000);
+        } finally {
+          await transient.close();
+        }
+      });
+
+      it('the same store object keeps working across a redis-server restart (data persisted)', async () => {
+        const { server } = backend as RedisBackend;
+        const id = newId('persist');
+        await store.model('AccessToken').upsert(id, tokenPayload('AccessToken', id), 600);
+        await store.accounts.create(account('restart-user'));
+        await server.restart();
+
+        assert.equal((await store.model('AccessToken').find(id))?.jti, id);
+        assert.equal((await store.accounts.findByUsername('restart-user'))?.username, 'restart-user');
+        const after = newId('after-restart');
+        await store.model('AccessToken').upsert(after, tokenPayload('AccessToken', after), 600);
+        assert.equal((await store.model('AccessToken').find(after))?.jti, after);
+        await store.model('AccessToken').consume(after); // scripts reload after the cache was lost
+        await store.ping();
+      });
+    }
+  });
+}
+
+describe('openStore failures', () => {
+  it('names the SQLite file and the cause', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'mcp-authz-bad-'));
+    try {
+      const file = join(root, 'not-a-dir');
+      writeFileSync(file, '');
+      const dataDir = join(file, 'data');
+      await assert.rejects(openStore({ dataDir, redisKeyPrefix: 'x:' }), (err: unknown) => {
+        assert.ok(err instanceof StoreError);
+        assert.equal(err.message.startsWith(`cannot open SQLite store at ${join(dataDir, SQLITE_FILE_NAME)}: ENOTDIR`), true, err.message);
+        return true;
+      });
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('names the Redis URL with its password redacted, and the cause', async () => {
+    const port = await freePort();
+    const started = Date.now();
+    await assert.rejects(
+      openStore({ dataDir: '/nonexistent', redisUrl: `redis://alice:hunter2@127.0.0.1:${port}/0`, redisKeyPrefix: 'x:' }),
+      (err: unknown) => {
+        assert.ok(err instanceof StoreError);
+        assert.ok(err.message.startsWith(`cannot reach Redis at redis://***@127.0.0.1:${port}/0: `), err.message);
+        assert.match(err.message, /ECONNREFUSED/);
+        assert.ok(!err.message.includes('hunter2') && !err.message.includes('alice'));
+        return true;
+      },
+    );
+    assert.ok(Date.now() - started < 5000);
+  });
+});
+
