@@ -1,0 +1,188 @@
+/**
+ * Server-side rendering of the user-facing pages (login, consent, device flow, logout,
+ * errors, form_post) with eta.
+ *
+ * Every interpolation is auto-escaped; templates never use the raw tag except the one
+ * place the layout inserts the already-rendered (and already-escaped) page body. The
+ * page data shapes are exported so callers are type-checked against the templates.
+ * Rendered pages may contain CSRF tokens or personal data, hence `no-store`.
+ */
+import { Eta } from 'eta';
+import type Koa from 'koa';
+
+/** How a client is presented to the user; names are client-supplied and untrusted. */
+export interface ClientView {
+  id: string;
+  name: string;
+  /** True when the name came from the client itself (e.g. dynamic registration). */
+  nameIsSelfAsserted: boolean;
+  /** Who vouches for the client, e.g. "registered by your administrator" or a hostname. */
+  host: string;
+  /** Host the browser will be sent back to after the decision. */
+  redirectHost?: string;
+  /** Deliberately unsupported: a client-chosen logo is an impersonation aid. */
+  logoUri?: never;
+}
+
+/** An MCP server (protected resource) the request is about. */
+export interface ResourceSummary {
+  name: string;
+  uri: string;
+}
+
+interface PageBase {
+  title: string;
+}
+
+export interface LoginPage extends PageBase {
+  /** POST target of the sign-in form. */
+  action: string;
+  csrf: string;
+  /** Refilled after a failed attempt. */
+  username?: string;
+  error?: string;
+  client: ClientView;
+  resource?: ResourceSummary;
+  /** When set, a "Cancel" form is offered that POSTs here. */
+  abortAction?: string;
+}
+
+export interface ConsentScope {
+  /** The checkbox value (the scope string). */
+  value: string;
+  name: string;
+  description: string;
+  dangerous: boolean;
+  checked: boolean;
+  disabled?: boolean;
+  note?: string;
+}
+
+export interface ConsentResource extends ResourceSummary {
+  scopes: ConsentScope[];
+}
+
+export interface ConsentPage extends PageBase {
+  action: string;
+  abortAction: string;
+  csrf: string;
+  account: { username: string };
+  client: ClientView;
+  resources: ConsentResource[];
+  /** Already human-readable, e.g. "1 hour". */
+  lifetimes: { accessToken: string; refreshToken?: string };
+}
+
+export interface DeviceCodePage extends PageBase {
+  action: string;
+  xsrf: string;
+  userCode?: string;
+  error?: string;
+}
+
+export interface DeviceScope {
+  name: string;
+  description: string;
+  dangerous: boolean;
+}
+
+export interface DeviceConfirmPage extends PageBase {
+  action: string;
+  xsrf: string;
+  userCode: string;
+  client: ClientView;
+  resources: Array<ResourceSummary & { scopes: DeviceScope[] }>;
+}
+
+export interface DeviceDonePage extends PageBase {
+  clientName?: string;
+  aborted: boolean;
+}
+
+export interface LogoutPage extends PageBase {
+  action: string;
+  xsrf: string;
+  clientName?: string;
+}
+
+export interface LoggedOutPage extends PageBase {
+  clientName?: string;
+}
+
+export interface ErrorPage extends PageBase {
+  /** Generic, user-safe text only; never an internal error message. */
+  message: string;
+  requestId?: string;
+}
+
+export interface FormPostPage extends PageBase {
+  action: string;
+  fields: Array<{ name: string; value: string }>;
+}
+
+/** View name → data shape; `render` only accepts matching pairs. */
+export interface PageData {
+  login: LoginPage;
+  consent: ConsentPage;
+  'device-code': DeviceCodePage;
+  'device-confirm': DeviceConfirmPage;
+  'device-done': DeviceDonePage;
+  logout: LogoutPage;
+  'logged-out': LoggedOutPage;
+  error: ErrorPage;
+  'form-post': FormPostPage;
+}
+
+export type ViewName = keyof PageData;
+
+export const VIEW_NAMES: readonly ViewName[] = [
+  'login',
+  'consent',
+  'device-code',
+  'device-confirm',
+  'device-done',
+  'logout',
+  'logged-out',
+  'error',
+  'form-post',
+];
+
+export interface RendererOptions {
+  /** Absolute path of the `views/` directory (it ships at the package root). */
+  viewsDir: string;
+  /** Cache compiled templates (on in production, off while editing templates). */
+  cache: boolean;
+}
+
+export type Render = <V extends ViewName>(ctx: Koa.Context, view: V, data: PageData[V], status?: number) => void;
+
+/** The render function, plus `renderToString` for callers that need the HTML only. */
+export type Renderer = Render & {
+  renderToString<V extends ViewName>(view: V, data: PageData[V]): string;
+};
+
+export function createRenderer(options: RendererOptions): Renderer {
+  const eta = new Eta({
+    views: options.viewsDir,
+    cache: options.cache,
+    autoEscape: true,
+    autoTrim: [false, 'nl'],
+    // Templates reference data as `it.*`; `with` would let a data key shadow helpers.
+    useWith: false,
+  });
+
+  const renderToString = <V extends ViewName>(view: V, data: PageData[V]): string => {
+    if (!VIEW_NAMES.includes(view)) throw new Error(`unknown view: ${String(view)}`);
+    return eta.render(view, data);
+  };
+
+  const render: Render = (ctx, view, data, status = 200) => {
+    const html = renderToString(view, data);
+    ctx.status = status;
+    ctx.type = 'html';
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = html;
+  };
+
+  return Object.assign(render, { renderToString });
+}

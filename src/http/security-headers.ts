@@ -1,0 +1,129 @@
+/**
+ * Response security headers for every response the server sends, error pages included.
+ *
+ * The CSP is strict on purpose: no inline script, style or event handler can run, so a
+ * value that somehow escaped template auto-escaping still cannot execute. `form-action`
+ * is 'self' by default; a page whose form POST ends in a redirect to a client's
+ * redirect URI must add that origin via `allowFormAction`, because Chromium applies
+ * form-action to redirects that follow a form submission.
+ */
+import type Koa from 'koa';
+
+export interface SecurityHeadersOptions {
+  /** Send Strict-Transport-Security (only meaningful when served over HTTPS). */
+  hsts: boolean;
+}
+
+/** State key that pages use to widen `form-action` for one response. */
+export interface FormActionState {
+  formActionSources?: string[];
+}
+
+const PERMISSIONS_POLICY = [
+  'accelerometer=()',
+  'autoplay=()',
+  'camera=()',
+  'display-capture=()',
+  'geolocation=()',
+  'gyroscope=()',
+  'magnetometer=()',
+  'microphone=()',
+  'payment=()',
+  'usb=()',
+  'interest-cohort=()',
+].join(', ');
+
+/** A CSP source expression must not contain characters that could start a new directive or source. */
+const SAFE_SOURCE = /^[A-Za-z0-9+.\-:/[\]]+$/;
+
+/** Builds the CSP header value; exported so tests and callers can compare exactly. */
+export function buildCsp(formActionSources: readonly string[] = []): string {
+  const sources = ["'self'"];
+  for (const source of formActionSources) {
+    if (SAFE_SOURCE.test(source) && !sources.includes(source)) sources.push(source);
+  }
+  return [
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self'",
+    "font-src 'self'",
+    "connect-src 'self'",
+    `form-action ${sources.join(' ')}`,
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+  ].join('; ');
+}
+
+/**
+ * Adds the CSP source needed to let a form submission end at `url`: the origin for
+ * http(s) URLs, the bare scheme (`com.example.app:`) for custom schemes. Unparsable
+ * values are ignored, so a caller can pass a client-supplied redirect URI as-is.
+ */
+export function allowFormAction(ctx: Koa.Context, url: string): void {
+  const source = formActionSourceFor(url);
+  if (!source) return;
+  const state = ctx.state as FormActionState;
+  const list = Array.isArray(state.formActionSources) ? state.formActionSources : [];
+  if (!list.includes(source)) list.push(source);
+  state.formActionSources = list;
+}
+
+/** The CSP source for a URL, or undefined when the URL cannot be parsed. */
+export function formActionSourceFor(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return undefined;
+  }
+  if (parsed.protocol === 'http:' || parsed.protocol === 'https:') {
+    return parsed.origin === 'null' ? undefined : parsed.origin;
+  }
+  // Custom schemes (native apps, RFC 8252): only the scheme can be expressed in CSP.
+  return /^[a-z][a-z0-9+.-]*:$/i.test(parsed.protocol) ? parsed.protocol : undefined;
+}
+
+/**
+ * Koa middleware setting the headers after the downstream ran, and also when it
+ * threw (the error is re-thrown so koa's error handling still renders it; koa keeps
+ * headers set via `err.headers`, so they are attached there too).
+ */
+export function securityHeaders(options: SecurityHeadersOptions): Koa.Middleware {
+  const apply = (ctx: Koa.Context): Record<string, string> => {
+    const state = ctx.state as FormActionState;
+    const headers: Record<string, string> = {
+      'Content-Security-Policy': buildCsp(Array.isArray(state.formActionSources) ? state.formActionSources : []),
+      'X-Frame-Options': 'DENY',
+      'X-Content-Type-Options': 'nosniff',
+      'Referrer-Policy': 'no-referrer',
+      'Cross-Origin-Opener-Policy': 'same-origin',
+      'Permissions-Policy': PERMISSIONS_POLICY,
+    };
+    if (options.hsts) headers['Strict-Transport-Security'] = 'max-age=31536000; includeSubDomains';
+    if (!ctx.headerSent) {
+      ctx.set(headers);
+      ctx.remove('X-Powered-By');
+    }
+    return headers;
+  };
+
+  return async function securityHeadersMiddleware(ctx, next) {
+    try {
+      await next();
+    } catch (err) {
+      const headers = apply(ctx);
+      // koa's default error handler resets headers and then copies `err.headers`.
+      if (err !== null && typeof err === 'object') {
+        const e = err as { headers?: Record<string, string> };
+        try {
+          e.headers = { ...(e.headers ?? {}), ...headers };
+        } catch {
+          // A frozen error object: nothing more we can do; koa will still answer.
+        }
+      }
+      throw err;
+    }
+    apply(ctx);
+  };
+}
