@@ -47,13 +47,31 @@ export function readConfigFile(path: string): unknown {
   }
 }
 
-/** Formats zod issues as `field.path: reason` lines. */
+/**
+ * Formats zod issues as `field.path: reason` lines. Unknown keys are reported at their own
+ * path (a typo names itself), and a refused mapping key says why it was refused.
+ */
 export function describeIssues(error: z.ZodError, source: string): string {
-  const lines = error.issues.map((issue) => {
-    const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
-    return `  ${path || '(top level)'}: ${issue.message}`;
+  const lines = error.issues.flatMap((issue): string[] => {
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => `  ${formatPath([...issue.path, key])}: unknown key`);
+    }
+    const message =
+      issue.code === 'invalid_key' && issue.issues.length > 0
+        ? `invalid key: ${[...new Set(issue.issues.map((i) => i.message))].join('; ')}`
+        : issue.message;
+    return [`  ${formatPath(issue.path)}: ${message}`];
   });
   return `invalid configuration (${source}):\n${lines.join('\n')}`;
+}
+
+/** `resources[0].scopes["notes read"]`: dotted where a key is a plain name, quoted otherwise. */
+function formatPath(path: PropertyKey[]): string {
+  const text = path
+    .map((p) => (typeof p === 'number' ? `[${p}]` : /^[A-Za-z_$][\w$]*$/.test(String(p)) ? `.${String(p)}` : `[${JSON.stringify(String(p))}]`))
+    .join('')
+    .replace(/^\./, '');
+  return text || '(top level)';
 }
 
 export interface LoadOptions {
