@@ -1,0 +1,26 @@
+/**
+ * Gives every request an id (also sent back as `X-Request-Id`, shown on error pages and
+ * written to every log line about it) and logs one line per request: method, path
+ * without its query string, status and duration. Never a query, body, cookie or header.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Middleware } from 'koa';
+import type { Logger } from '../observability/logger.js';
+
+const INCOMING_ID = /^[A-Za-z0-9._-]{8,128}$/;
+
+export function requestContext(log: Logger, trustIncomingId: boolean): Middleware {
+  return async (ctx, next) => {
+    const incoming = ctx.get('x-request-id');
+    const requestId = trustIncomingId && INCOMING_ID.test(incoming) ? incoming : randomUUID();
+    ctx.state.requestId = requestId;
+    ctx.set('X-Request-Id', requestId);
+    const started = process.hrtime.bigint();
+    try {
+      await next();
+    } finally {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      log.info({ requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
+    }
+  };
+}

@@ -1,0 +1,125 @@
+/**
+ * Builds the whole authorization server from a validated configuration, without
+ * listening: `createServer(config)` → koa app + the running provider + the store.
+ * Used by `mcp-authz serve` and by the tests (which listen on port 0).
+ *
+ * A request's path: src/http (koa: request id, headers, errors, static, our pages)
+ *   → src/interactions (sign-in, consent) or src/provider (oidc-provider, mounted)
+ *   → adapters/ (the store contract) → SQLite or Redis.
+ */
+import Koa from 'koa';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import type { Config } from './config/schema.js';
+import { openStore } from '../adapters/index.js';
+import type { Store } from '../adapters/contract.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { loadOrCreateKeySet } from './keys/signing-keys.js';
+import { loadOrCreateSecrets } from './keys/secrets.js';
+import { keyTiming } from './keys/timing.js';
+import { ResourceRegistry } from './provider/resources.js';
+import { createProvider } from './provider/create-provider.js';
+import { ProviderHolder } from './provider/holder.js';
+import { devicePolling } from './provider/device-polling.js';
+import { sessionFormGuard } from './provider/session-guard.js';
+import { createAccountService } from './accounts/service.js';
+import { createRenderer } from './http/render.js';
+import { createCsrf } from './http/csrf.js';
+import { securityHeaders } from './http/security-headers.js';
+import { staticFiles } from './http/static-files.js';
+import { requestContext } from './http/request-context.js';
+import { errorBoundary } from './http/error-boundary.js';
+import { deviceLinkPrefill } from './http/device-link.js';
+import { interactionRouter } from './interactions/router.js';
+import { providerPages } from './interactions/provider-pages.js';
+
+export const VIEWS_DIR = fileURLToPath(new URL('../../views', import.meta.url));
+
+export interface ServerOptions {
+  /** an already opened store (tests share one); otherwise opened from the configuration */
+  store?: Store;
+  logger?: Logger;
+}
+
+export interface AuthServer {
+  app: Koa;
+  config: Config;
+  store: Store;
+  holder: ProviderHolder;
+  log: Logger;
+  /** stops timers and closes the store (if this server opened it) */
+  close(): Promise<void>;
+}
+
+export async function createServer(config: Config, options: ServerOptions = {}): Promise<AuthServer> {
+  const log = options.logger ?? createLogger(config.logLevel);
+  const store = options.store ?? (await openStore({ dataDir: config.dataDir, redisUrl: config.redisUrl, redisKeyPrefix: config.redisKeyPrefix }));
+  const ownsStore = !options.store;
+  try {
+    await store.ping();
+    const { created } = await loadOrCreateKeySet(store.settings);
+    if (created) log.info({ event: 'keys.created' }, 'created the first signing keys');
+    const secrets = await loadOrCreateSecrets(store.settings);
+
+    const issuer = new URL(config.issuer);
+    const basePath = issuer.pathname.replace(/\/$/, '');
+    const secure = issuer.protocol === 'https:';
+    const resources = new ResourceRegistry(config);
+    const render = createRenderer({ viewsDir: VIEWS_DIR, cache: true });
+    const csrf = createCsrf({ key: secrets.csrfKey, secureCookies: secure });
+    const pages = providerPages(resources, render);
+    const holder = new ProviderHolder(
+      (jwks) => createProvider({ config, store, secrets, jwks, resources, pages, basePath }, log),
+      store.settings,
+      keyTiming(config),
+      basePath,
+      log,
+    );
+    await holder.refresh();
+    holder.start(config.keys.reloadInterval * 1000);
+
+    const accounts = createAccountService(store.accounts);
+    const router = interactionRouter({ config, holder, resources, accounts, render, csrf, log, basePath });
+
+    // oidc-provider runs on our koa context when mounted: its signed cookies use our app's keys.
+    const app = new Koa({ proxy: config.trustProxy, keys: secrets.cookieKeys });
+    // Errors are logged where they are handled; koa's default printer would dump stacks.
+    app.on('error', (err: Error) => log.debug({ err: { name: err.name, message: err.message } }, 'koa error'));
+    app.use(requestContext(log, config.trustProxy));
+    app.use(securityHeaders({ hsts: secure }));
+    app.use(errorBoundary(render, log));
+    app.use(staticFiles({ dir: join(VIEWS_DIR, 'static'), prefix: '/static' }));
+    app.use(async (ctx, next) => {
+      if (ctx.path !== '/healthz') return next();
+      ctx.set('Cache-Control', 'no-store');
+      try {
+        await store.ping();
+        ctx.body = { status: 'ok', store: store.kind };
+      } catch {
+        ctx.status = 503;
+        ctx.body = { status: 'unavailable', store: store.kind };
+      }
+    });
+    app.use(router.routes());
+    app.use(router.allowedMethods());
+    app.use(deviceLinkPrefill(`${basePath}/device`));
+    app.use(sessionFormGuard({ store, paths: [`${basePath}/device`, `${basePath}/session/end/confirm`] }));
+    app.use(devicePolling({ store, basePath, interval: config.deviceFlow.interval, deviceCodeTtl: config.ttl.deviceCode }));
+    app.use(holder.middleware);
+
+    return {
+      app,
+      config,
+      store,
+      holder,
+      log,
+      async close() {
+        holder.stop();
+        if (ownsStore) await store.close();
+      },
+    };
+  } catch (err) {
+    if (ownsStore) await store.close().catch(() => {});
+    throw err;
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The pages oidc-provider asks us to render: device code entry and confirmation, device
+ * success, sign-out, errors and the `form_post` response. All go through the same views,
+ * CSP and escaping as our own pages.
+ */
+import type { KoaContextWithOIDC, ErrorOut } from 'oidc-provider';
+import type { ProviderPages } from '../provider/configuration.js';
+import type { ResourceRegistry } from '../provider/resources.js';
+import type { Render } from '../http/render.js';
+import { allowFormAction } from '../http/security-headers.js';
+import { clientView, requestedResources } from './describe.js';
+
+/** Set by the device-link middleware: the code from `verification_uri_complete`, to prefill. */
+export const PREFILL_USER_CODE = 'prefillUserCode';
+
+const GENERIC = 'Something went wrong while handling your request. Go back to the app and try again.';
+
+export function providerPages(resources: ResourceRegistry, render: Render): ProviderPages {
+  const requestId = (ctx: KoaContextWithOIDC) => (ctx.state as { requestId?: string }).requestId;
+  const codeVerificationUrl = (ctx: KoaContextWithOIDC) => ctx.oidc.urlFor('code_verification');
+
+  return {
+    async userCodeInput(ctx, xsrf, failed) {
+      const prefill = (ctx.state as Record<string, unknown>)[PREFILL_USER_CODE];
+      render(
+        ctx,
+        'device-code',
+        {
+          title: 'Connect a device',
+          action: codeVerificationUrl(ctx),
+          xsrf,
+          ...(typeof prefill === 'string' ? { userCode: prefill } : {}),
+          ...(failed ? { error: 'That code is not valid, has expired or was already used. Check the code on your device and try again.' } : {}),
+        },
+        failed ? 400 : 200,
+      );
+    },
+
+    async userCodeConfirm(ctx, xsrf, client, userCode) {
+      const params = (ctx.oidc.entities.DeviceCode as { params?: Record<string, unknown> } | undefined)?.params ?? {};
+      const requested = requestedResources(resources, client.clientId, params.resource, params.scope);
+      render(ctx, 'device-confirm', {
+        title: 'Confirm the device',
+        action: codeVerificationUrl(ctx),
+        xsrf,
+        userCode,
+        client: clientView(client),
+        resources: requested.map(({ resource, scopes }) => ({
+          name: resource.name,
+          uri: resource.uri,
+          scopes: scopes.map((name) => ({ name, description: resource.scopes[name]!.description, dangerous: resource.scopes[name]!.dangerous })),
+        })),
+      });
+    },
+
+    async deviceSuccess(ctx) {
+      const name = ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId;
+      render(ctx, 'device-done', { title: 'Device connected', aborted: false, ...(name ? { clientName: name } : {}) });
+    },
+
+    async logout(ctx, xsrf) {
+      const name = ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId;
+      render(ctx, 'logout', { title: 'Sign out', action: ctx.oidc.urlFor('end_session_confirm'), xsrf, ...(name ? { clientName: name } : {}) });
+    },
+
+    async loggedOut(ctx) {
+      const name = ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId;
+      render(ctx, 'logged-out', { title: 'Signed out', ...(name ? { clientName: name } : {}) });
+    },
+
+    async error(ctx, out: ErrorOut) {
+      const status = ctx.status >= 400 ? ctx.status : 400;
+      const serverSide = status >= 500 || out.error === 'server_error';
+      const id = requestId(ctx);
+      if (out.error === 'access_denied' && ctx.oidc?.route === 'device_resume') {
+        render(ctx, 'device-done', { title: 'Device not connected', aborted: true }, 200);
+        return;
+      }
+      render(
+        ctx,
+        'error',
+        {
+          title: serverSide ? 'Something went wrong' : 'This request cannot be completed',
+          message: serverSide ? GENERIC : describeOAuthError(out),
+          ...(id ? { requestId: id } : {}),
+        },
+        status,
+      );
+    },
+
+    async formPost(ctx, action, fields) {
+      allowFormAction(ctx, action);
+      render(ctx, 'form-post', { title: 'Returning to the app', action, fields: Object.entries(fields).map(([name, value]) => ({ name, value })) });
+    },
+  };
+
+  function describeOAuthError(out: ErrorOut): string {
+    // oidc-provider's descriptions are fixed texts meant for the wire (no request values).
+    const description = typeof out.error_description === 'string' ? out.error_description : '';
+    const base = `The app sent a request this server cannot accept (${out.error}).`;
+    return description ? `${base} ${description.charAt(0).toUpperCase()}${description.slice(1)}.` : base;
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * Config → oidc-provider Configuration. Everything the engine does is decided here:
+ * which grants exist (code + PKCE S256, client credentials, device code, refresh),
+ * which resources become token audiences, lifetimes, keys, cookies and pages.
+ */
+import { errors, type Configuration, type KoaContextWithOIDC, type ErrorOut, type Client } from 'oidc-provider';
+import type { JWK } from 'jose';
+import type { Config } from '../config/schema.js';
+import type { Store } from '../../adapters/contract.js';
+import type { ServerSecrets } from '../keys/secrets.js';
+import { adapterClass } from './adapter.js';
+import { staticClientMetadata } from './clients.js';
+import { findAccount } from './accounts.js';
+import type { ResourceRegistry } from './resources.js';
+import { DEFAULT_ACCESS_TOKEN_TTL } from '../keys/timing.js';
+import { SESSION_COOKIE } from './session-guard.js';
+
+/** The pages oidc-provider renders itself, supplied by src/interactions. */
+export interface ProviderPages {
+  userCodeInput(ctx: KoaContextWithOIDC, xsrf: string, failed: boolean): Promise<void>;
+  userCodeConfirm(ctx: KoaContextWithOIDC, xsrf: string, client: Client, userCode: string): Promise<void>;
+  deviceSuccess(ctx: KoaContextWithOIDC): Promise<void>;
+  logout(ctx: KoaContextWithOIDC, xsrf: string): Promise<void>;
+  loggedOut(ctx: KoaContextWithOIDC): Promise<void>;
+  error(ctx: KoaContextWithOIDC, out: ErrorOut, error: Error): Promise<void>;
+  /** `response_mode=form_post`: an auto-submitting form without inline script */
+  formPost(ctx: KoaContextWithOIDC, action: string, fields: Record<string, string>): Promise<void>;
+}
+
+export interface ProviderDeps {
+  config: Config;
+  store: Store;
+  secrets: ServerSecrets;
+  jwks: { keys: JWK[] };
+  resources: ResourceRegistry;
+  pages: ProviderPages;
+  /** the issuer's path ('' at the origin); our interaction routes live under it */
+  basePath: string;
+}
+
+export const OIDC_SCOPES = ['openid', 'offline_access', 'profile'];
+export const ACCESS_TOKEN_ALG = 'ES256';
+
+export function providerConfiguration(deps: ProviderDeps): Configuration {
+  const { config, store, secrets, jwks, resources, pages, basePath } = deps;
+  const secureCookies = new URL(config.issuer).protocol === 'https:';
+  const sessionState = (ctx: KoaContextWithOIDC) => (ctx.oidc.session?.state as { secret?: string } | undefined)?.secret ?? '';
+
+  return {
+    adapter: adapterClass(store),
+    clients: config.clients.map(staticClientMetadata),
+    clientDefaults: {
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: 'RS256',
+    },
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    responseTypes: ['code'],
+    pkce: { required: () => true },
+    scopes: OIDC_SCOPES,
+    claims: { openid: ['sub'], profile: ['preferred_username'] },
+    findAccount: findAccount(store),
+    jwks: jwks as Configuration['jwks'],
+    cookies: {
+      keys: secrets.cookieKeys,
+      names: { session: SESSION_COOKIE, interaction: 'mcp_authz_interaction', resume: 'mcp_authz_resume' },
+      long: { httpOnly: true, sameSite: 'lax', secure: secureCookies, signed: true },
+      short: { httpOnly: true, sameSite: 'lax', secure: secureCookies, signed: true },
+    },
+    clockTolerance: 5,
+    ttl: {
+      // a token for a configured MCP server lives as long as that server's accessTokenTtl
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? DEFAULT_ACCESS_TOKEN_TTL,
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? DEFAULT_ACCESS_TOKEN_TTL,
+      AuthorizationCode: config.ttl.authorizationCode,
+      DeviceCode: config.ttl.deviceCode,
+      IdToken: config.ttl.idToken,
+      RefreshToken: config.ttl.refreshToken,
+      Interaction: config.ttl.interaction,
+      Session: config.ttl.session,
+      Grant: config.ttl.grant,
+    },
+    // Tokens of MCP clients outlive the browser session that created them.
+    expiresWithSession: async () => false,
+    // MCP clients never ask for offline_access (the SDK does not add it): a client allowed the
+    // refresh_token grant gets a refresh token.
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    interactions: { url: async (_ctx, interaction) => `${basePath}/interaction/${interaction.uid}` },
+    renderError: (ctx, out, error) => pages.error(ctx, out, error),
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: {
+        enabled: true,
+        // A client may introspect what was issued to it, and a resource server client what
+        // was issued for its MCP server; public clients only their own tokens.
+        allowedPolicy: async (_ctx, client, token) => {
+          if (token.clientId === client.clientId) return true;
+          if (client.clientAuthMethod === 'none') return false;
+          const { resource } = token as { resource?: unknown };
+          const served = typeof resource === 'string' ? resources.find(resource) : undefined;
+          return !!served && served.resourceServerClients.includes(client.clientId);
+        },
+      },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: (ctx) => pages.logout(ctx, sessionState(ctx)),
+        postLogoutSuccessSource: (ctx) => pages.loggedOut(ctx),
+      },
+      deviceFlow: {
+        enabled: true,
+        charset: config.deviceFlow.charset,
+        mask: config.deviceFlow.mask,
+        userCodeInputSource: (ctx, _form, _out, err) => pages.userCodeInput(ctx, sessionState(ctx), !!err),
+        userCodeConfirmSource: (ctx, _form, client, _deviceInfo, userCode) => pages.userCodeConfirm(ctx, sessionState(ctx), client, userCode),
+        successSource: (ctx) => pages.deviceSuccess(ctx),
+      },
+      resourceIndicators: {
+        enabled: true,
+        // Refresh and code exchange without `resource` keep the resource the grant was for.
+        useGrantedResource: async () => true,
+        defaultResource: async (_ctx, _client, oneOf) => oneOf,
+        getResourceServerInfo: async (_ctx, indicator, client) => {
+          const resource = resources.find(indicator);
+          if (!resource) throw new errors.InvalidTarget('the resource is not an MCP server known to this authorization server');
+          if (!resources.mayUse(client.clientId, resource)) throw new errors.InvalidTarget('this client may not request tokens for that resource');
+          return {
+            audience: resource.uri,
+            scope: resources.allowedScopes(client.clientId, resource).join(' '),
+            accessTokenTTL: resource.accessTokenTtl,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: ACCESS_TOKEN_ALG } },
+          };
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,40 @@
+/**
+ * Builds one oidc-provider instance from the configuration and the current signing keys,
+ * with our `form_post` page and its events routed to the application log.
+ */
+import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
+import type { Logger } from '../observability/logger.js';
+import { providerConfiguration, type ProviderDeps } from './configuration.js';
+
+export function createProvider(deps: ProviderDeps, log: Logger): Provider {
+  const provider = new Provider(deps.config.issuer, providerConfiguration(deps));
+  provider.proxy = deps.config.trustProxy;
+
+  provider.registerResponseMode('form_post', async (ctx, redirectUri, payload) => {
+    const fields = Object.fromEntries(Object.entries(payload).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
+    await deps.pages.formPost(ctx, redirectUri, fields);
+  });
+
+  const requestId = (ctx: KoaContextWithOIDC | undefined) => (ctx?.state as { requestId?: string } | undefined)?.requestId;
+  provider.on('server_error', (ctx: KoaContextWithOIDC, err: Error) => {
+    log.error({ requestId: requestId(ctx), err: { name: err.name, message: err.message, stack: err.stack } }, 'server error');
+  });
+  // OAuth errors are the client's problem, not ours: log the code and where, never the request.
+  for (const event of [
+    'authorization.error',
+    'grant.error',
+    'introspection.error',
+    'revocation.error',
+    'end_session.error',
+    'userinfo.error',
+    'device_authorization.error',
+    'code_verification.error',
+    'jwks.error',
+    'discovery.error',
+  ] as const) {
+    (provider as unknown as NodeJS.EventEmitter).on(event, (ctx: KoaContextWithOIDC, err: Error & { error?: string; error_detail?: string; status?: number }) => {
+      log.info({ requestId: requestId(ctx), event, error: err.error ?? err.name, detail: err.error_detail, status: err.status }, 'oauth error');
+    });
+  }
+  return provider;
+}

@@ -1,0 +1,50 @@
+/**
+ * RFC 8628 polling rules oidc-provider leaves out:
+ * - the device authorization response carries `interval` (§3.2);
+ * - a device polling faster than its interval gets `slow_down`, and its interval grows by
+ *   5 seconds for this and all later requests (§3.5).
+ * Poll times live in the store (model "DevicePoll", keyed by the hashed device code) so the
+ * rule holds across replicas.
+ */
+import type { Middleware } from 'koa';
+import type { Store } from '../../adapters/contract.js';
+
+const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+
+interface PollRecord {
+  lastPolledAt: number;
+  interval: number;
+}
+
+export function devicePolling(options: { store: Store; basePath: string; interval: number; deviceCodeTtl: number }): Middleware {
+  const polls = options.store.model('DevicePoll');
+  const tokenPath = `${options.basePath}/token`;
+  const deviceAuthPath = `${options.basePath}/device/auth`;
+
+  return async (ctx, next) => {
+    await next();
+    if (ctx.method !== 'POST') return;
+
+    if (ctx.path === deviceAuthPath && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
+      const body = ctx.body as Record<string, unknown>;
+      body.interval ??= options.interval;
+      return;
+    }
+
+    if (ctx.path !== tokenPath || ctx.status !== 400) return;
+    const oidc = (ctx as unknown as { oidc?: { params?: Record<string, unknown> } }).oidc;
+    const body = ctx.body as { error?: string } | undefined;
+    const deviceCode = oidc?.params?.device_code;
+    if (oidc?.params?.grant_type !== DEVICE_GRANT || body?.error !== 'authorization_pending' || typeof deviceCode !== 'string') return;
+
+    const now = Date.now();
+    const previous = (await polls.find(deviceCode)) as PollRecord | undefined;
+    let interval = previous?.interval ?? options.interval;
+    if (previous && now - previous.lastPolledAt < interval * 1000) {
+      interval += 5;
+      ctx.body = { error: 'slow_down', error_description: `polling too fast: wait at least ${interval} seconds between requests` };
+    }
+    const record: PollRecord = { lastPolledAt: now, interval };
+    await polls.upsert(deviceCode, record as unknown as Record<string, unknown>, options.deviceCodeTtl);
+  };
+}

@@ -1,0 +1,76 @@
+/**
+ * Holds the running oidc-provider instance and swaps it when the effective signing keys
+ * change (a rotation by `mcp-authz keys rotate` on any machine, a pending key becoming
+ * active, a retired key leaving the JWKS). State lives in the store, so swapping an
+ * instance loses nothing; requests in flight finish on the instance they started on.
+ */
+import type Provider from 'oidc-provider';
+import type { Middleware } from 'koa';
+import mount from 'koa-mount';
+import type { JWK } from 'jose';
+import type { SettingsStore } from '../../adapters/contract.js';
+import { jwksFingerprint, providerJwks, readKeySet, type KeyTiming } from '../keys/signing-keys.js';
+import type { Logger } from '../observability/logger.js';
+
+const NEVER_SAVED_SESSION = 'persist can only be called on previously persisted Sessions';
+
+export class ProviderHolder {
+  #provider!: Provider;
+  #mounted!: Middleware;
+  #fingerprint = '';
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly build: (jwks: { keys: JWK[] }) => Provider,
+    private readonly settings: SettingsStore,
+    private readonly timing: KeyTiming,
+    private readonly basePath: string,
+    private readonly log: Logger,
+  ) {}
+
+  get provider(): Provider {
+    return this.#provider;
+  }
+
+  /** koa middleware delegating to whichever instance is current */
+  readonly middleware: Middleware = async (ctx, next) => {
+    try {
+      await this.#mounted(ctx, next);
+    } catch (err) {
+      // oidc-provider 9 answers an error on a route that touched a brand-new browser session
+      // (e.g. GET /device/<unknown uid> without cookies), then fails to persist that never-saved
+      // session. Its answer is already in ctx: keep it rather than turn it into a 500.
+      if (err instanceof TypeError && err.message === NEVER_SAVED_SESSION && ctx.status >= 400 && ctx.status < 500 && ctx.body) {
+        this.log.debug({ requestId: ctx.state.requestId }, 'ignored session persist of a never-saved session');
+        return;
+      }
+      throw err;
+    }
+  };
+
+  /** Re-reads the keys; rebuilds the provider when what it should run with changed. */
+  async refresh(now = Date.now()): Promise<boolean> {
+    const jwks = providerJwks(await readKeySet(this.settings), now, this.timing);
+    const fingerprint = jwksFingerprint(jwks);
+    if (fingerprint === this.#fingerprint) return false;
+    const provider = this.build(jwks);
+    this.#provider = provider;
+    this.#mounted = this.basePath ? mount(this.basePath, provider as never) : mount(provider as never);
+    if (this.#fingerprint) this.log.info({ keys: fingerprint }, 'signing keys changed; provider reloaded');
+    this.#fingerprint = fingerprint;
+    return true;
+  }
+
+  start(intervalMs: number): void {
+    this.stop();
+    this.#timer = setInterval(() => {
+      this.refresh().catch((err: Error) => this.log.error({ err: { message: err.message } }, 'could not reload signing keys; keeping the current ones'));
+    }, intervalMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * The MCP servers (resources) this server issues tokens for, and which of them each
+ * client may ask for. Only configured resources ever become a token audience: anything
+ * else is `invalid_target` (never "allow any resource").
+ */
+import type { Config, ResourceConfig } from '../config/schema.js';
+import { tryCanonicalResourceUri } from '../config/uri.js';
+
+/** What one client may be granted: `undefined` means "no restriction". */
+export interface ClientPolicy {
+  resources?: ReadonlySet<string>;
+  scopes?: ReadonlySet<string>;
+}
+
+export class ResourceRegistry {
+  readonly #byUri = new Map<string, ResourceConfig>();
+  readonly #policies = new Map<string, ClientPolicy>();
+
+  constructor(config: Pick<Config, 'resources' | 'clients'>) {
+    for (const resource of config.resources) this.#byUri.set(resource.uri, resource);
+    for (const client of config.clients) {
+      this.#policies.set(client.client_id, {
+        ...(client.resources ? { resources: new Set(client.resources) } : {}),
+        ...(client.scope ? { scopes: new Set(client.scope.split(' ')) } : {}),
+      });
+    }
+  }
+
+  get all(): ResourceConfig[] {
+    return [...this.#byUri.values()];
+  }
+
+  /** Looks a resource indicator up after canonicalising it (scheme/host case, default port, trailing slash). */
+  find(indicator: string): ResourceConfig | undefined {
+    const uri = tryCanonicalResourceUri(indicator);
+    return uri === undefined ? undefined : this.#byUri.get(uri);
+  }
+
+  policyFor(clientId: string): ClientPolicy {
+    return this.#policies.get(clientId) ?? {};
+  }
+
+  mayUse(clientId: string, resource: ResourceConfig): boolean {
+    const { resources } = this.policyFor(clientId);
+    return !resources || resources.has(resource.uri);
+  }
+
+  /** The scopes of `resource` that `clientId` may ever hold, in declaration order. */
+  allowedScopes(clientId: string, resource: ResourceConfig): string[] {
+    const { scopes } = this.policyFor(clientId);
+    return Object.keys(resource.scopes).filter((scope) => !scopes || scopes.has(scope));
+  }
+
+  /** Every scope name any resource declares (for discovery). */
+  get scopeNames(): string[] {
+    return [...new Set(this.all.flatMap((r) => Object.keys(r.scopes)))];
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * Authorization code + PKCE, end to end over HTTP with openid-client, on SQLite and Redis:
+ * S256 required, plain refused, no implicit/hybrid/password, RFC 9207 `iss`, RFC 9068 JWT
+ * access tokens bound to the requested MCP server, refresh rotation for public clients.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Browser, authorize } from '../helpers/browser-driver.js';
+import { serverFixture, STORE_KINDS } from '../helpers/harness.js';
+import { NOTES, CALENDAR, PASSWORD, REDIRECT, SECRET } from '../helpers/fixtures.js';
+import { basicClient, client, jwt, publicClient } from '../helpers/rp.js';
+
+for (const kind of STORE_KINDS) {
+  describe(`authorization code flow (${kind})`, () => {
+    const s = serverFixture(kind);
+
+    async function codeFlow(clientId: string, params: Record<string, string>, options: Parameters<typeof authorize>[4] = {}) {
+      const config = clientId === 'confidential-web' ? await basicClient(s.t, clientId) : await publicClient(s.t, clientId);
+      const verifier = client.randomPKCECodeVerifier();
+      const state = client.randomState();
+      const url = client.buildAuthorizationUrl(config, {
+        redirect_uri: REDIRECT,
+        code_challenge: await client.calculatePKCECodeChallenge(verifier),
+        code_challenge_method: 'S256',
+        state,
+        ...params,
+      });
+      const callback = await authorize(new Browser(), url.href, REDIRECT, PASSWORD, options);
+      return { config, verifier, state, callback };
+    }
+
+    it('advertises only what it does: code, S256, RFC 9207 iss', async () => {
+      const meta = (await (await fetch(s.t.url('/.well-known/oauth-authorization-server'))).json()) as Record<string, unknown>;
+      assert.equal(meta.issuer, s.t.issuer);
+      assert.deepEqual(meta.code_challenge_methods_supported, ['S256']);
+      assert.deepEqual(meta.response_types_supported, ['code']);
+      assert.equal(meta.authorization_response_iss_parameter_supported, true);
+      const grants = meta.grant_types_supported as string[];
+      for (const g of ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code']) assert.ok(grants.includes(g), g);
+      for (const g of ['implicit', 'password']) assert.ok(!grants.includes(g), g);
+      const oidc = (await (await fetch(s.t.url('/.well-known/openid-configuration'))).json()) as Record<string, unknown>;
+      assert.equal(oidc.issuer, s.t.issuer);
+    });
+
+    it('issues an RFC 9068 JWT for the requested MCP server, with iss in the response', async () => {
+      const { config, verifier, state, callback } = await codeFlow('web-app', { scope: 'notes:read notes:write', resource: NOTES });
+      assert.equal(callback.searchParams.get('iss'), s.t.issuer);
+      const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state }, { resource: NOTES });
+      const at = jwt(tokens.access_token);
+      assert.equal(at.header.typ, 'at+jwt');
+      assert.equal(at.header.alg, 'ES256');
+      assert.equal(at.payload.aud, NOTES);
+      assert.equal(at.payload.iss, s.t.issuer);
+      assert.equal(at.payload.client_id, 'web-app');
+      assert.deepEqual(String(at.payload.scope).split(' ').sort(), ['notes:read', 'notes:write']);
+      assert.ok(typeof at.payload.sub === 'string' && at.payload.sub !== 'alice', 'sub is the account id, not the username');
+      assert.ok(Number(at.payload.exp) - Number(at.payload.iat) <= 600, 'the resource lifetime applies');
+      assert.equal(tokens.scope?.split(' ').sort().join(' '), 'notes:read notes:write');
+      assert.ok(tokens.refresh_token, 'a client allowed refresh_token gets one');
+    });
+
+    it('treats resource indicators canonically (case, default port, trailing slash)', async () => {
+      const odd = 'HTTPS://Notes.Example.com:443/mcp/';
+      const { config, verifier, state, callback } = await codeFlow('web-app', { scope: 'notes:read', resource: odd });
+      const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state }, { resource: odd });
+      assert.equal(jwt(tokens.access_token).payload.aud, NOTES);
+    });
+
+    it('grants only the ticked scopes; a dangerous scope is never preselected', async () => {
+      const { config, verifier, state, callback } = await codeFlow('web-app', { scope: 'notes:read notes:delete', resource: NOTES });
+      const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state }, { resource: NOTES });
+      assert.equal(jwt(tokens.access_token).payload.scope, 'notes:read');
+    });
+
+    it('carries only scopes the server defines and the client may have', async () => {
+      // confidential-web may only use Notes; asking for a scope Notes does not define yields nothing of it
+      const { config, verifier, state, callback } = await codeFlow('confidential-web', { scope: 'notes:read calendar:read made:up', resource: NOTES });
+      const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state }, { resource: NOTES });
+      assert.equal(jwt(tokens.access_token).payload.scope, 'notes:read');
+    });
+
+    it('answers invalid_target for an unknown resource and for a resource the client may not use', async () => {
+      for (const [clientId, resource] of [
+        ['web-app', 'https://unknown.example.com/mcp'],
+        ['confidential-web', CALENDAR],
+      ] as const) {
+        const config = clientId === 'web-app' ? await publicClient(s.t, clientId) : await basicClient(s.t, clientId);
+        const url = client.buildAuthorizationUrl(config, {
+          redirect_uri: REDIRECT,
+          code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
+          code_challenge_method: 'S256',
+          scope: 'notes:read',
+          resource,
+        });
+        const page = await new Browser().go(url.href, {}, REDIRECT);
+        const callback = new URL(page.url);
+        assert.equal(callback.searchParams.get('error'), 'invalid_target', `${clientId} → ${resource}`);
+        assert.equal(callback.searchParams.get('iss'), s.t.issuer, 'iss on error responses too');
+      }
+    });
+
+    it('requires PKCE with S256 and refuses plain', async () => {
+      const base = { client_id: 'confidential-web', response_type: 'code', redirect_uri: REDIRECT, scope: 'notes:read', resource: NOTES, state: 'xyz' };
+      const cases: Record<string, string>[] = [{}, { code_challenge: 'a'.repeat(43), code_challenge_method: 'plain' }, { code_challenge: 'a'.repeat(43) + '!' }];
+      for (const extra of cases) {
+        const page = await new Browser().go(s.t.url(`/auth?${new URLSearchParams({ ...base, ...extra })}`), {}, REDIRECT);
+        const callback = new URL(page.url);
+        assert.equal(callback.searchParams.get('error'), 'invalid_request', JSON.stringify(extra));
+        assert.equal(callback.searchParams.get('state'), 'xyz');
+      }
+    });
+
+    it('refuses implicit and hybrid response types and the password grant', async () => {
+      for (const responseType of ['token', 'id_token token', 'code id_token']) {
+        const page = await new Browser().go(
+          s.t.url(`/auth?${new URLSearchParams({ client_id: 'web-app', response_type: responseType, redirect_uri: REDIRECT, scope: 'openid', nonce: 'n', code_challenge: 'a'.repeat(43), code_challenge_method: 'S256' })}`),
+          {},
+          REDIRECT,
+        );
+        const error = page.url.startsWith(REDIRECT) ? new URL(page.url.replace('#', '?')).searchParams.get('error') : String(page.status);
+        assert.ok(error === 'unsupported_response_type' || error === 'invalid_request' || error === 'unauthorized_client', `${responseType}: ${error}`);
+      }
+      const res = await fetch(s.t.url('/token'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`confidential-web:${SECRET}`).toString('base64')}` },
+        body: new URLSearchParams({ grant_type: 'password', username: 'alice', password: PASSWORD }),
+      });
+      assert.equal(res.status, 400);
+      assert.equal(((await res.json()) as { error: string }).error, 'unsupported_grant_type');
+    });
+
+    it('refuses a wrong code_verifier and a reused code', async () => {
+      const { config, verifier, state, callback } = await codeFlow('web-app', { scope: 'notes:read', resource: NOTES });
+      await assert.rejects(
+        client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: client.randomPKCECodeVerifier(), expectedState: state }, { resource: NOTES }),
+        (err: Error & { error?: string }) => err.error === 'invalid_grant',
+      );
+      // the failed attempt did not consume the code... but a successful one does, and reuse is refused
+      const again = await codeFlow('web-app', { scope: 'notes:read', resource: NOTES });
+      await client.authorizationCodeGrant(again.config, again.callback, { pkceCodeVerifier: again.verifier, expectedState: again.state }, { resource: NOTES });
+      await assert.rejects(
+        client.authorizationCodeGrant(again.config, again.callback, { pkceCodeVerifier: again.verifier, expectedState: again.state }, { resource: NOTES }),
+        (err: Error & { error?: string }) => err.error === 'invalid_grant',
+      );
+      void verifier;
+    });
+
+    it('exchanges one code exactly once under concurrency', async () => {
+      const { config, verifier, state, callback } = await codeFlow('web-app', { scope: 'notes:read', resource: NOTES });
+      const results = await Promise.allSettled(
+        Array.from({ length: 8 }, () => client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state }, { resource: NOTES })),
+      );
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+      for (const r of results) if (r.status === 'rejected') assert.equal((r.reason as { error?: string }).error, 'invalid_grant');
+    });
+
+    it('rotates refresh tokens for public clients; a replayed one revokes the grant', async () => {
+      const { config, verifier, state, callback } = await codeFlow('web-app', { scope: 'notes:read', resource: NOTES });
+      const first = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state }, { resource: NOTES });
+      const second = await client.refreshTokenGrant(config, first.refresh_token!, { resource: NOTES });
+      assert.notEqual(second.refresh_token, first.refresh_token, 'rotated');
+      assert.equal(jwt(second.access_token).payload.aud, NOTES, 'still bound to the server');
+      assert.equal(jwt(second.access_token).payload.scope, 'notes:read', 'same scopes');
+      // refresh without resource keeps the grant's resource
+      const third = await client.refreshTokenGrant(config, second.refresh_token!);
+      assert.equal(jwt(third.access_token).payload.aud, NOTES);
+      await assert.rejects(client.refreshTokenGrant(config, first.refresh_token!), (err: Error & { error?: string }) => err.error === 'invalid_grant');
+      // the replay revoked the whole grant: the newest refresh token is dead too
+      await assert.rejects(client.refreshTokenGrant(config, third.refresh_token!), (err: Error & { error?: string }) => err.error === 'invalid_grant');
+    });
+
+    it('denies cleanly when the person refuses', async () => {
+      const { callback } = await codeFlow('web-app', { scope: 'notes:read', resource: NOTES }, { deny: true });
+      assert.equal(callback.searchParams.get('error'), 'access_denied');
+      assert.equal(callback.searchParams.get('iss'), s.t.issuer);
+    });
+
+    it('refuses a wrong password without saying which half was wrong', async () => {
+      const config = await publicClient(s.t, 'web-app');
+      const url = client.buildAuthorizationUrl(config, {
+        redirect_uri: REDIRECT,
+        code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
+        code_challenge_method: 'S256',
+        scope: 'notes:read',
+        resource: NOTES,
+      });
+      const texts: string[] = [];
+      for (const [username, password] of [
+        ['alice', 'wrong password'],
+        ['nobody', PASSWORD],
+      ] as const) {
+        const browser = new Browser();
+        const page = await browser.go(url.href, {}, REDIRECT);
+        const login = page.forms.find((f) => f.action.endsWith('/login'))!;
+        const after = await browser.submit(login, { username, password });
+        assert.equal(after.status, 401);
+        texts.push(after.html.match(/Incorrect[^<]*/)?.[0] ?? '');
+      }
+      assert.ok(texts[0]);
+      assert.equal(texts[0], texts[1]);
+    });
+  });
+}
