@@ -13,6 +13,16 @@ import { clientView, requestedResources } from './describe.js';
 /** Set by the device-link middleware: the code from `verification_uri_complete`, to prefill. */
 export const PREFILL_USER_CODE = 'prefillUserCode';
 
+/** Why the user-code page is shown again, by oidc-provider's re-render error name. */
+const USER_CODE_MESSAGES: Record<string, string> = {
+  NoCodeError: 'Enter the code shown on your device.',
+  NotFoundError: 'That code is not valid, has expired or was already used. Check the code on your device and try again.',
+  ExpiredError: 'That code is not valid, has expired or was already used. Check the code on your device and try again.',
+  AlreadyUsedError: 'That code is not valid, has expired or was already used. Check the code on your device and try again.',
+  AbortedError: 'Cancelled: the device was not connected. You can close this page.',
+  default: 'Something went wrong with that code. Check the code on your device and try again.',
+};
+
 const GENERIC = 'Something went wrong while handling your request. Go back to the app and try again.';
 
 export function providerPages(resources: ResourceRegistry, render: Render): ProviderPages {
@@ -20,8 +30,10 @@ export function providerPages(resources: ResourceRegistry, render: Render): Prov
   const codeVerificationUrl = (ctx: KoaContextWithOIDC) => ctx.oidc.urlFor('code_verification');
 
   return {
-    async userCodeInput(ctx, xsrf, failed) {
+    async userCodeInput(ctx, xsrf, error) {
       const prefill = (ctx.state as Record<string, unknown>)[PREFILL_USER_CODE];
+      const message = error ? USER_CODE_MESSAGES[error.name] ?? USER_CODE_MESSAGES.default : undefined;
+      const status = !error || error.name === 'AbortedError' ? 200 : 400;
       render(
         ctx,
         'device-code',
@@ -30,9 +42,9 @@ export function providerPages(resources: ResourceRegistry, render: Render): Prov
           action: codeVerificationUrl(ctx),
           xsrf,
           ...(typeof prefill === 'string' ? { userCode: prefill } : {}),
-          ...(failed ? { error: 'That code is not valid, has expired or was already used. Check the code on your device and try again.' } : {}),
+          ...(message ? { error: message } : {}),
         },
-        failed ? 400 : 200,
+        status,
       );
     },
 

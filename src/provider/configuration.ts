@@ -17,7 +17,8 @@ import { SESSION_COOKIE } from './session-guard.js';
 
 /** The pages oidc-provider renders itself, supplied by src/interactions. */
 export interface ProviderPages {
-  userCodeInput(ctx: KoaContextWithOIDC, xsrf: string, failed: boolean): Promise<void>;
+  /** `error` is why the page is shown again (oidc-provider's re-render reasons), if it is */
+  userCodeInput(ctx: KoaContextWithOIDC, xsrf: string, error?: Error): Promise<void>;
   userCodeConfirm(ctx: KoaContextWithOIDC, xsrf: string, client: Client, userCode: string): Promise<void>;
   deviceSuccess(ctx: KoaContextWithOIDC): Promise<void>;
   logout(ctx: KoaContextWithOIDC, xsrf: string): Promise<void>;
@@ -114,7 +115,7 @@ export function providerConfiguration(deps: ProviderDeps): Configuration {
         enabled: true,
         charset: config.deviceFlow.charset,
         mask: config.deviceFlow.mask,
-        userCodeInputSource: (ctx, _form, _out, err) => pages.userCodeInput(ctx, sessionState(ctx), !!err),
+        userCodeInputSource: (ctx, _form, _out, err) => pages.userCodeInput(ctx, sessionState(ctx), err),
         userCodeConfirmSource: (ctx, _form, client, _deviceInfo, userCode) => pages.userCodeConfirm(ctx, sessionState(ctx), client, userCode),
         successSource: (ctx) => pages.deviceSuccess(ctx),
       },

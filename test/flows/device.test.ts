@@ -120,7 +120,8 @@ for (const kind of STORE_KINDS) {
     it('access_denied when the person cancels at confirmation or refuses consent', async () => {
       for (const option of [{ cancelAtConfirm: true }, { denyConsent: true }]) {
         const da = await startDevice(s.t);
-        await approve(s.t, da.user_code, option);
+        const page = await approve(s.t, da.user_code, option);
+        assert.match(page.html, /not connected/, 'the person is told the device was not connected');
         const res = await poll(s.t, da.device_code);
         assert.equal(res.body.error, 'access_denied', JSON.stringify(option));
       }
