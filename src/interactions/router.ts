@@ -71,11 +71,13 @@ export function interactionRouter(deps: InteractionDeps): Router {
   }
 
   async function form<T extends z.ZodTypeAny>(ctx: Context, schema: T, purpose: string): Promise<z.infer<T>> {
-    const parsed = schema.safeParse(await readForm(ctx));
-    if (!parsed.success) throw new PageError(400, 'Invalid request', 'The form was incomplete or malformed. Go back and try again.');
-    if (!csrf.verify(ctx, purpose, (parsed.data as { csrf: string }).csrf)) {
+    const raw = await readForm(ctx);
+    // CSRF first: a form without a valid token is refused as such, whatever else it holds
+    if (!csrf.verify(ctx, purpose, raw.csrf)) {
       throw new PageError(403, 'Request blocked', 'This form has expired or did not come from this site. Go back, reload the page and try again.');
     }
+    const parsed = schema.safeParse(raw);
+    if (!parsed.success) throw new PageError(400, 'Invalid request', 'The form was incomplete or malformed. Go back and try again.');
     return parsed.data;
   }
 
