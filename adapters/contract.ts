@@ -95,12 +95,46 @@ export interface SettingsStore {
   replace(name: string, expectedVersion: number, value: string): Promise<boolean>;
 }
 
+/**
+ * A revocation verifiers must learn about. `until` (epoch seconds) is when it stops
+ * mattering: the latest expiry of any token it can affect; the log forgets it afterwards.
+ */
+export type RevocationEvent =
+  | { type: 'token'; jti: string; until: number }
+  | { type: 'grant'; grantId: string; until: number }
+  /** every token of this subject issued at or before `before` (epoch seconds) */
+  | { type: 'subject'; sub: string; before: number; until: number };
+
+export interface RevocationEntry {
+  /** opaque, increasing in append order across every process sharing the store */
+  id: string;
+  event: RevocationEvent;
+}
+
+/**
+ * The ordered, shared log behind the revocation feed. Appends from any process (a server
+ * replica, the CLI) are read by every server, which streams them to verifiers.
+ */
+export interface RevocationLog {
+  append(event: RevocationEvent): Promise<string>;
+  /**
+   * Entries after `afterId` (all retained entries when undefined), oldest first, at most
+   * `limit`, skipping those whose `until` has passed. When none are available and `waitMs`
+   * is given, waits up to that long for the next append before answering (empty if none).
+   * An `afterId` older than what is retained answers from the oldest retained entry.
+   */
+  readAfter(afterId: string | undefined, limit: number, waitMs?: number): Promise<RevocationEntry[]>;
+  /** Deletes entries whose `until` has passed. */
+  prune(nowSeconds: number): Promise<void>;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'redis';
   /** the oidc-provider adapter for one model; the same instance for the same name */
   model(name: string): ModelAdapter;
   readonly accounts: AccountStore;
   readonly settings: SettingsStore;
+  readonly revocations: RevocationLog;
   /** Resolves when the store answers; rejects with a readable error otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;

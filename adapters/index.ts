@@ -25,8 +25,13 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     return await openSqliteStore({ dataDir: options.dataDir });
   } catch (err) {
     if (err instanceof StoreError) throw err;
-    // e.g. the native addon failed to load: say which store, never the URL's secrets.
     const what = options.redisUrl ? 'the Redis store' : 'the SQLite store';
+    // the drivers are optional dependencies: an install without them says so plainly
+    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') {
+      const driver = options.redisUrl ? 'ioredis' : 'better-sqlite3';
+      throw new StoreError(`${what} needs the optional dependency ${driver}: install mcp-authz without --omit=optional`, { cause: err });
+    }
+    // e.g. the native addon failed to load: say which store, never the URL's secrets.
     throw new StoreError(`cannot load ${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
 }

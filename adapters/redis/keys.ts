@@ -3,7 +3,7 @@
  * (or a test run) can share one Redis database.
  *
  * Ids and user codes are bearer values and appear only hashed; grantId, uid, usernames,
- * account ids and setting names are not secrets and appear as given (see docs/storage.md).
+ * account ids, setting names and revocation events are not secrets and appear as given (see docs/storage.md).
  */
 import { sha256 } from '../hash.js';
 
@@ -57,5 +57,10 @@ export class RedisKeys {
   /** a hash { value, version } */
   setting(name: string): string {
     return `${this.prefix}setting:${name}`;
+  }
+
+  /** a stream: the revocation log, one entry { e: event JSON } per revocation */
+  revocations(): string {
+    return `${this.prefix}revocations`;
   }
 }

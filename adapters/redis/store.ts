@@ -12,6 +12,7 @@ import { StoreError, type ModelAdapter, type Store } from '../contract.js';
 import { RedisAccountStore } from './accounts.js';
 import { RedisKeys } from './keys.js';
 import { RedisModelAdapter } from './model-adapter.js';
+import { RedisRevocationLog } from './revocations.js';
 import { RedisScripts } from './scripts.js';
 import { RedisSettingsStore } from './settings.js';
 
@@ -58,6 +59,7 @@ class RedisStoreImpl implements RedisStore {
   readonly kind = 'redis' as const;
   readonly accounts: RedisAccountStore;
   readonly settings: RedisSettingsStore;
+  readonly revocations: RedisRevocationLog;
   readonly #redis: Redis;
   readonly #keys: RedisKeys;
   readonly #scripts: RedisScripts;
@@ -75,6 +77,7 @@ class RedisStoreImpl implements RedisStore {
     this.#lastError = lastError;
     this.accounts = new RedisAccountStore(redis, this.#keys, this.#scripts);
     this.settings = new RedisSettingsStore(redis, this.#keys, this.#scripts);
+    this.revocations = new RedisRevocationLog(redis, this.#keys);
   }
 
   model(name: string): ModelAdapter {
@@ -106,6 +109,8 @@ class RedisStoreImpl implements RedisStore {
   }
 
   async close(): Promise<void> {
+    // first: the blocking connections (a pending XREAD BLOCK answers [])
+    this.revocations.close();
     if (this.#redis.status === 'end') return;
     if (this.#redis.status === 'ready') {
       try {

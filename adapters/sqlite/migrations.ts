@@ -55,6 +55,23 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'revocation log',
+    sql: `
+      -- The shared revocation log (adapters/sqlite/revocations.ts). AUTOINCREMENT, not a
+      -- plain rowid: ids must never be reused after the newest rows are pruned, or a
+      -- reader resuming after an id would miss what was appended since.
+      -- event is the event JSON (identifiers only: jti, grantId, sub; never token values);
+      -- until is the event's until (epoch seconds), copied out for reads and pruning.
+      CREATE TABLE revocations (
+        id    INTEGER PRIMARY KEY AUTOINCREMENT,
+        event TEXT    NOT NULL,
+        until INTEGER NOT NULL
+      );
+      CREATE INDEX revocations_until ON revocations (until);
+    `,
+  },
 ];
 
 /** Brings the schema up to date; returns the versions it applied. */

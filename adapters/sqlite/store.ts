@@ -14,11 +14,12 @@ import { StoreError, type ModelAdapter, type Store } from '../contract.js';
 import { SqliteAccountStore } from './accounts.js';
 import { applyMigrations } from './migrations.js';
 import { prepareModelStatements, SqliteModelAdapter, type ModelStatements } from './model-adapter.js';
+import { SqliteRevocationLog } from './revocations.js';
 import { SqliteSettingsStore } from './settings.js';
 
 export const SQLITE_FILE_NAME = 'mcp-authz.sqlite';
 
-/** How often expired model rows are deleted; reads ignore them in the meantime. */
+/** How often expired model rows and revocation entries are deleted; reads ignore them in the meantime. */
 export const DEFAULT_SWEEP_INTERVAL_MS = 60_000;
 
 export interface SqliteStoreOptions {
@@ -30,7 +31,7 @@ export interface SqliteStore extends Store {
   readonly kind: 'sqlite';
   /** the database file */
   readonly path: string;
-  /** Deletes expired model rows now; returns how many. Also run by the sweep timer. */
+  /** Deletes expired model rows and revocation entries now; returns how many. Also run by the sweep timer. */
   sweep(): number;
 }
 
@@ -69,6 +70,7 @@ class SqliteStoreImpl implements SqliteStore {
   readonly kind = 'sqlite' as const;
   readonly accounts: SqliteAccountStore;
   readonly settings: SqliteSettingsStore;
+  readonly revocations: SqliteRevocationLog;
   readonly #db: Database.Database;
   readonly #statements: ModelStatements;
   readonly #models = new Map<string, SqliteModelAdapter>();
@@ -83,6 +85,7 @@ class SqliteStoreImpl implements SqliteStore {
     this.#statements = prepareModelStatements(db);
     this.accounts = new SqliteAccountStore(db);
     this.settings = new SqliteSettingsStore(db);
+    this.revocations = new SqliteRevocationLog(db);
     // A failed sweep (e.g. SQLITE_BUSY past busy_timeout) is retried at the next tick.
     this.#timer = setInterval(() => {
       try {
@@ -104,7 +107,9 @@ class SqliteStoreImpl implements SqliteStore {
   }
 
   sweep(): number {
-    return this.#statements.sweep.run(Date.now()).changes;
+    const now = Date.now();
+    const models = this.#statements.sweep.run(now).changes;
+    return models + this.revocations.pruneNow(Math.floor(now / 1000));
   }
 
   async ping(): Promise<void> {
@@ -117,6 +122,7 @@ class SqliteStoreImpl implements SqliteStore {
 
   async close(): Promise<void> {
     clearInterval(this.#timer);
+    this.revocations.close();
     if (this.#db.open) this.#db.close();
   }
 }

@@ -9,7 +9,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,11 +22,13 @@ import {
   StoreError,
   type AccountRecord,
   type AdapterPayload,
+  type RevocationEntry,
+  type RevocationEvent,
   type Store,
 } from '../../adapters/contract.js';
 import { sha256 } from '../../adapters/hash.js';
 import { openStore } from '../../adapters/index.js';
-import { openSqliteStore, SQLITE_FILE_NAME } from '../../adapters/sqlite/store.js';
+import { openSqliteStore, SQLITE_FILE_NAME, type SqliteStore } from '../../adapters/sqlite/store.js';
 import { freePort, startRedis, type RedisServer } from '../helpers/redis.js';
 
 const run = promisify(execFile);
@@ -37,6 +39,8 @@ interface Backend {
   open(keyPrefix?: string): Promise<Store>;
   /** everything the backend holds, as text: the SQLite files' bytes, or Redis keys and values */
   storedText(): Promise<string>;
+  /** the event JSON of every revocation entry physically stored (pruned or not yet), oldest first */
+  storedRevocations(): Promise<string[]>;
   dispose(): Promise<void>;
 }
 
@@ -58,9 +62,23 @@ function sqliteBackend(): SqliteBackend {
     dataDir,
     open: () => openStore({ dataDir, redisKeyPrefix: 'unused:' }),
     async storedText() {
-      return readdirSync(dataDir)
-        .map((name) => readFileSync(join(dataDir, name)).toString('latin1'))
-        .join('\n');
+      // Read by another process: opening and closing the database file in this one would
+      // drop every POSIX lock this process's SQLite connections hold on it (fcntl locks are
+      // per process), and a connection closing in another process (the CLI in a test below)
+      // would then think it was the last one and delete the WAL under the open connections.
+      const files = readdirSync(dataDir).map((name) => join(dataDir, name));
+      const parts = await Promise.all(
+        files.map((file) => run('cat', [file], { encoding: 'latin1', maxBuffer: 256 * 1024 * 1024 })),
+      );
+      return parts.map((part) => part.stdout).join('\n');
+    },
+    async storedRevocations() {
+      const raw = new Database(join(dataDir, SQLITE_FILE_NAME));
+      try {
+        return raw.prepare('SELECT event FROM revocations ORDER BY id').pluck().all() as string[];
+      } finally {
+        raw.close();
+      }
     },
     async dispose() {
       rmSync(root, { recursive: true, force: true });
@@ -90,6 +108,10 @@ async function redisBackend(): Promise<RedisBackend> {
     inspector,
     open: (prefix = keyPrefix) => openStore({ dataDir: '/nonexistent', redisUrl: server.url, redisKeyPrefix: prefix }),
     storedText: () => dumpRedis(inspector, `${keyPrefix}*`),
+    async storedRevocations() {
+      const entries = await inspector.xrange(`${keyPrefix}revocations`, '-', '+');
+      return entries.map(([, fields]) => fields[fields.indexOf('e') + 1] ?? '');
+    },
     async dispose() {
       inspector.disconnect();
       await server.stop();
@@ -105,6 +127,35 @@ function newId(label: string): string {
 function tokenPayload(kind: string, id: string, extra: Partial<AdapterPayload> = {}): AdapterPayload {
   const now = Math.floor(Date.now() / 1000);
   return { iat: now, exp: now + 600, jti: id, kind, accountId: 'account-1', clientId: 'client-1', ...extra };
+}
+
+function epochSeconds(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+/** a token revocation that matters for `ttl` more seconds (negative: already expired) */
+function tokenEvent(label: string, ttl = 600): RevocationEvent {
+  return { type: 'token', jti: newId(label), until: epochSeconds() + ttl };
+}
+
+/** Orders entry ids numerically, part by part ("12" for SQLite, "1700000000000-3" for Redis). */
+function compareIds(a: string, b: string): number {
+  const [pa, pb] = [a.split('-').map(BigInt), b.split('-').map(BigInt)];
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const [x, y] = [pa[i] ?? -1n, pb[i] ?? -1n];
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
+}
+
+function assertIncreasing(ids: string[]): void {
+  for (let i = 1; i < ids.length; i++) {
+    assert.ok(compareIds(ids[i - 1]!, ids[i]!) < 0, `id ${ids[i]} follows ${ids[i - 1]}`);
+  }
+}
+
+function jtiOf(entry: RevocationEntry): string | undefined {
+  return entry.event.type === 'token' ? entry.event.jti : undefined;
 }
 
 function account(username: string, roles: string[] = ['user']): AccountRecord {
@@ -382,6 +433,185 @@ for (const kind of KINDS) {
       assert.equal((await store.settings.get(name))?.version, 3);
     });
 
+    it('revocations: append / readAfter round-trip, in append order, ids increasing', async () => {
+      const log = store.revocations;
+      const start = await log.append(tokenEvent('marker'));
+      const now = epochSeconds();
+      const events: RevocationEvent[] = [
+        { type: 'token', jti: newId('jti'), until: now + 600 },
+        { type: 'grant', grantId: newId('grant'), until: now + 3600 },
+        { type: 'subject', sub: newId('sub'), before: now, until: now + 3600 },
+        { type: 'token', jti: newId('jti'), until: now + 60 },
+      ];
+      const ids: string[] = [];
+      for (const event of events) ids.push(await log.append(event));
+      assertIncreasing([start, ...ids]);
+
+      assert.deepEqual(await log.readAfter(start, 100), ids.map((id, i) => ({ id, event: events[i] })));
+      // from the start (afterId undefined): every retained entry, these last and in order
+      const all = await log.readAfter(undefined, 100_000);
+      assertIncreasing(all.map((e) => e.id));
+      assert.deepEqual(all.slice(-ids.length).map((e) => e.id), ids);
+      assert.ok(all.some((e) => e.id === start));
+      // without waitMs, nothing new answers at once
+      const began = Date.now();
+      assert.deepEqual(await log.readAfter(ids.at(-1), 100), []);
+      assert.ok(Date.now() - began < 200);
+    });
+
+    it('revocations: resuming after an id returns only later entries; limit caps a batch', async () => {
+      const log = store.revocations;
+      const start = await log.append(tokenEvent('marker'));
+      const events = Array.from({ length: 5 }, (_, i) => tokenEvent(`resume${i}`));
+      const ids: string[] = [];
+      for (const event of events) ids.push(await log.append(event));
+      const entry = (i: number): RevocationEntry => ({ id: ids[i]!, event: events[i]! });
+
+      assert.deepEqual(await log.readAfter(ids[1], 100), [entry(2), entry(3), entry(4)]);
+      assert.deepEqual(await log.readAfter(start, 2), [entry(0), entry(1)]);
+      assert.deepEqual(await log.readAfter(ids[1], 2), [entry(2), entry(3)]);
+      assert.deepEqual(await log.readAfter(ids[3], 2), [entry(4)]);
+      assert.deepEqual(await log.readAfter(ids[4], 10), []);
+      assert.deepEqual(await log.readAfter(start, 0), [], 'a non-positive limit returns nothing');
+      // paging through with a small limit gives the same sequence
+      const paged: RevocationEntry[] = [];
+      for (let after = start; ; ) {
+        const batch = await log.readAfter(after, 2);
+        if (batch.length === 0) break;
+        paged.push(...batch);
+        after = batch.at(-1)!.id;
+      }
+      assert.deepEqual(paged, [0, 1, 2, 3, 4].map(entry));
+    });
+
+    it('revocations: expired entries are skipped (not counted against limit) and prune removes only them', async () => {
+      const log = store.revocations;
+      const start = await log.append(tokenEvent('marker'));
+      const live1 = tokenEvent('live', 600);
+      const expired = [tokenEvent('expired', -10), tokenEvent('expired', -1), tokenEvent('expired', 0)];
+      const live2 = tokenEvent('live', 30);
+      const liveIds = [await log.append(live1)];
+      for (const event of expired) await log.append(event);
+      liveIds.push(await log.append(live2));
+
+      const expectLive = [
+        { id: liveIds[0], event: live1 },
+        { id: liveIds[1], event: live2 },
+      ];
+      assert.deepEqual(await log.readAfter(start, 2), expectLive, 'expired entries are skipped and the batch filled');
+      assert.deepEqual(await log.readAfter(liveIds[0], 10), [expectLive[1]]);
+      let stored = (await backend.storedRevocations()).join('\n');
+      for (const event of [live1, live2, ...expired]) {
+        assert.ok(stored.includes((event as { jti: string }).jti), 'positive control: every entry is stored until pruned');
+      }
+
+      await log.prune(epochSeconds());
+      stored = (await backend.storedRevocations()).join('\n');
+      for (const event of expired) assert.ok(!stored.includes((event as { jti: string }).jti), 'an expired entry is pruned');
+      for (const event of [live1, live2]) assert.ok(stored.includes((event as { jti: string }).jti), 'a live entry is kept');
+      assert.deepEqual(await log.readAfter(start, 10), expectLive);
+      assert.deepEqual(await log.readAfter(liveIds[0], 10), [expectLive[1]]);
+    });
+
+    it('revocations: readAfter with waitMs answers as soon as another store object appends', async () => {
+      const other = await another();
+      const start = await store.revocations.append(tokenEvent('marker'));
+
+      const event = tokenEvent('late');
+      let began = Date.now();
+      const reading = store.revocations.readAfter(start, 10, 3000);
+      await sleep(200);
+      const id = await other.revocations.append(event);
+      assert.deepEqual(await reading, [{ id, event }]);
+      let elapsed = Date.now() - began;
+      assert.ok(elapsed >= 150 && elapsed < 1500, `answered after ${elapsed} ms`);
+
+      // the same object appending wakes it too
+      const own = tokenEvent('own');
+      began = Date.now();
+      const waiting = store.revocations.readAfter(id, 10, 3000);
+      await sleep(200);
+      const ownId = await store.revocations.append(own);
+      assert.deepEqual(await waiting, [{ id: ownId, event: own }]);
+      elapsed = Date.now() - began;
+      assert.ok(elapsed < 1500, `answered after ${elapsed} ms`);
+
+      // entries already there but expired do not end the wait; the next live one does
+      await other.revocations.append(tokenEvent('expired', -5));
+      const fresh = tokenEvent('fresh');
+      began = Date.now();
+      const third = store.revocations.readAfter(ownId, 10, 3000);
+      await sleep(200);
+      const freshId = await other.revocations.append(fresh);
+      assert.deepEqual(await third, [{ id: freshId, event: fresh }]);
+      elapsed = Date.now() - began;
+      assert.ok(elapsed >= 150 && elapsed < 1500, `answered after ${elapsed} ms`);
+
+      // an entry already there answers at once, without waiting
+      began = Date.now();
+      assert.deepEqual(await other.revocations.readAfter(ownId, 10, 3000), [{ id: freshId, event: fresh }]);
+      assert.ok(Date.now() - began < 500);
+    });
+
+    it('revocations: readAfter with waitMs and nothing appended answers [] after about waitMs', async () => {
+      const start = await store.revocations.append(tokenEvent('marker'));
+      for (const waitMs of [500, 120]) {
+        const began = Date.now();
+        assert.deepEqual(await store.revocations.readAfter(start, 10, waitMs), []);
+        const elapsed = Date.now() - began;
+        assert.ok(elapsed >= waitMs - 20 && elapsed < waitMs + 1000, `waited ${elapsed} ms for ${waitMs}`);
+      }
+    });
+
+    it('revocations: close() ends a pending wait with []', async () => {
+      const closing = await another();
+      const start = await closing.revocations.append(tokenEvent('marker'));
+      const began = Date.now();
+      const waiting = closing.revocations.readAfter(start, 10, 5000);
+      await sleep(100);
+      await closing.close();
+      assert.deepEqual(await waiting, []);
+      assert.ok(Date.now() - began < 2000);
+    });
+
+    it('revocations: an afterId that is not an id of this store reads from the start', async () => {
+      await store.revocations.append(tokenEvent('garbage-test'));
+      const all = await store.revocations.readAfter(undefined, 100_000);
+      assert.ok(all.length > 0);
+      const foreign = kind === 'sqlite' ? '1-0' : '1';
+      for (const garbage of ['garbage', '', ' 1', '1.5', '-1', '1e3', '0x10', '١٢', foreign, '99999999999999999999999-0']) {
+        assert.deepEqual(await store.revocations.readAfter(garbage, 100_000), all, `afterId ${JSON.stringify(garbage)}`);
+      }
+      // an id older than anything retained answers from the oldest retained entry
+      assert.deepEqual(await store.revocations.readAfter(kind === 'sqlite' ? '0' : '0-1', 100_000), all);
+    });
+
+    it('revocations: concurrent appends from two store objects all arrive once, in one order for every reader', async () => {
+      const other = await another();
+      const start = await store.revocations.append(tokenEvent('marker'));
+      const events = Array.from({ length: 60 }, (_, i) => tokenEvent(`concurrent${i}`));
+      const appended = await Promise.all(events.map((event, i) => (i % 2 === 0 ? store : other).revocations.append(event)));
+      assert.equal(new Set(appended).size, events.length, 'every append got its own id');
+
+      const third = await another();
+      const views = await Promise.all([store, other, third].map((s) => s.revocations.readAfter(start, 1000)));
+      const [view] = views as [RevocationEntry[]];
+      for (const v of views) assert.deepEqual(v, view, 'every reader sees the same order');
+      assert.equal(view.length, events.length);
+      assertIncreasing(view.map((e) => e.id));
+      assert.deepEqual(new Set(view.map(jtiOf)), new Set(events.map((e) => (e as { jti: string }).jti)));
+      appended.forEach((id, i) => assert.deepEqual(view.find((e) => e.id === id)?.event, events[i]));
+      // a reader paging through in small batches sees the same sequence
+      const paged: RevocationEntry[] = [];
+      for (let after = start; ; ) {
+        const batch = await third.revocations.readAfter(after, 7);
+        if (batch.length === 0) break;
+        paged.push(...batch);
+        after = batch.at(-1)!.id;
+      }
+      assert.deepEqual(paged, view);
+    });
+
     if (kind === 'sqlite') {
       it('creates the data directory 0700 and the database file 0600', () => {
         const { dataDir } = backend as SqliteBackend;
@@ -416,6 +646,59 @@ for (const kind of KINDS) {
         } finally {
           raw.close();
         }
+      });
+
+      it('sweep() also prunes expired revocation entries', async () => {
+        const sqlite = store as SqliteStore;
+        const expired = tokenEvent('swept', -5);
+        const live = tokenEvent('kept');
+        await sqlite.revocations.append(expired);
+        await sqlite.revocations.append(live);
+        assert.ok(sqlite.sweep() >= 1);
+        const stored = (await backend.storedRevocations()).join('\n');
+        assert.ok(!stored.includes((expired as { jti: string }).jti));
+        assert.ok(stored.includes((live as { jti: string }).jti));
+      });
+
+      it('revocations appended by another process arrive, wake a waiting reader, and interleave in one order', async () => {
+        const { dataDir } = backend as SqliteBackend;
+        const start = await store.revocations.append(tokenEvent('marker'));
+        const indexUrl = new URL('../../adapters/index.js', import.meta.url).href;
+        const script = `
+          const { openStore } = await import(process.argv[1]);
+          const store = await openStore({ dataDir: process.argv[2], redisKeyPrefix: 'unused:' });
+          const until = Math.floor(Date.now() / 1000) + 600;
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          for (let i = 0; i < 30; i++) {
+            await store.revocations.append({ type: 'grant', grantId: 'child-' + process.argv[3] + '-' + i, until });
+            await new Promise((resolve) => setImmediate(resolve));
+          }
+          await store.close();
+        `;
+        const tag = randomBytes(4).toString('hex');
+        const began = Date.now();
+        const waiting = store.revocations.readAfter(start, 1000, 5000);
+        const child = run(process.execPath, ['--input-type=module', '-e', script, indexUrl, dataDir, tag]);
+        const first = await waiting;
+        assert.ok(first.length >= 1, 'the wait ended with the child process\'s append');
+        assert.ok(Date.now() - began < 4000, `answered after ${Date.now() - began} ms`);
+        // meanwhile this process appends too
+        const mine: RevocationEvent[] = [];
+        for (let i = 0; i < 30; i++) {
+          const event = tokenEvent(`parent${i}`);
+          mine.push(event);
+          await store.revocations.append(event);
+          await sleep(2);
+        }
+        await child;
+
+        const view = await store.revocations.readAfter(start, 1000);
+        assertIncreasing(view.map((e) => e.id));
+        const grants = view.flatMap((e) => (e.event.type === 'grant' ? [e.event.grantId] : []));
+        assert.deepEqual(grants, Array.from({ length: 30 }, (_, i) => `child-${tag}-${i}`), 'each child append once, in order');
+        assert.deepEqual(view.flatMap((e) => jtiOf(e) ?? []), mine.map((e) => (e as { jti: string }).jti));
+        const reopened = await another();
+        assert.deepEqual(await reopened.revocations.readAfter(start, 1000), view);
       });
 
       it('survives close and reopen, including data written by another process', async () => {
@@ -460,6 +743,7 @@ for (const kind of KINDS) {
         await scoped.accounts.create(account('ttl-user'));
         await scoped.settings.create('ttl-setting', 'x');
         await scoped.settings.replace('ttl-setting', 1, 'y');
+        await scoped.revocations.append(tokenEvent('ttl', 3600));
 
         const keys = await inspector.keys(`${prefix}*`);
         const permanent = /^[^:]+:(account:|accountId:|accounts$|setting:)/;
@@ -471,11 +755,34 @@ for (const kind of KINDS) {
           if (permanent.test(key)) assert.equal(ttl, -1, `${kindOfKey} keys are permanent`);
           else assert.ok(ttl > 0, `${kindOfKey} key has a TTL (got ${ttl})`);
         }
-        for (const expected of ['Session', 'DeviceCode', 'AccessToken', 'RefreshToken', 'grant', 'uid', 'userCode', 'account', 'accountId', 'accounts', 'setting']) {
+        for (const expected of ['Session', 'DeviceCode', 'AccessToken', 'RefreshToken', 'grant', 'uid', 'userCode', 'account', 'accountId', 'accounts', 'setting', 'revocations']) {
           assert.ok(seen.has(expected), `saw a ${expected} key`);
         }
         const grantTtl = await inspector.pttl(`${prefix}grant:${grantId}`);
         assert.ok(grantTtl > 590_000, 'the grant set outlives its longest-lived member');
+      });
+
+      it('the revocation stream TTL covers the latest until plus a day and is only ever extended', async () => {
+        const { inspector } = backend as RedisBackend;
+        const prefix = `rttl-${randomBytes(4).toString('hex')}:`;
+        const scoped = await another(prefix);
+        const key = `${prefix}revocations`;
+        const day = 86_400_000;
+        await scoped.revocations.append(tokenEvent('expired', -100));
+        let ttl = await inspector.pttl(key);
+        assert.ok(ttl > day - 10_000 && ttl <= day, `an expired event keeps the key a day (got ${ttl})`);
+        await scoped.revocations.append(tokenEvent('long', 7200));
+        ttl = await inspector.pttl(key);
+        assert.ok(ttl > 7_200_000 + day - 10_000 && ttl <= 7_200_000 + day + 1000, `got ${ttl}`);
+        await scoped.revocations.append(tokenEvent('short', 60));
+        assert.ok((await inspector.pttl(key)) > 7_200_000 + day - 10_000, 'a shorter-lived event does not shorten it');
+        // blocking reads do not hold up the shared connection
+        const waiting = scoped.revocations.readAfter('99999999999999-0', 10, 1500);
+        const began = Date.now();
+        await scoped.settings.create('while-blocked', 'x');
+        await scoped.ping();
+        assert.ok(Date.now() - began < 500, 'commands on the store run while a read blocks');
+        assert.deepEqual(await waiting, []);
       });
 
       it('ping() rejects promptly with a readable error when Redis is down', async () => {
