@@ -13,15 +13,20 @@ import { join } from 'node:path';
 import type { Config } from './config/schema.js';
 import { openStore } from '../adapters/index.js';
 import type { Store } from '../adapters/contract.js';
+import type { RevocationPublisher } from './revocation/publisher.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { loadOrCreateKeySet } from './keys/signing-keys.js';
 import { loadOrCreateSecrets } from './keys/secrets.js';
-import { keyTiming } from './keys/timing.js';
+import { keyTiming, longestAccessTokenTtl } from './keys/timing.js';
 import { ResourceRegistry } from './provider/resources.js';
 import { createProvider } from './provider/create-provider.js';
 import { ProviderHolder } from './provider/holder.js';
 import { devicePolling } from './provider/device-polling.js';
 import { sessionFormGuard } from './provider/session-guard.js';
+import { jwtAccessTokens } from './provider/jwt-access-tokens.js';
+import { RevocationHub } from './revocation/hub.js';
+import { revocationPublisher } from './revocation/publisher.js';
+import { FEED_PATH, revocationFeed } from './revocation/feed.js';
 import { createAccountService } from './accounts/service.js';
 import { createRenderer } from './http/render.js';
 import { createCsrf } from './http/csrf.js';
@@ -46,6 +51,8 @@ export interface AuthServer {
   config: Config;
   store: Store;
   holder: ProviderHolder;
+  hub: RevocationHub;
+  publisher: RevocationPublisher;
   log: Logger;
   /** stops timers and closes the store (if this server opened it) */
   close(): Promise<void>;
@@ -68,8 +75,11 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const render = createRenderer({ viewsDir: VIEWS_DIR, cache: true });
     const csrf = createCsrf({ key: secrets.csrfKey, secureCookies: secure });
     const pages = providerPages(resources, render);
+    const publisher = revocationPublisher(store.revocations, longestAccessTokenTtl(config), log);
+    const hub = new RevocationHub(store.revocations, log);
+    await hub.start();
     const holder = new ProviderHolder(
-      (jwks) => createProvider({ config, store, secrets, jwks, resources, pages, basePath }, log),
+      (jwks) => createProvider({ config, store, secrets, jwks, resources, pages, basePath }, publisher, log),
       store.settings,
       keyTiming(config),
       basePath,
@@ -100,11 +110,13 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         ctx.body = { status: 'unavailable', store: store.kind };
       }
     });
+    app.use(revocationFeed({ log: store.revocations, hub, path: `${basePath}${FEED_PATH}`, heartbeatMs: 5000 }));
     app.use(router.routes());
     app.use(router.allowedMethods());
     app.use(deviceLinkPrefill(`${basePath}/device`));
     app.use(sessionFormGuard({ store, paths: [`${basePath}/device`, `${basePath}/session/end/confirm`] }));
     app.use(devicePolling({ store, basePath, interval: config.deviceFlow.interval, deviceCodeTtl: config.ttl.deviceCode }));
+    app.use(jwtAccessTokens({ holder, hub, store, resources, publisher, issuer: config.issuer, basePath }));
     app.use(holder.middleware);
 
     return {
@@ -112,9 +124,12 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       config,
       store,
       holder,
+      hub,
+      publisher,
       log,
       async close() {
         holder.stop();
+        await hub.stop();
         if (ownsStore) await store.close();
       },
     };

@@ -45,6 +45,8 @@ export async function serve(config: Config, io: CommandIO): Promise<number> {
           () => resolve(1),
         );
       });
+      // revocation feed streams never end by themselves: end them so close() can finish
+      void server.hub.stop();
       http.closeIdleConnections();
       setTimeout(() => http.closeAllConnections(), 10_000).unref();
     };

@@ -15,6 +15,8 @@
  * or role, unexpected arguments or flags); 130 interrupted with Ctrl-C at a prompt.
  */
 import type { Store } from '../../adapters/contract.js';
+import { revocationPublisher, type RevocationPublisher } from '../revocation/publisher.js';
+import { MAX_ACCESS_TOKEN_TTL } from '../config/schema.js';
 import { AccountExistsError, AccountInputError, AccountNotFoundError, createAccountService, type AccountService } from '../accounts/service.js';
 import { rolesSchema, usernameSchema } from '../accounts/schema.js';
 import { UsageError, type CommandLine } from './args.js';
@@ -40,6 +42,7 @@ const SUBCOMMANDS: Record<string, { args: string[]; flags: string[] }> = {
 
 interface Context {
   accounts: AccountService;
+  revocations: RevocationPublisher;
   io: CommandIO;
   secrets: () => SecretReader;
 }
@@ -48,6 +51,8 @@ export async function runUserCommand(commandLine: CommandLine, store: Store, io:
   let reader: SecretReader | undefined;
   const ctx: Context = {
     accounts: createAccountService(store.accounts),
+    // the schema caps an access token's life at a day: a removal matters at most that long
+    revocations: revocationPublisher(store.revocations, MAX_ACCESS_TOKEN_TTL),
     io,
     secrets: () => (reader ??= createSecretReader(io)),
   };
@@ -154,9 +159,13 @@ async function passwd(ctx: Context, name: string): Promise<number> {
   return 0;
 }
 
-async function remove({ accounts, io }: Context, name: string): Promise<number> {
+async function remove({ accounts, revocations, io }: Context, name: string): Promise<number> {
+  const account = await accounts.findByUsername(name);
+  if (!account) throw new AccountNotFoundError(name);
   await accounts.remove(name);
-  io.stdout.write(`removed user ${name}\n`);
+  // tokens already issued to this person stop working at every MCP server that follows the feed
+  await revocations.subject(account.id);
+  io.stdout.write(`removed user ${name}; their access tokens are revoked\n`);
   return 0;
 }
 

@@ -6,6 +6,9 @@
 import { z } from 'zod';
 import { canonicalResourceUri, isLoopbackHost } from './uri.js';
 
+/** No access token lives longer than this (seconds). */
+export const MAX_ACCESS_TOKEN_TTL = 86400;
+
 const SCOPE_NAME = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // RFC 6749 scope-token: no space, quote or backslash
 
 const scopeName = z
@@ -44,7 +47,7 @@ export const resourceSchema = z
       .array(scopeName)
       .default([])
       .describe('Scopes granted when a request for this server names none (each must be declared in `scopes`).'),
-    accessTokenTtl: seconds('Lifetime of access tokens for this server', 3600, 86400),
+    accessTokenTtl: seconds('Lifetime of access tokens for this server', 3600, MAX_ACCESS_TOKEN_TTL),
     resourceServerClients: z
       .array(z.string().min(1))
       .default([])

@@ -8,8 +8,13 @@ import type { KeyTiming } from './signing-keys.js';
 /** Default lifetime of access tokens that are not for a configured resource (userinfo). */
 export const DEFAULT_ACCESS_TOKEN_TTL = 3600;
 
+/** The longest an access token issued under this configuration can live, in seconds. */
+export function longestAccessTokenTtl(config: Config): number {
+  return Math.max(DEFAULT_ACCESS_TOKEN_TTL, ...config.resources.map((r) => r.accessTokenTtl));
+}
+
 export function keyTiming(config: Config): KeyTiming {
-  const longestToken = Math.max(DEFAULT_ACCESS_TOKEN_TTL, config.ttl.idToken, ...config.resources.map((r) => r.accessTokenTtl));
+  const longestToken = Math.max(longestAccessTokenTtl(config), config.ttl.idToken);
   return {
     activationDelayMs: config.keys.activationDelay * 1000,
     // plus one reload interval (a replica may sign with a retired key until it reloads) and a minute of clock skew

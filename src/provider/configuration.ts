@@ -14,6 +14,7 @@ import { findAccount } from './accounts.js';
 import type { ResourceRegistry } from './resources.js';
 import { DEFAULT_ACCESS_TOKEN_TTL } from '../keys/timing.js';
 import { SESSION_COOKIE } from './session-guard.js';
+import { FEED_PATH } from '../revocation/feed.js';
 
 /** The pages oidc-provider renders itself, supplied by src/interactions. */
 export interface ProviderPages {
@@ -89,6 +90,9 @@ export function providerConfiguration(deps: ProviderDeps): Configuration {
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     interactions: { url: async (_ctx, interaction) => `${basePath}/interaction/${interaction.uid}` },
     renderError: (ctx, out, error) => pages.error(ctx, out, error),
+    // a person's access token names its grant, so verifiers can honour a grant's revocation
+    extraTokenClaims: async (_ctx, token) => (token.kind === 'AccessToken' && token.grantId ? { grant_id: token.grantId } : undefined),
+    discovery: { revocation_feed_endpoint: `${config.issuer}${FEED_PATH}` },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },

@@ -5,14 +5,21 @@
 import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
 import type { Logger } from '../observability/logger.js';
 import { providerConfiguration, type ProviderDeps } from './configuration.js';
+import type { RevocationPublisher } from '../revocation/publisher.js';
 
-export function createProvider(deps: ProviderDeps, log: Logger): Provider {
+export function createProvider(deps: ProviderDeps, publisher: RevocationPublisher, log: Logger): Provider {
   const provider = new Provider(deps.config.issuer, providerConfiguration(deps));
   provider.proxy = deps.config.trustProxy;
 
   provider.registerResponseMode('form_post', async (ctx, redirectUri, payload) => {
     const fields = Object.fromEntries(Object.entries(payload).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
     await deps.pages.formPost(ctx, redirectUri, fields);
+  });
+
+  // A revoked grant (refresh token revoked or replayed, consent withdrawn) reaches verifiers
+  // through the revocation log: its JWT access tokens are not stored anywhere else.
+  provider.on('grant.revoked', (_ctx: KoaContextWithOIDC, grantId: string) => {
+    publisher.grant(grantId).catch(() => {});
   });
 
   const requestId = (ctx: KoaContextWithOIDC | undefined) => (ctx?.state as { requestId?: string } | undefined)?.requestId;

@@ -7,17 +7,23 @@
 import type Provider from 'oidc-provider';
 import type { Middleware } from 'koa';
 import mount from 'koa-mount';
-import type { JWK } from 'jose';
+import { createLocalJWKSet, type JWK, type JWTVerifyGetKey } from 'jose';
 import type { SettingsStore } from '../../adapters/contract.js';
 import { jwksFingerprint, providerJwks, readKeySet, type KeyTiming } from '../keys/signing-keys.js';
 import type { Logger } from '../observability/logger.js';
 
 const NEVER_SAVED_SESSION = 'persist can only be called on previously persisted Sessions';
 
+function publicPart(jwk: JWK): JWK {
+  const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, key_ops: _ops, ...pub } = jwk;
+  return pub;
+}
+
 export class ProviderHolder {
   #provider!: Provider;
   #mounted!: Middleware;
   #fingerprint = '';
+  #verificationKeys!: JWTVerifyGetKey;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -30,6 +36,11 @@ export class ProviderHolder {
 
   get provider(): Provider {
     return this.#provider;
+  }
+
+  /** The public keys of the current key set, for checking our own tokens. */
+  get verificationKeys(): JWTVerifyGetKey {
+    return this.#verificationKeys;
   }
 
   /** koa middleware delegating to whichever instance is current */
@@ -55,6 +66,7 @@ export class ProviderHolder {
     if (fingerprint === this.#fingerprint) return false;
     const provider = this.build(jwks);
     this.#provider = provider;
+    this.#verificationKeys = createLocalJWKSet({ keys: jwks.keys.map(publicPart) });
     this.#mounted = this.basePath ? mount(this.basePath, provider as never) : mount(provider as never);
     if (this.#fingerprint) this.log.info({ keys: fingerprint }, 'signing keys changed; provider reloaded');
     this.#fingerprint = fingerprint;

@@ -1,0 +1,107 @@
+/**
+ * RFC 7009 revocation and RFC 7662 introspection of our JWT access tokens. oidc-provider
+ * neither stores JWT access tokens nor accepts them at these endpoints (it answers
+ * `unsupported_token_type` after authenticating the client); we take over from there:
+ * - revocation: the token's own client may revoke it; it goes into the revocation log that
+ *   verifiers follow (the only place a JWT's revocation can live);
+ * - introspection: active unless expired, revoked (log), its grant gone, or its account
+ *   removed; visible to the token's client and to a client acting as its MCP server.
+ */
+import type { Middleware } from 'koa';
+import { jwtVerify, type JWTPayload } from 'jose';
+import type { Store } from '../../adapters/contract.js';
+import type { ProviderHolder } from './holder.js';
+import type { ResourceRegistry } from './resources.js';
+import type { RevocationHub } from '../revocation/hub.js';
+import type { RevocationPublisher } from '../revocation/publisher.js';
+import { ACCESS_TOKEN_ALG } from './configuration.js';
+
+interface AccessTokenClaims extends JWTPayload {
+  jti: string;
+  exp: number;
+  client_id: string;
+  grant_id?: string;
+  scope?: string;
+}
+
+interface OidcState {
+  client?: { clientId: string; clientAuthMethod: string };
+  params?: Record<string, unknown>;
+}
+
+export interface JwtAccessTokenDeps {
+  holder: ProviderHolder;
+  hub: RevocationHub;
+  store: Store;
+  resources: ResourceRegistry;
+  publisher: RevocationPublisher;
+  issuer: string;
+  basePath: string;
+}
+
+export function jwtAccessTokens(deps: JwtAccessTokenDeps): Middleware {
+  const { holder, hub, store, resources, publisher, issuer, basePath } = deps;
+  const revocationPath = `${basePath}/token/revocation`;
+  const introspectionPath = `${basePath}/token/introspection`;
+
+  async function verifyOwn(token: string): Promise<AccessTokenClaims | undefined> {
+    try {
+      const { payload } = await jwtVerify(token, holder.verificationKeys, { issuer, typ: 'at+jwt', algorithms: [ACCESS_TOKEN_ALG] });
+      const { jti, exp, client_id: clientId } = payload;
+      if (typeof jti !== 'string' || typeof exp !== 'number' || typeof clientId !== 'string') return undefined;
+      return payload as AccessTokenClaims;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async function isActive(claims: AccessTokenClaims): Promise<boolean> {
+    if (hub.revoked.isRevoked(claims)) return false;
+    if (claims.grant_id) {
+      // a person's token: its grant and its account must still exist
+      if (!(await store.model('Grant').find(claims.grant_id))) return false;
+      if (typeof claims.sub !== 'string' || !(await store.accounts.findById(claims.sub))) return false;
+    }
+    return true;
+  }
+
+  function mayIntrospect(client: NonNullable<OidcState['client']>, claims: AccessTokenClaims): boolean {
+    if (claims.client_id === client.clientId) return true;
+    if (client.clientAuthMethod === 'none') return false;
+    const audiences = Array.isArray(claims.aud) ? claims.aud : claims.aud ? [claims.aud] : [];
+    return audiences.some((aud) => resources.find(aud)?.resourceServerClients.includes(client.clientId));
+  }
+
+  return async (ctx, next) => {
+    await next();
+    if (ctx.method !== 'POST' || (ctx.path !== revocationPath && ctx.path !== introspectionPath)) return;
+    if (ctx.status !== 400 || (ctx.body as { error?: string } | undefined)?.error !== 'unsupported_token_type') return;
+    const oidc = (ctx as unknown as { oidc?: OidcState }).oidc;
+    const client = oidc?.client;
+    const token = oidc?.params?.token;
+    if (!client || typeof token !== 'string') return;
+    const claims = await verifyOwn(token);
+
+    if (ctx.path === revocationPath) {
+      // RFC 7009 §2.2: an invalid or unknown token is answered with 200 as well
+      ctx.status = 200;
+      ctx.body = '';
+      if (!claims) return;
+      if (claims.client_id !== client.clientId) {
+        if (client.clientAuthMethod === 'none') return;
+        ctx.status = 400;
+        ctx.body = { error: 'invalid_request', error_description: 'client is not authorized to revoke the presented token' };
+        return;
+      }
+      await publisher.token(claims.jti, claims.exp);
+      hub.revoked.add({ type: 'token', jti: claims.jti, until: claims.exp });
+      return;
+    }
+
+    ctx.status = 200;
+    ctx.body = { active: false };
+    if (!claims || !mayIntrospect(client, claims) || !(await isActive(claims))) return;
+    const { iss, sub, aud, client_id: clientId, scope, exp, iat, jti, grant_id: grantId } = claims;
+    ctx.body = { active: true, token_type: 'Bearer', iss, sub, aud, client_id: clientId, scope, exp, iat, jti, ...(grantId ? { grant_id: grantId } : {}) };
+  };
+}

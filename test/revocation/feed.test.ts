@@ -1,0 +1,174 @@
+/**
+ * The authorization server's side of revocation: JWT access tokens revoked (RFC 7009) and
+ * introspected (RFC 7662), and every revocation (token, grant, account removal) published
+ * on the feed verifiers follow, with resume by Last-Event-ID, across replicas.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { decodeJwt } from 'jose';
+import { serverFixture, STORE_KINDS } from '../helpers/harness.js';
+import { NOTES, SECRET } from '../helpers/fixtures.js';
+import { userTokens } from '../helpers/flows.js';
+import { client } from '../helpers/rp.js';
+import { SseClient, revocationOf } from '../helpers/sse.js';
+import { startServer, type TestServer } from '../helpers/server.js';
+import { startRedis } from '../helpers/redis.js';
+
+const basic = (id: string) => `Basic ${Buffer.from(`${id}:${SECRET}`).toString('base64')}`;
+
+async function post(t: TestServer, path: string, asClient: string, body: Record<string, string>) {
+  const res = await fetch(t.url(path), {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(asClient) },
+    body: new URLSearchParams(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+async function serviceToken(t: TestServer, clientId = 'nightly-report') {
+  const { body } = await post(t, '/token', clientId, { grant_type: 'client_credentials', resource: NOTES, scope: 'notes:read' });
+  return body.access_token as string;
+}
+
+async function feed(t: TestServer, headers: Record<string, string> = {}) {
+  const sse = new SseClient(t.url('/revocations'), headers);
+  await sse.next((e) => e.event === 'ready');
+  return sse;
+}
+
+for (const kind of STORE_KINDS) {
+  describe(`revocation feed and JWT access tokens (${kind})`, () => {
+    const s = serverFixture(kind);
+
+    it('advertises the feed in the metadata', async () => {
+      const meta = (await (await fetch(s.t.url('/.well-known/oauth-authorization-server'))).json()) as Record<string, unknown>;
+      assert.equal(meta.revocation_feed_endpoint, s.t.url('/revocations'));
+    });
+
+    it('introspects a JWT access token for its client and its MCP server, not for others', async () => {
+      const token = await serviceToken(s.t);
+      const own = await post(s.t, '/token/introspection', 'nightly-report', { token });
+      assert.equal(own.body.active, true);
+      assert.equal(own.body.client_id, 'nightly-report');
+      assert.equal(own.body.aud, NOTES);
+      assert.equal(own.body.scope, 'notes:read');
+      assert.equal((await post(s.t, '/token/introspection', 'notes-server', { token })).body.active, true);
+      assert.deepEqual((await post(s.t, '/token/introspection', 'report-post', { token })).body, { active: false });
+      assert.deepEqual((await post(s.t, '/token/introspection', 'nightly-report', { token: `${token}x` })).body, { active: false });
+    });
+
+    it('revokes a JWT access token: on the feed within a second, inactive at introspection', async () => {
+      const sse = await feed(s.t);
+      try {
+        const token = await serviceToken(s.t);
+        const { jti } = decodeJwt(token);
+        const started = Date.now();
+        const revoked = await post(s.t, '/token/revocation', 'nightly-report', { token });
+        assert.equal(revoked.status, 200);
+        const event = await sse.next(revocationOf((d) => d.type === 'token' && d.jti === jti), 1000);
+        assert.ok(Date.now() - started < 1000);
+        assert.ok(event.id, 'events carry ids for resume');
+        assert.deepEqual((await post(s.t, '/token/introspection', 'nightly-report', { token })).body, { active: false });
+      } finally {
+        await sse.close();
+      }
+    });
+
+    it('only the token’s client may revoke it', async () => {
+      const token = await serviceToken(s.t);
+      const other = await post(s.t, '/token/revocation', 'report-post', { token });
+      assert.equal(other.status, 400);
+      assert.equal(other.body.error, 'invalid_request');
+      assert.equal((await post(s.t, '/token/introspection', 'nightly-report', { token })).body.active, true);
+    });
+
+    it('revoking a refresh token revokes the grant: a grant event, and the grant’s JWTs go inactive', async () => {
+      const sse = await feed(s.t);
+      try {
+        const { config, tokens } = await userTokens(s.t, 'confidential-web');
+        const grantId = decodeJwt(tokens.access_token).grant_id;
+        assert.equal(typeof grantId, 'string', 'access tokens name their grant');
+        assert.equal((await post(s.t, '/token/introspection', 'confidential-web', { token: tokens.access_token })).body.active, true);
+        await client.tokenRevocation(config, tokens.refresh_token!);
+        await sse.next(revocationOf((d) => d.type === 'grant' && d.grantId === grantId), 1000);
+        assert.deepEqual((await post(s.t, '/token/introspection', 'confidential-web', { token: tokens.access_token })).body, { active: false });
+      } finally {
+        await sse.close();
+      }
+    });
+
+    it('resumes after Last-Event-ID with exactly what was missed', async () => {
+      const first = await feed(s.t);
+      const t1 = await serviceToken(s.t);
+      const t2 = await serviceToken(s.t);
+      await post(s.t, '/token/revocation', 'nightly-report', { token: t1 });
+      const e1 = await first.next(revocationOf((d) => d.jti === decodeJwt(t1).jti));
+      await first.close();
+      await post(s.t, '/token/revocation', 'nightly-report', { token: t2 });
+      const resumed = await feed(s.t, { 'last-event-id': e1.id! });
+      try {
+        const revocations = resumed.events.filter((e) => e.event === 'revocation').map((e) => JSON.parse(e.data) as { jti?: string });
+        assert.deepEqual(
+          revocations.map((r) => r.jti),
+          [decodeJwt(t2).jti],
+          'only the event after the resume point',
+        );
+      } finally {
+        await resumed.close();
+      }
+    });
+
+    it('sends heartbeats so a verifier can tell quiet from dead', async () => {
+      const sse = await feed(s.t);
+      try {
+        const beat = await sse.next((e) => e.event === 'heartbeat', 7000);
+        assert.ok(Number((JSON.parse(beat.data) as { time: number }).time) > 0);
+      } finally {
+        await sse.close();
+      }
+    });
+  });
+}
+
+describe('revocations reach every replica and come from the CLI too', () => {
+  it('a revocation on one Redis replica appears on another replica’s feed within a second', async () => {
+    const redis = await startRedis();
+    const prefix = 'feed-replicas:';
+    const a = await startServer({ store: 'redis', redisUrl: redis.url, redisKeyPrefix: prefix });
+    const b = await startServer({ store: 'redis', redisUrl: redis.url, redisKeyPrefix: prefix });
+    const sse = await feed(b);
+    try {
+      const token = await serviceToken(a);
+      const { jti } = decodeJwt(token);
+      const started = Date.now();
+      await post(a, '/token/revocation', 'nightly-report', { token });
+      await sse.next(revocationOf((d) => d.jti === jti), 1000);
+      assert.ok(Date.now() - started < 1000);
+      assert.deepEqual((await post(b, '/token/introspection', 'nightly-report', { token })).body, { active: false });
+    } finally {
+      await sse.close();
+      await a.stop();
+      await b.stop();
+      await redis.stop();
+    }
+  });
+
+  it('`mcp-authz user remove` revokes the person’s tokens (subject event) on SQLite', async () => {
+    const t = await startServer({ store: 'sqlite', users: { alice: [], bob: [] } });
+    const sse = await feed(t);
+    try {
+      const bob = (await t.server.store.accounts.findByUsername('bob'))!;
+      const run = spawnSync(process.execPath, ['dist/src/main.js', 'user', 'remove', 'bob'], {
+        env: { ...process.env, DATA_DIR: t.dataDir, MCP_AUTHZ_CONFIG: '', REDIS_URL: '' },
+        encoding: 'utf8',
+      });
+      assert.equal(run.status, 0, run.stderr);
+      await sse.next(revocationOf((d) => d.type === 'subject' && d.sub === bob.id), 2000);
+    } finally {
+      await sse.close();
+      await t.stop();
+    }
+  });
+});
