@@ -1,14 +1,13 @@
-#!/usr/bin/env node
 /**
- * Process entry: `mcp-authz [--config FILE] <command>`.
+ * The command line: `mcp-authz [--config FILE] <command>`.
  *   serve                      start the server (default)
  *   user add|list|remove|passwd manage local accounts
  *   keys list|rotate           manage signing keys
  * Every failure exits non-zero with one readable message, never a stack trace.
  */
-import { ConfigError, loadConfig } from './config/load.js';
-import { parseCommandLine, UsageError, USAGE } from './cli/args.js';
-import { runCommand } from './cli/commands.js';
+import { ConfigError, loadConfig } from '../config/load.js';
+import { parseCommandLine, UsageError, USAGE } from './args.js';
+import { runCommand } from './commands.js';
 
 async function main(argv: string[]): Promise<number> {
   let parsed;
@@ -29,18 +28,17 @@ async function main(argv: string[]): Promise<number> {
   return runCommand(parsed, config, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
+/** Runs one command line; resolves with the process exit code, never rejects. */
+export async function run(argv: string[]): Promise<number> {
+  try {
+    return await main(argv);
+  } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`mcp-authz: ${err.message}\n`);
-      process.exitCode = 78; // EX_CONFIG
-      return;
+      return 78; // EX_CONFIG
     }
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`mcp-authz: ${message}\n`);
-    process.exitCode = 1;
-  },
-);
+    return 1;
+  }
+}
