@@ -8,7 +8,8 @@
 import { EventEmitter } from 'node:events';
 import type { RevocationEntry, RevocationLog } from '../../adapters/contract.js';
 import type { Logger } from '../observability/logger.js';
-import { RevokedSet } from './revoked-set.js';
+// the verifier's own bookkeeping: the server may use the verifier, never the reverse
+import { RevokedSet } from '../verifier/revocation.js';
 
 const BATCH = 500;
 const WAIT_MS = 1000;

@@ -1,0 +1,169 @@
+/**
+ * What the node, koa and fetch adapters share: CORS (preflight and exposed headers), reading
+ * the JSON-RPC body for per-operation scopes, and the order of checks:
+ * token (401) → body (400/413) → scopes of the operation (403).
+ */
+import { EXPOSE_HEADERS, type Challenge } from './challenge.js';
+import { isVerifierError } from './errors.js';
+import { needsBody, operationScopes, union, type OperationScopeOptions } from './scopes.js';
+import type { AuthInfo, Verifier } from './types.js';
+
+/** CORS for browser-based MCP clients; bearer tokens only, so no credentials mode. */
+export interface CorsOptions {
+  /** allowed origin(s); `'*'` (default) allows any. With a list, a listed request `Origin` is echoed. */
+  origin?: string | readonly string[];
+}
+
+/** Options of `nodeMiddleware`, `koaMiddleware` and `authenticateRequest`. */
+export interface AdapterOptions extends OperationScopeOptions {
+  /** scopes every request needs */
+  requiredScopes?: readonly string[];
+  /** CORS headers on every answer and preflight handling; `false` to leave CORS to the application. Default `{ origin: '*' }`. */
+  cors?: CorsOptions | false;
+  /** largest JSON-RPC body read for `toolScopes` / `resourceScopes`, bytes; default 1 MiB */
+  maxBodyBytes?: number;
+}
+
+/** Request headers a browser MCP client sends (the SDK adds `MCP-Protocol-Version` and `Mcp-Session-Id`). */
+export const ALLOW_HEADERS = 'Authorization, Content-Type, Accept, MCP-Protocol-Version, Mcp-Session-Id, Last-Event-ID';
+export const ALLOW_METHODS = 'GET, POST, DELETE, OPTIONS';
+
+const DEFAULT_MAX_BODY = 1024 * 1024;
+
+/** A bad request body: 400 (JSON-RPC parse error) or 413. */
+export class BodyError extends Error {
+  override readonly name = 'BodyError';
+  constructor(readonly status: 400 | 413) {
+    super(status === 413 ? 'request body too large' : 'request body is not JSON');
+  }
+}
+
+/** CORS response headers for a request from `origin` (empty when CORS is off or the origin is not allowed). */
+export function corsHeaders(options: CorsOptions | false | undefined, origin: string | null | undefined): Record<string, string> {
+  if (options === false) return {};
+  const allowed = options?.origin ?? '*';
+  const headers: Record<string, string> = { 'Access-Control-Expose-Headers': EXPOSE_HEADERS };
+  if (allowed === '*') headers['Access-Control-Allow-Origin'] = '*';
+  else {
+    headers.Vary = 'Origin';
+    const list = typeof allowed === 'string' ? [allowed] : allowed;
+    if (origin && list.includes(origin)) headers['Access-Control-Allow-Origin'] = origin;
+  }
+  return headers;
+}
+
+/** The 204 answer to a CORS preflight (`OPTIONS`). */
+export function preflightAnswer(options: CorsOptions | false | undefined, origin: string | null | undefined): Challenge {
+  return {
+    status: 204,
+    headers: {
+      ...corsHeaders(options, origin),
+      'Access-Control-Allow-Methods': ALLOW_METHODS,
+      'Access-Control-Allow-Headers': ALLOW_HEADERS,
+      'Access-Control-Max-Age': '86400',
+    },
+    body: '',
+  };
+}
+
+/** Parses a JSON request body read as bytes (BodyError 400 when it is not JSON). */
+export function parseJsonBody(bytes: Uint8Array): unknown {
+  const text = new TextDecoder().decode(bytes);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new BodyError(400);
+  }
+}
+
+/** Reads an async iterable of chunks (a node request) up to `limit` bytes. */
+export async function readChunks(source: AsyncIterable<unknown>, limit: number): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of source) {
+    const bytes = typeof chunk === 'string' ? new TextEncoder().encode(chunk) : chunk instanceof Uint8Array ? chunk : new Uint8Array(0);
+    size += bytes.byteLength;
+    if (size > limit) throw new BodyError(413);
+    chunks.push(bytes);
+  }
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const bytes of chunks) (out.set(bytes, offset), (offset += bytes.byteLength));
+  return out;
+}
+
+/** The JSON-RPC error answer for a BodyError. */
+function bodyAnswer(error: BodyError, cors: Record<string, string>): Challenge {
+  const message = error.status === 413 ? 'Request body too large' : 'Parse error';
+  return {
+    status: error.status,
+    headers: { ...cors, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', error: { code: error.status === 413 ? -32600 : -32700, message }, id: null }),
+  };
+}
+
+export type GuardResult = { auth: AuthInfo; body?: unknown; parsedBody: boolean } | { answer: Challenge };
+
+/** The request as the guard needs it. */
+export interface GuardRequest {
+  method: string;
+  authorization: string | null | undefined;
+  origin: string | null | undefined;
+  /** the parsed body when some earlier middleware parsed it */
+  parsedBody?: unknown;
+  /** reads and parses the body (called at most once, only for a POST when scopes depend on it) */
+  readBody: (limit: number) => Promise<unknown>;
+}
+
+/** The adapters' core. Non-verifier errors are thrown for the framework to handle. */
+export function createGuard(verifier: Verifier, options: AdapterOptions = {}) {
+  const requiredScopes = union([options.requiredScopes ?? []]);
+  const scopesOf = operationScopes(options);
+  const wantsBody = needsBody(options);
+  const limit = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+
+  return {
+    cors: (origin: string | null | undefined) => corsHeaders(options.cors, origin),
+
+    /** The preflight answer for an OPTIONS request (when CORS is on), else undefined. */
+    preflight(request: Pick<GuardRequest, 'method' | 'origin'>): Challenge | undefined {
+      return request.method === 'OPTIONS' && options.cors !== false ? preflightAnswer(options.cors, request.origin) : undefined;
+    },
+
+    async check(request: GuardRequest): Promise<GuardResult> {
+      const cors = corsHeaders(options.cors, request.origin);
+      const refuse = (err: unknown): GuardResult => {
+        if (!isVerifierError(err)) throw err;
+        const challenge = verifier.challenge(err);
+        return { answer: { ...challenge, headers: { ...challenge.headers, ...cors } } };
+      };
+      let auth: AuthInfo;
+      try {
+        auth = await verifier.authenticate(request.authorization, { requiredScopes });
+      } catch (err) {
+        return refuse(err);
+      }
+      if (!wantsBody || request.method !== 'POST') return { auth, parsedBody: false };
+      let body = request.parsedBody;
+      let parsedBody = false;
+      if (body === undefined) {
+        try {
+          body = await request.readBody(limit);
+          parsedBody = true;
+        } catch (err) {
+          if (err instanceof BodyError) return { answer: bodyAnswer(err, cors) };
+          throw err;
+        }
+      }
+      const needed = scopesOf(body);
+      if (needed.length) {
+        try {
+          verifier.authorize(auth, union([requiredScopes, needed]));
+        } catch (err) {
+          return refuse(err);
+        }
+      }
+      return { auth, body, parsedBody };
+    },
+  };
+}

@@ -1,0 +1,51 @@
+/**
+ * `mcp-authz/verifier`: what an MCP server (an OAuth resource server) imports to accept
+ * access tokens from an mcp-authz (or any RFC 8414 / RFC 9068) authorization server.
+ *
+ * - {@link createVerifier} → a {@link Verifier}: `verifyAccessToken` (the SDK's
+ *   `OAuthTokenVerifier`), `authenticate(header, { requiredScopes })`, `challenge(err)`
+ *   (RFC 6750 `WWW-Authenticate`), `protectedResourceMetadata()` (RFC 9728), `forSdk()`.
+ * - Adapters: {@link nodeMiddleware} / {@link nodeMetadataHandler} (node:http, Express),
+ *   {@link koaMiddleware} / {@link koaMetadataMiddleware}, {@link authenticateRequest} /
+ *   {@link metadataResponse} (fetch `Request`/`Response`).
+ * - Per-tool scopes: `toolScopes` / `resourceScopes` adapter options, {@link filterTools},
+ *   {@link allowedTool}.
+ *
+ * Runtime-neutral: depends on `jose` and `zod` and web-standard globals only.
+ *
+ * @example
+ * // createVerifier, nodeMiddleware and nodeMetadataHandler come from the mcp-authz/verifier subpath
+ * const verifier = createVerifier({ issuer: 'https://auth.example.com', resource: 'https://notes.example.com/mcp' });
+ * app.use(nodeMetadataHandler(verifier));
+ * app.post('/mcp', nodeMiddleware(verifier, { toolScopes: { add_note: ['notes:write'] } }), (req, res) =>
+ *   transport.handleRequest(req, res, req.body));
+ *
+ * @module
+ */
+export { createVerifier, DEFAULT_ALGORITHMS } from './verifier.js';
+export { VerifierError, isVerifierError } from './errors.js';
+export type { VerifierErrorCode, OAuthErrorCode } from './errors.js';
+export type {
+  AuthInfo,
+  AuthenticateOptions,
+  FetchLike,
+  IntrospectionOptions,
+  OAuthTokenVerifierLike,
+  RevocationOptions,
+  SdkErrorClasses,
+  Verifier,
+  VerifierOptions,
+} from './types.js';
+export type { Challenge } from './challenge.js';
+export { protectedResourceMetadataUrl } from './metadata.js';
+export type { ProtectedResourceMetadata } from './metadata.js';
+export type { RevocationStatus } from './revocation.js';
+export { allowedTool, filterTools, scopesForTool, scopesForResource, expandScopes } from './scopes.js';
+export type { ToolScopes, ResourceScopeRule, OperationScopeOptions } from './scopes.js';
+export type { AdapterOptions, CorsOptions } from './http.js';
+export { nodeMiddleware, nodeMetadataHandler } from './node.js';
+export type { NodeRequestLike, NodeResponseLike, NodeNext } from './node.js';
+export { koaMiddleware, koaMetadataMiddleware } from './koa.js';
+export type { KoaContextLike } from './koa.js';
+export { authenticateRequest, metadataResponse, responseCorsHeaders } from './fetch.js';
+export { canonicalResourceUri } from './uri.js';

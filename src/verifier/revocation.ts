@@ -1,0 +1,243 @@
+/**
+ * Follows the authorization server's revocation feed and answers "is this token revoked?"
+ * with map lookups.
+ *
+ * Feed protocol (`GET <feed>` with `Accept: text/event-stream`, `Last-Event-ID` on reconnect):
+ *   event: revocation  id: <opaque>  data: {"type":"token","jti":…,"until":<s>}
+ *                                        | {"type":"grant","grantId":…,"until":<s>}
+ *                                        | {"type":"subject","sub":…,"before":<s>,"until":<s>}
+ *   event: heartbeat   data: {"time":<ms>}      every few seconds
+ *   event: ready       once the backlog has been sent
+ * `until` is when an entry stops mattering (every token it affects has expired); entries
+ * are forgotten after it. The feed is fresh while some event arrived within `staleAfter`.
+ */
+import { z } from 'zod';
+import { readEventStream, type ServerSentEvent } from './sse.js';
+import type { FetchLike } from './types.js';
+import { nowSeconds, sleep, unrefTimer } from './util.js';
+
+const RevocationEventSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('token'), jti: z.string().min(1), until: z.number() }),
+  z.object({ type: z.literal('grant'), grantId: z.string().min(1), until: z.number() }),
+  z.object({ type: z.literal('subject'), sub: z.string().min(1), before: z.number(), until: z.number() }),
+]);
+
+/** One revocation as the feed sends it. */
+export type RevocationEvent = z.infer<typeof RevocationEventSchema>;
+
+/** The claims a revocation can match. */
+export interface RevocableClaims {
+  jti?: unknown;
+  grant_id?: unknown;
+  sub?: unknown;
+  iat?: unknown;
+}
+
+/** What is revoked right now: jtis, grant ids, and per subject the issue time at or before which its tokens are revoked. */
+export class RevokedSet {
+  readonly #jtis = new Map<string, number>();
+  readonly #grants = new Map<string, number>();
+  readonly #subjects = new Map<string, { before: number; until: number }>();
+
+  add(event: RevocationEvent, now = nowSeconds()): void {
+    if (event.until < now) return;
+    if (event.type === 'token') this.#jtis.set(event.jti, Math.max(event.until, this.#jtis.get(event.jti) ?? 0));
+    else if (event.type === 'grant') this.#grants.set(event.grantId, Math.max(event.until, this.#grants.get(event.grantId) ?? 0));
+    else {
+      // merging keeps the later `before` for the later `until`: tokens issued by the earlier
+      // `before` expire by its `until`, so the merge never revokes a token neither event did
+      const prev = this.#subjects.get(event.sub);
+      this.#subjects.set(event.sub, { before: Math.max(event.before, prev?.before ?? -Infinity), until: Math.max(event.until, prev?.until ?? 0) });
+    }
+  }
+
+  isRevoked(claims: RevocableClaims, now = nowSeconds()): boolean {
+    if (typeof claims.jti === 'string' && (this.#jtis.get(claims.jti) ?? -1) >= now) return true;
+    if (typeof claims.grant_id === 'string' && (this.#grants.get(claims.grant_id) ?? -1) >= now) return true;
+    if (typeof claims.sub === 'string' && this.#subjects.size) {
+      const subject = this.#subjects.get(claims.sub);
+      // a token without `iat` cannot show it was issued after the cut-off
+      if (subject && subject.until >= now) return typeof claims.iat !== 'number' || claims.iat <= subject.before;
+    }
+    return false;
+  }
+
+  /** Drops entries whose `until` has passed. */
+  prune(now = nowSeconds()): void {
+    for (const [key, until] of this.#jtis) if (until < now) this.#jtis.delete(key);
+    for (const [key, until] of this.#grants) if (until < now) this.#grants.delete(key);
+    for (const [key, entry] of this.#subjects) if (entry.until < now) this.#subjects.delete(key);
+  }
+
+  get size(): { tokens: number; grants: number; subjects: number } {
+    return { tokens: this.#jtis.size, grants: this.#grants.size, subjects: this.#subjects.size };
+  }
+}
+
+/** A snapshot of the feed, e.g. for a readiness probe. */
+export interface RevocationStatus {
+  /** a feed connection is open */
+  connected: boolean;
+  /** the backlog has been received at least once */
+  ready: boolean;
+  /** revocations can be trusted right now (ready, and an event within `staleAfter`) */
+  fresh: boolean;
+  /** epoch ms of the last event or heartbeat */
+  lastEventAt: number | undefined;
+  lastEventId: string | undefined;
+  /** reconnections so far */
+  reconnects: number;
+  revoked: { tokens: number; grants: number; subjects: number };
+}
+
+export interface RevocationFeedOptions {
+  /** resolves the feed URL (configured, or from the AS metadata) */
+  feedUrl: () => Promise<string>;
+  fetch: FetchLike;
+  staleAfterMs: number;
+  onError?: ((error: Error) => void) | undefined;
+}
+
+const INITIAL_BACKOFF_MS = 250;
+const MAX_BACKOFF_MS = 5000;
+const PRUNE_EVERY_S = 60;
+
+/** The feed client: one connection at a time, reconnecting with backoff and `Last-Event-ID`. */
+export class RevocationFeed {
+  readonly revoked = new RevokedSet();
+  readonly #options: RevocationFeedOptions;
+  readonly #closed = new AbortController();
+  #running: Promise<void> | undefined;
+  #connected = false;
+  #ready = false;
+  #readyWaiters: (() => void)[] = [];
+  #lastEventAt: number | undefined;
+  #lastEventId: string | undefined;
+  #reconnects = 0;
+  #lastPrune = nowSeconds();
+
+  constructor(options: RevocationFeedOptions) {
+    this.#options = options;
+  }
+
+  /** Starts following the feed (idempotent). */
+  start(): void {
+    if (this.#running || this.#closed.signal.aborted) return;
+    this.#running = this.#run();
+  }
+
+  /** Whether revocations are known up to the last `staleAfter`. One comparison, for the hot path. */
+  get fresh(): boolean {
+    return this.#ready && this.#lastEventAt !== undefined && Date.now() - this.#lastEventAt <= this.#options.staleAfterMs;
+  }
+
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /** Resolves true once the backlog was received, false after `timeoutMs`. */
+  waitReady(timeoutMs: number): Promise<boolean> {
+    if (this.#ready) return Promise.resolve(true);
+    this.start();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      unrefTimer(timer);
+      this.#readyWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  status(): RevocationStatus {
+    return {
+      connected: this.#connected,
+      ready: this.#ready,
+      fresh: this.fresh,
+      lastEventAt: this.#lastEventAt,
+      lastEventId: this.#lastEventId,
+      reconnects: this.#reconnects,
+      revoked: this.revoked.size,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.#closed.abort();
+    await this.#running;
+  }
+
+  async #run(): Promise<void> {
+    let backoff = INITIAL_BACKOFF_MS;
+    for (let attempt = 0; !this.#closed.signal.aborted; attempt++) {
+      if (attempt > 0) {
+        await sleep(backoff, this.#closed.signal);
+        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+        if (this.#closed.signal.aborted) break;
+        this.#reconnects++;
+      }
+      const connection = new AbortController();
+      const abort = () => connection.abort();
+      this.#closed.signal.addEventListener('abort', abort, { once: true });
+      // a connection that stays silent longer than `staleAfter` is dead: drop it and reconnect
+      let watchdog: ReturnType<typeof setTimeout> | undefined;
+      const arm = () => {
+        clearTimeout(watchdog);
+        watchdog = setTimeout(abort, this.#options.staleAfterMs);
+        unrefTimer(watchdog);
+      };
+      try {
+        const url = await this.#options.feedUrl();
+        const headers: Record<string, string> = { accept: 'text/event-stream', 'cache-control': 'no-store' };
+        if (this.#lastEventId !== undefined) headers['last-event-id'] = this.#lastEventId;
+        arm();
+        const response = await this.#options.fetch(url, { headers, signal: connection.signal, redirect: 'manual' });
+        const type = response.headers.get('content-type') ?? '';
+        if (response.status !== 200 || !response.body || !type.toLowerCase().startsWith('text/event-stream')) {
+          await response.body?.cancel();
+          throw new Error(`revocation feed answered HTTP ${response.status} (${type || 'no content type'})`);
+        }
+        this.#connected = true;
+        await readEventStream(response.body, (event) => {
+          arm();
+          backoff = INITIAL_BACKOFF_MS;
+          this.#onEvent(event);
+        });
+        if (!this.#closed.signal.aborted) throw new Error('revocation feed connection closed');
+      } catch (err) {
+        if (!this.#closed.signal.aborted) this.#options.onError?.(err instanceof Error ? err : new Error(String(err)));
+      } finally {
+        clearTimeout(watchdog);
+        this.#connected = false;
+        this.#closed.signal.removeEventListener('abort', abort);
+        connection.abort();
+      }
+    }
+    // wake anyone still waiting for `ready`; they see an unready feed
+    this.#readyWaiters = [];
+  }
+
+  #onEvent(event: ServerSentEvent): void {
+    if (event.id !== undefined) this.#lastEventId = event.id;
+    if (event.event === 'revocation') {
+      let parsed: RevocationEvent | undefined;
+      try {
+        const result = RevocationEventSchema.safeParse(JSON.parse(event.data));
+        if (result.success) parsed = result.data;
+      } catch {
+        // not JSON
+      }
+      if (parsed) this.revoked.add(parsed);
+      else this.#options.onError?.(new Error('revocation feed sent an event it could not read'));
+    } else if (event.event === 'ready' && !this.#ready) {
+      this.#ready = true;
+      for (const wake of this.#readyWaiters.splice(0)) wake();
+    }
+    // every event, heartbeats included, proves the feed alive
+    this.#lastEventAt = Date.now();
+    const now = nowSeconds();
+    if (now - this.#lastPrune >= PRUNE_EVERY_S) {
+      this.#lastPrune = now;
+      this.revoked.prune(now);
+    }
+  }
+}
