@@ -29,18 +29,25 @@ export function remoteKeys({ jwksUri, fetch, discovery }: JwksOptions): JWTVerif
     });
   };
 
-  return async (header, token) => {
-    keySet ??= resolve().catch((err: unknown) => {
-      keySet = undefined;
-      throw err;
-    });
-    const keys = await keySet;
-    try {
-      return await keys(header, token);
-    } catch (err) {
-      // a key the set does not have (or cannot tell apart) is the token's fault
-      if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys || err instanceof errors.JOSENotSupported) throw err;
-      throw new VerifierError('ERR_AUTHZ_UNAVAILABLE', { message: 'the authorization server key set could not be fetched', cause: err });
-    }
+  const classify = (err: unknown): never => {
+    // discovery's own errors (e.g. a metadata issuer mismatch) already say what went wrong
+    if (err instanceof VerifierError) throw err;
+    // a key the set does not have (or cannot tell apart) is the token's fault
+    if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys || err instanceof errors.JOSENotSupported) throw err;
+    throw new VerifierError('ERR_AUTHZ_UNAVAILABLE', { message: 'the authorization server key set could not be fetched', cause: err });
+  };
+  /** set once the key set is known: then every call goes straight to it (the hot path) */
+  let ready: JWTVerifyGetKey | undefined;
+
+  return (header, token) => {
+    if (ready) return (ready(header, token) as Promise<Awaited<ReturnType<JWTVerifyGetKey>>>).catch(classify);
+    keySet ??= resolve().then(
+      (keys) => (ready = keys),
+      (err: unknown) => {
+        keySet = undefined;
+        throw err;
+      },
+    );
+    return keySet.then((keys) => keys(header, token)).catch(classify);
   };
 }

@@ -3,7 +3,7 @@
  * the AS key set, `typ` at+jwt, `iss`, `aud`, `exp`/`nbf`, algorithm allow-list, not
  * sender-constrained) and RFC 7662 introspection answers, each turned into {@link AuthInfo}.
  */
-import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { VerifierError, type VerifierErrorCode } from './errors.js';
 import type { IntrospectionResponse } from './introspection.js';
 import { expandScopes } from './scopes.js';
@@ -35,20 +35,23 @@ export function checkTokenSyntax(token: string): void {
   }
 }
 
-/** Whether `token` is a JWS in compact form (as opposed to an opaque token or a JWE). */
+/**
+ * Whether `token` has the shape of a compact JWS (three dot-separated parts) rather than an
+ * opaque token or a JWE (five parts). Only the shape: `jwtVerify` checks everything else,
+ * and decoding the header here as well would cost every verification a second parse.
+ */
 export function looksLikeJws(token: string): boolean {
-  try {
-    const header = decodeProtectedHeader(token);
-    return typeof header.alg === 'string' && !('enc' in header);
-  } catch {
-    return false;
-  }
+  const first = token.indexOf('.');
+  const second = first === -1 ? -1 : token.indexOf('.', first + 1);
+  return second !== -1 && token.indexOf('.', second + 1) === -1;
 }
 
 /** Whether an `aud` value (string or array) contains `canonicalResource`, compared canonically. */
 export function audienceMatches(aud: unknown, canonicalResource: string): boolean {
+  // the exact canonical string (what a well-behaved AS sends) needs no URL parsing
+  if (aud === canonicalResource) return true;
   const values = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
-  return values.some((value) => typeof value === 'string' && tryCanonicalResourceUri(value) === canonicalResource);
+  return values.some((value) => typeof value === 'string' && (value === canonicalResource || tryCanonicalResourceUri(value) === canonicalResource));
 }
 
 /** ERR_TOKEN_DPOP_BOUND for a token bound to a key (DPoP `jkt`, mTLS `x5t#S256`): it is not a bearer token. */

@@ -1,0 +1,258 @@
+/**
+ * A notes MCP server protected by mcp-authz: the SDK's `McpServer` over Streamable HTTP
+ * (stateless), on Express, with `mcp-authz/verifier` in front of it.
+ *
+ * - `GET /.well-known/oauth-protected-resource/mcp`: the RFC 9728 document, which tells an
+ *   MCP host where to get a token (`nodeMetadataHandler`).
+ * - `POST /mcp`: a bearer token for this server is required (`nodeMiddleware`); a
+ *   `tools/call` needs the tool's scope (`TOOL_SCOPES`) and is refused with 403
+ *   `insufficient_scope` before the tool runs; `tools/list` shows only the tools the token may
+ *   call, because each request gets its own `McpServer` with only those tools registered.
+ * - `GET` / `DELETE /mcp`: 405 (a stateless server has no SSE stream and no session).
+ *
+ * Notes live in memory, per person (the token's `sub`): nobody sees anyone else's notes.
+ *
+ *   npm run example:notes      (PORT=3001, AUTHZ_ISSUER=http://localhost:4000, MCP_RESOURCE=http://localhost:$PORT/mcp)
+ */
+import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import express, { type Express, type Request, type Response } from 'express';
+import { z } from 'zod';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+// This example lives inside the mcp-authz repository. An MCP server in its own repository
+// installs mcp-authz and imports the same names from 'mcp-authz/verifier'.
+import { allowedTool, createVerifier, nodeMetadataHandler, nodeMiddleware, type AuthInfo, type ToolScopes, type Verifier } from '../../src/verifier/index.js';
+
+/** The scope each tool needs. `notes:delete` is marked `dangerous` in mcp-authz.yaml: never preselected on the consent page. */
+export const TOOL_SCOPES: ToolScopes = {
+  list_notes: ['notes:read'],
+  read_note: ['notes:read'],
+  add_note: ['notes:write'],
+  delete_note: ['notes:delete'],
+};
+
+/** Every scope this server understands, published as `scopes_supported` (the SDK client asks for these). */
+export const SCOPES = ['notes:read', 'notes:write', 'notes:delete'];
+
+const MAX_NOTES_PER_PERSON = 1000;
+const MAX_NOTE_LENGTH = 10_000;
+
+export interface Note {
+  id: string;
+  text: string;
+  createdAt: string;
+}
+
+/** In-memory notes, by owner. Every method takes the owner: one person's notes are unreachable with another's identity. */
+export class NoteStore {
+  readonly #byOwner = new Map<string, Map<string, Note>>();
+
+  #notes(owner: string): Map<string, Note> {
+    let notes = this.#byOwner.get(owner);
+    if (!notes) this.#byOwner.set(owner, (notes = new Map()));
+    return notes;
+  }
+
+  list(owner: string): Note[] {
+    return [...(this.#byOwner.get(owner)?.values() ?? [])];
+  }
+
+  get(owner: string, id: string): Note | undefined {
+    return this.#byOwner.get(owner)?.get(id);
+  }
+
+  /** The new note, or undefined when the owner already has the maximum number of notes. */
+  add(owner: string, text: string): Note | undefined {
+    const notes = this.#notes(owner);
+    if (notes.size >= MAX_NOTES_PER_PERSON) return undefined;
+    const note = { id: randomUUID().slice(0, 8), text, createdAt: new Date().toISOString() };
+    notes.set(note.id, note);
+    return note;
+  }
+
+  delete(owner: string, id: string): boolean {
+    return this.#byOwner.get(owner)?.delete(id) ?? false;
+  }
+}
+
+const text = (value: unknown) => ({ content: [{ type: 'text' as const, text: typeof value === 'string' ? value : JSON.stringify(value) }] });
+const failure = (message: string) => ({ ...text(message), isError: true });
+
+/** Whose notes a request works on: the person (`sub`) the token was issued for, else the client (client credentials). */
+export function ownerOf(auth: Pick<AuthInfo, 'clientId' | 'extra'> | undefined): string {
+  if (!auth) return 'anonymous';
+  const subject = auth.extra?.subject;
+  return typeof subject === 'string' && subject ? `user:${subject}` : `client:${auth.clientId}`;
+}
+
+/**
+ * The MCP server for one request: only the tools `mayCall` allows are registered, so
+ * `tools/list` shows exactly what the token may call (and a server with no allowed tool
+ * declares no `tools` capability).
+ */
+export function notesMcpServer(store: NoteStore, owner: string, mayCall: (tool: string) => boolean): McpServer {
+  const server = new McpServer({ name: 'notes-example', version: '1.0.0' });
+
+  if (mayCall('list_notes')) {
+    server.registerTool(
+      'list_notes',
+      { title: 'List notes', description: 'List your notes (id, text, creation time).', annotations: { readOnlyHint: true } },
+      async () => text({ notes: store.list(owner) }),
+    );
+  }
+  if (mayCall('read_note')) {
+    server.registerTool(
+      'read_note',
+      { title: 'Read a note', description: 'Read one of your notes by id.', inputSchema: { id: z.string().min(1).max(64) }, annotations: { readOnlyHint: true } },
+      async ({ id }) => {
+        const note = store.get(owner, id);
+        return note ? text(note) : failure(`no note with id ${id}`);
+      },
+    );
+  }
+  if (mayCall('add_note')) {
+    server.registerTool(
+      'add_note',
+      { title: 'Add a note', description: 'Add a note; returns it with its id.', inputSchema: { text: z.string().min(1).max(MAX_NOTE_LENGTH) } },
+      async ({ text: body }) => {
+        const note = store.add(owner, body);
+        return note ? text(note) : failure(`you already have ${MAX_NOTES_PER_PERSON} notes`);
+      },
+    );
+  }
+  if (mayCall('delete_note')) {
+    server.registerTool(
+      'delete_note',
+      {
+        title: 'Delete a note',
+        description: 'Delete one of your notes by id. Cannot be undone.',
+        inputSchema: { id: z.string().min(1).max(64) },
+        annotations: { destructiveHint: true, idempotentHint: true },
+      },
+      async ({ id }) => (store.delete(owner, id) ? text({ deleted: id }) : failure(`no note with id ${id}`)),
+    );
+  }
+  return server;
+}
+
+export interface NotesAppOptions {
+  /** the mcp-authz issuer, e.g. `http://localhost:4000` */
+  issuer: string;
+  /** this server's canonical URL, e.g. `http://localhost:3001/mcp`: tokens must carry it as `aud` */
+  resource: string;
+  /** follow the authorization server's revocation feed (default true) */
+  revocation?: boolean;
+  /** `false` serves the same MCP server with no verifier at all (for the benchmark); default true */
+  auth?: boolean;
+  /** the notes (default: a new, empty store) */
+  store?: NoteStore;
+}
+
+export interface NotesApp {
+  /** the Express application: mount it on an http server or call `app.listen` */
+  app: Express;
+  /** the verifier (undefined with `auth: false`) */
+  verifier: Verifier | undefined;
+  store: NoteStore;
+  /** stops the verifier's revocation feed */
+  close(): Promise<void>;
+}
+
+const methodNotAllowed = (_req: Request, res: Response) => {
+  res
+    .status(405)
+    .set('Allow', 'POST')
+    .json({ jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed.' }, id: null });
+};
+
+export function createNotesApp(options: NotesAppOptions): NotesApp {
+  const store = options.store ?? new NoteStore();
+  const app = express();
+  app.disable('x-powered-by');
+
+  let verifier: Verifier | undefined;
+  if (options.auth === false) {
+    // no verifier: someone must parse the body
+    app.post('/mcp', express.json({ limit: '1mb' }), (req, res) => handleMcp(req, res));
+  } else {
+    verifier = createVerifier({
+      issuer: options.issuer,
+      resource: options.resource,
+      scopesSupported: SCOPES,
+      resourceName: 'Notes (example)',
+      ...(options.revocation === false ? {} : { revocation: {} }),
+    });
+    // GET /.well-known/oauth-protected-resource/mcp (RFC 9728)
+    app.use(nodeMetadataHandler(verifier));
+    // 401 without a valid token for this resource, 403 when a tools/call lacks the tool's scope;
+    // it reads the JSON-RPC body itself (after checking the token) and leaves it in req.body
+    const mcpAuth = nodeMiddleware(verifier, { toolScopes: TOOL_SCOPES });
+    app.options('/mcp', mcpAuth); // CORS preflight for browser-based MCP hosts
+    app.post('/mcp', mcpAuth, (req, res) => handleMcp(req, res));
+  }
+  app.get('/mcp', methodNotAllowed);
+  app.delete('/mcp', methodNotAllowed);
+
+  async function handleMcp(req: Request, res: Response): Promise<void> {
+    // set by nodeMiddleware (the verifier's AuthInfo); the SDK transport passes it to tools as `extra.authInfo`
+    const auth = (req as Request & { auth?: Pick<AuthInfo, 'clientId' | 'scopes' | 'extra'> }).auth;
+    const mayCall = (tool: string) => !verifier || (auth !== undefined && allowedTool(tool, auth.scopes, TOOL_SCOPES));
+    const server = notesMcpServer(store, ownerOf(auth), mayCall);
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    res.on('close', () => {
+      void transport.close();
+      void server.close();
+    });
+    try {
+      await server.connect(transport);
+      await transport.handleRequest(req, res, req.body);
+    } catch (err) {
+      console.error('error handling an MCP request:', err);
+      if (!res.headersSent) res.status(500).json({ jsonrpc: '2.0', error: { code: -32603, message: 'Internal server error' }, id: null });
+    }
+  }
+
+  return {
+    app,
+    verifier,
+    store,
+    close: async () => {
+      await verifier?.close();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const port = Number(process.env.PORT || 3001);
+  const issuer = process.env.AUTHZ_ISSUER || 'http://localhost:4000';
+  const resource = process.env.MCP_RESOURCE || `http://localhost:${port}/mcp`;
+  const notes = createNotesApp({ issuer, resource });
+  const server: Server = await new Promise((done, fail) => {
+    const listening = notes.app.listen(port, (err?: Error) => (err ? fail(err) : done(listening)));
+  });
+  console.log(`notes MCP server listening on port ${port}`);
+  console.log(`  MCP endpoint       ${resource}`);
+  console.log(`  resource metadata  ${notes.verifier!.metadataUrl}`);
+  console.log(`  authorization      ${issuer}`);
+  notes.verifier!.ready().then(
+    () => console.log(`  connected to ${issuer} (keys and revocation feed)`),
+    (err: Error) => console.warn(`  cannot reach the authorization server at ${issuer} yet (${err.message}); requests get 503 until it is up`),
+  );
+  const stop = () => {
+    void notes.close();
+    server.closeAllConnections();
+    server.close(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
