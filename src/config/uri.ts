@@ -1,21 +1,9 @@
 /**
- * Canonical forms of resource URIs (RFC 8707 / MCP "canonical server URI"):
- * lowercase scheme and host, default port dropped, no fragment, and no lone trailing
- * slash on a path (a bare origin is written without a slash).
+ * Canonical forms of resource URIs (RFC 8707 / MCP "canonical server URI"): the same rule
+ * the verifier applies to a token's audience, so the server uses the verifier's own
+ * (the server may import the verifier, never the other way round).
  */
-export function canonicalResourceUri(value: string): string {
-  const url = new URL(value);
-  url.hash = '';
-  let out = `${url.protocol}//${url.host}${url.pathname}${url.search}`;
-  if (url.pathname === '/' && !url.search) out = `${url.protocol}//${url.host}`;
-  else if (url.pathname.length > 1 && url.pathname.endsWith('/') && !url.search) out = out.slice(0, -1);
-  return out;
-}
-
-/** Like {@link canonicalResourceUri}, but undefined for a value that is not an absolute URL. */
-export function tryCanonicalResourceUri(value: string): string | undefined {
-  return URL.canParse(value) ? canonicalResourceUri(value) : undefined;
-}
+export { canonicalResourceUri, tryCanonicalResourceUri } from '../verifier/uri.js';
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 

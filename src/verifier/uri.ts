@@ -2,9 +2,8 @@
  * Resource and issuer URIs: the canonical form used to compare a token's audience with the
  * configured resource (RFC 8707 / MCP "canonical server URI"), and the RFC 8414 / RFC 9728
  * path-inserted well-known URLs.
- *
- * `canonicalResourceUri` is a copy of `src/config/uri.ts` (the verifier imports nothing
- * from the server); keep the two in step.
+
+ * The server's configuration uses these too (src/config/uri.ts re-exports them).
  */
 
 /**
