@@ -35,6 +35,7 @@ import { staticFiles } from './http/static-files.js';
 import { requestContext } from './http/request-context.js';
 import { errorBoundary } from './http/error-boundary.js';
 import { deviceLinkPrefill } from './http/device-link.js';
+import { health } from './http/health.js';
 import { interactionRouter } from './interactions/router.js';
 import { providerPages } from './interactions/provider-pages.js';
 
@@ -62,6 +63,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const log = options.logger ?? createLogger(config.logLevel);
   const store = options.store ?? (await openStore({ dataDir: config.dataDir, redisUrl: config.redisUrl, redisKeyPrefix: config.redisKeyPrefix }));
   const ownsStore = !options.store;
+  let hub: RevocationHub | undefined;
   try {
     await store.ping();
     const { created } = await loadOrCreateKeySet(store.settings);
@@ -76,7 +78,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const csrf = createCsrf({ key: secrets.csrfKey, secureCookies: secure });
     const pages = providerPages(resources, render);
     const publisher = revocationPublisher(store.revocations, longestAccessTokenTtl(config), log);
-    const hub = new RevocationHub(store.revocations, log);
+    hub = new RevocationHub(store.revocations, log);
     await hub.start();
     const holder = new ProviderHolder(
       (jwks) => createProvider({ config, store, secrets, jwks, resources, pages, basePath }, publisher, log),
@@ -99,17 +101,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     app.use(securityHeaders({ hsts: secure }));
     app.use(errorBoundary(render, log));
     app.use(staticFiles({ dir: join(VIEWS_DIR, 'static'), prefix: '/static' }));
-    app.use(async (ctx, next) => {
-      if (ctx.path !== '/healthz') return next();
-      ctx.set('Cache-Control', 'no-store');
-      try {
-        await store.ping();
-        ctx.body = { status: 'ok', store: store.kind };
-      } catch {
-        ctx.status = 503;
-        ctx.body = { status: 'unavailable', store: store.kind };
-      }
-    });
+    app.use(health(store));
     app.use(revocationFeed({ log: store.revocations, hub, path: `${basePath}${FEED_PATH}`, heartbeatMs: 5000 }));
     app.use(router.routes());
     app.use(router.allowedMethods());
@@ -129,11 +121,12 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       log,
       async close() {
         holder.stop();
-        await hub.stop();
+        await hub?.stop();
         if (ownsStore) await store.close();
       },
     };
   } catch (err) {
+    await hub?.stop();
     if (ownsStore) await store.close().catch(() => {});
     throw err;
   }

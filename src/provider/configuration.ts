@@ -5,7 +5,7 @@
  */
 import { errors, type Configuration, type KoaContextWithOIDC, type ErrorOut, type Client } from 'oidc-provider';
 import type { JWK } from 'jose';
-import type { Config } from '../config/schema.js';
+import { OIDC_SCOPES, type Config } from '../config/schema.js';
 import type { Store } from '../../adapters/contract.js';
 import type { ServerSecrets } from '../keys/secrets.js';
 import { adapterClass } from './adapter.js';
@@ -40,7 +40,6 @@ export interface ProviderDeps {
   basePath: string;
 }
 
-export const OIDC_SCOPES = ['openid', 'offline_access', 'profile'];
 export const ACCESS_TOKEN_ALG = 'ES256';
 
 export function providerConfiguration(deps: ProviderDeps): Configuration {
@@ -60,7 +59,7 @@ export function providerConfiguration(deps: ProviderDeps): Configuration {
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     responseTypes: ['code'],
     pkce: { required: () => true },
-    scopes: OIDC_SCOPES,
+    scopes: [...OIDC_SCOPES],
     claims: { openid: ['sub'], profile: ['preferred_username'] },
     findAccount: findAccount(store),
     jwks: jwks as Configuration['jwks'],
@@ -127,7 +126,6 @@ export function providerConfiguration(deps: ProviderDeps): Configuration {
         enabled: true,
         // Refresh and code exchange without `resource` keep the resource the grant was for.
         useGrantedResource: async () => true,
-        defaultResource: async (_ctx, _client, oneOf) => oneOf,
         getResourceServerInfo: async (_ctx, indicator, client) => {
           const resource = resources.find(indicator);
           if (!resource) throw new errors.InvalidTarget('the resource is not an MCP server known to this authorization server');
