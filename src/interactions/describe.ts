@@ -34,6 +34,8 @@ export interface RequestedResource {
   resource: ResourceConfig;
   /** requested scopes this client may have, in declaration order */
   scopes: string[];
+  /** true when the request named no scope of this resource and `scopes` are its defaultScopes */
+  defaulted: boolean;
 }
 
 /** The resources and scopes a request asks for, limited to what the client may ever get. */
@@ -44,8 +46,11 @@ export function requestedResources(registry: ResourceRegistry, clientId: string,
     const resource = registry.find(indicator);
     if (!resource || !registry.mayUse(clientId, resource)) continue;
     const allowed = registry.allowedScopes(clientId, resource);
-    const scopes = requested.size ? allowed.filter((s) => requested.has(s)) : allowed.filter((s) => resource.defaultScopes.includes(s));
-    out.push({ indicator, resource, scopes });
+    const asked = allowed.filter((s) => requested.has(s));
+    // MCP clients often name no scope: then the server's default scopes are what is asked for
+    const defaulted = !Object.keys(resource.scopes).some((s) => requested.has(s));
+    const scopes = defaulted ? allowed.filter((s) => resource.defaultScopes.includes(s)) : asked;
+    out.push({ indicator, resource, scopes, defaulted });
   }
   return out;
 }

@@ -170,17 +170,26 @@ export function interactionRouter(deps: InteractionDeps): Router {
     const missing = interaction.prompt.details as { missingOIDCScope?: string[] };
     if (missing.missingOIDCScope?.length) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
     let granted = 0;
-    requested.forEach(({ indicator, scopes }, i) => {
+    const defaultsGranted: string[] = [];
+    requested.forEach(({ indicator, scopes, defaulted }, i) => {
       const chosen = scopes.filter((scope) => ticked.has(`${i}:${scope}`));
       const refused = scopes.filter((scope) => !ticked.has(`${i}:${scope}`));
       if (chosen.length) grant.addResourceScope(indicator, chosen.join(' '));
       // remembered as refused, so the engine does not ask again within this grant
       if (refused.length) grant.rejectResourceScope(indicator, refused.join(' '));
+      if (defaulted) defaultsGranted.push(...chosen);
       granted += chosen.length;
     });
     if (granted === 0 && requested.length > 0) {
       log.info({ requestId: ctx.state.requestId, event: 'consent.refused', clientId }, 'consent refused');
       return finish(ctx, { error: 'access_denied', error_description: 'the user granted none of the requested scopes' }, false);
+    }
+    if (defaultsGranted.length) {
+      // the request named no scope for these servers: record the defaults the person granted as
+      // requested, so the authorization code (and the tokens) carry them
+      const asked = typeof interaction.params.scope === 'string' ? interaction.params.scope.split(' ').filter(Boolean) : [];
+      interaction.params.scope = [...new Set([...asked, ...defaultsGranted])].join(' ');
+      await interaction.save(Math.max(1, (interaction.exp ?? 0) - Math.floor(Date.now() / 1000)));
     }
     const grantId = await grant.save();
     log.info({ requestId: ctx.state.requestId, event: 'consent.granted', clientId, grantId }, 'consent granted');

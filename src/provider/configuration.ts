@@ -15,6 +15,7 @@ import type { ResourceRegistry } from './resources.js';
 import { DEFAULT_ACCESS_TOKEN_TTL } from '../keys/timing.js';
 import { SESSION_COOKIE } from './session-guard.js';
 import { FEED_PATH } from '../revocation/feed.js';
+import { consentPolicy } from './consent-policy.js';
 
 /** The pages oidc-provider renders itself, supplied by src/interactions. */
 export interface ProviderPages {
@@ -87,7 +88,10 @@ export function providerConfiguration(deps: ProviderDeps): Configuration {
     // MCP clients never ask for offline_access (the SDK does not add it): a client allowed the
     // refresh_token grant gets a refresh token.
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
-    interactions: { url: async (_ctx, interaction) => `${basePath}/interaction/${interaction.uid}` },
+    interactions: {
+      policy: consentPolicy(resources),
+      url: async (_ctx, interaction) => `${basePath}/interaction/${interaction.uid}`,
+    },
     renderError: (ctx, out, error) => pages.error(ctx, out, error),
     // a person's access token names its grant, so verifiers can honour a grant's revocation
     extraTokenClaims: async (_ctx, token) => (token.kind === 'AccessToken' && token.grantId ? { grant_id: token.grantId } : undefined),

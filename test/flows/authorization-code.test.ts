@@ -72,6 +72,16 @@ for (const kind of STORE_KINDS) {
       assert.equal(jwt(tokens.access_token).payload.scope, 'notes:read');
     });
 
+    it('a request naming no scope gets the server’s defaultScopes after consent, never access_denied', async () => {
+      for (const params of [{ resource: NOTES }, { resource: NOTES, scope: 'openid' }] as Record<string, string>[]) {
+        const { config, verifier, state, callback } = await codeFlow('web-app', params);
+        assert.equal(callback.searchParams.get('error'), null, JSON.stringify(params));
+        const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state }, { resource: NOTES });
+        assert.equal(jwt(tokens.access_token).payload.scope, 'notes:read', JSON.stringify(params));
+        assert.equal(jwt(tokens.access_token).payload.aud, NOTES);
+      }
+    });
+
     it('carries only scopes the server defines and the client may have', async () => {
       // confidential-web may only use Notes; asking for a scope Notes does not define yields nothing of it
       const { config, verifier, state, callback } = await codeFlow('confidential-web', { scope: 'notes:read calendar:read made:up', resource: NOTES });

@@ -127,6 +127,15 @@ for (const kind of STORE_KINDS) {
       }
     });
 
+    it('a device naming no scope gets the server’s defaultScopes after consent', async () => {
+      const da = await startDevice(s.t, { resource: NOTES });
+      await approve(s.t, da.user_code);
+      await new Promise((r) => setTimeout(r, 1100));
+      const ok = await poll(s.t, da.device_code);
+      assert.equal(ok.status, 200, JSON.stringify(ok.body));
+      assert.equal(jwt(ok.body.access_token!).payload.scope, 'notes:read');
+    });
+
     it('refuses a wrong user code on the page', async () => {
       const browser = new Browser();
       const page = await browser.go(s.t.url('/device'));
