@@ -109,6 +109,20 @@ for (const kind of STORE_KINDS) {
       }
     });
 
+    it('accepts any port of a registered loopback redirect URI, nothing else', async () => {
+      // xss-app registers http://127.0.0.1:9/callback and no application_type: loopback-only → native
+      const base = { client_id: 'xss-app', response_type: 'code', scope: 'notes:read', resource: NOTES, code_challenge: 'a'.repeat(43), code_challenge_method: 'S256' };
+      const other = 'http://127.0.0.1:54321/callback';
+      const ok = await new Browser().go(s.t.url(`/auth?${new URLSearchParams({ ...base, redirect_uri: other })}`), {}, other);
+      assert.ok(ok.url.startsWith(other) || ok.forms.some((f) => f.action.endsWith('/login')), `another port is accepted (${ok.status})`);
+      for (const bad of ['http://127.0.0.1:54321/other', 'http://localhost:54321/callback', 'https://127.0.0.1:9/callback']) {
+        const page = await new Browser().go(s.t.url(`/auth?${new URLSearchParams({ ...base, redirect_uri: bad })}`), {}, bad);
+        assert.equal(page.status, 400, `${bad} is refused`);
+        assert.ok(!page.url.startsWith(bad), 'an unregistered redirect URI is never redirected to');
+        assert.match(page.headers.get('content-type') ?? '', /html/, 'a page, not a redirect');
+      }
+    });
+
     it('requires PKCE with S256 and refuses plain', async () => {
       const base = { client_id: 'confidential-web', response_type: 'code', redirect_uri: REDIRECT, scope: 'notes:read', resource: NOTES, state: 'xyz' };
       const cases: Record<string, string>[] = [{}, { code_challenge: 'a'.repeat(43), code_challenge_method: 'plain' }, { code_challenge: 'a'.repeat(43) + '!' }];
