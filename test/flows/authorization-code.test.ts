@@ -9,23 +9,15 @@ import { Browser, authorize } from '../helpers/browser-driver.js';
 import { serverFixture, STORE_KINDS } from '../helpers/harness.js';
 import { NOTES, CALENDAR, PASSWORD, REDIRECT, SECRET } from '../helpers/fixtures.js';
 import { basicClient, client, jwt, publicClient } from '../helpers/rp.js';
+import { authorizationRequest } from '../helpers/flows.js';
 
 for (const kind of STORE_KINDS) {
   describe(`authorization code flow (${kind})`, () => {
     const s = serverFixture(kind);
 
     async function codeFlow(clientId: string, params: Record<string, string>, options: Parameters<typeof authorize>[4] = {}) {
-      const config = clientId === 'confidential-web' ? await basicClient(s.t, clientId) : await publicClient(s.t, clientId);
-      const verifier = client.randomPKCECodeVerifier();
-      const state = client.randomState();
-      const url = client.buildAuthorizationUrl(config, {
-        redirect_uri: REDIRECT,
-        code_challenge: await client.calculatePKCECodeChallenge(verifier),
-        code_challenge_method: 'S256',
-        state,
-        ...params,
-      });
-      const callback = await authorize(new Browser(), url.href, REDIRECT, PASSWORD, options);
+      const { config, verifier, state, url } = await authorizationRequest(s.t, clientId, params);
+      const callback = await authorize(new Browser(), url, REDIRECT, PASSWORD, options);
       return { config, verifier, state, callback };
     }
 

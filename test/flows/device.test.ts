@@ -10,34 +10,7 @@ import { serverFixture, STORE_KINDS } from '../helpers/harness.js';
 import { NOTES, PASSWORD } from '../helpers/fixtures.js';
 import { client, jwt, publicClient } from '../helpers/rp.js';
 import type { TestServer } from '../helpers/server.js';
-
-interface DeviceAuthorization {
-  device_code: string;
-  user_code: string;
-  verification_uri: string;
-  verification_uri_complete: string;
-  expires_in: number;
-  interval: number;
-}
-
-async function startDevice(t: TestServer, body: Record<string, string> = { scope: 'notes:read notes:write', resource: NOTES }): Promise<DeviceAuthorization> {
-  const res = await fetch(t.url('/device/auth'), {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ client_id: 'tv-app', ...body }),
-  });
-  assert.equal(res.status, 200, await res.clone().text());
-  return (await res.json()) as DeviceAuthorization;
-}
-
-async function poll(t: TestServer, deviceCode: string) {
-  const res = await fetch(t.url('/token'), {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode, client_id: 'tv-app' }),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, string> };
-}
+import { pollDevice, startDevice } from '../helpers/flows.js';
 
 /** A person enters the code, confirms, signs in and consents (or refuses at a step). */
 async function approve(t: TestServer, userCodeAsTyped: string, options: { cancelAtConfirm?: boolean; denyConsent?: boolean } = {}): Promise<Page> {
@@ -68,10 +41,10 @@ for (const kind of STORE_KINDS) {
 
     it('pending, then slow_down when polling too fast, then tokens after approval', async () => {
       const da = await startDevice(s.t);
-      const first = await poll(s.t, da.device_code);
+      const first = await pollDevice(s.t, da.device_code);
       assert.equal(first.status, 400);
       assert.equal(first.body.error, 'authorization_pending');
-      const tooFast = await poll(s.t, da.device_code);
+      const tooFast = await pollDevice(s.t, da.device_code);
       assert.equal(tooFast.body.error, 'slow_down');
 
       // forgiving input: lower case, spaces instead of the dash
@@ -81,14 +54,14 @@ for (const kind of STORE_KINDS) {
       assert.match(done.html, /Living-room TV/);
 
       await new Promise((r) => setTimeout(r, 6100)); // interval grew by 5 s after slow_down
-      const ok = await poll(s.t, da.device_code);
+      const ok = await pollDevice(s.t, da.device_code);
       assert.equal(ok.status, 200, JSON.stringify(ok.body));
       const at = jwt(ok.body.access_token!);
       assert.equal(at.payload.aud, NOTES);
       assert.equal(at.payload.client_id, 'tv-app');
       assert.equal(at.payload.scope, 'notes:read notes:write');
       // the device code is single use
-      const again = await poll(s.t, da.device_code);
+      const again = await pollDevice(s.t, da.device_code);
       assert.equal(again.body.error, 'invalid_grant');
     });
 
@@ -122,7 +95,7 @@ for (const kind of STORE_KINDS) {
         const da = await startDevice(s.t);
         const page = await approve(s.t, da.user_code, option);
         assert.match(page.html, /not connected/, 'the person is told the device was not connected');
-        const res = await poll(s.t, da.device_code);
+        const res = await pollDevice(s.t, da.device_code);
         assert.equal(res.body.error, 'access_denied', JSON.stringify(option));
       }
     });
@@ -131,7 +104,7 @@ for (const kind of STORE_KINDS) {
       const da = await startDevice(s.t, { resource: NOTES });
       await approve(s.t, da.user_code);
       await new Promise((r) => setTimeout(r, 1100));
-      const ok = await poll(s.t, da.device_code);
+      const ok = await pollDevice(s.t, da.device_code);
       assert.equal(ok.status, 200, JSON.stringify(ok.body));
       assert.equal(jwt(ok.body.access_token!).payload.scope, 'notes:read');
     });
@@ -162,7 +135,7 @@ describe('device authorization grant: expiry', () => {
   it('expired_token once the device code expired', async () => {
     const da = await startDevice(s.t);
     await new Promise((r) => setTimeout(r, 2100));
-    const res = await poll(s.t, da.device_code);
+    const res = await pollDevice(s.t, da.device_code);
     assert.equal(res.body.error, 'expired_token');
   });
 });

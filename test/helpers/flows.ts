@@ -1,27 +1,77 @@
 /**
- * Whole flows used by several test files: a person signs in and consents, the client
- * exchanges the code (openid-client all along).
+ * Whole flows and their first steps, shared by the test files: an authorization request
+ * built by openid-client, a person signing in and consenting, the device grant's start and
+ * polls.
  */
+import assert from 'node:assert/strict';
 import { Browser, authorize } from './browser-driver.js';
 import { NOTES, PASSWORD, REDIRECT } from './fixtures.js';
 import { basicClient, client, publicClient } from './rp.js';
 import type { TestServer } from './server.js';
+
+/** Fixture clients that authenticate with a secret; every other one is public. */
+const CONFIDENTIAL = new Set(['confidential-web']);
+
+export interface AuthorizationRequest {
+  config: client.Configuration;
+  verifier: string;
+  state: string;
+  url: string;
+}
+
+/** An authorization URL (PKCE S256, state, REDIRECT) built by openid-client, and what redeems its code. */
+export async function authorizationRequest(t: TestServer, clientId: string, params: Record<string, string>): Promise<AuthorizationRequest> {
+  const config = CONFIDENTIAL.has(clientId) ? await basicClient(t, clientId) : await publicClient(t, clientId);
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: REDIRECT,
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    ...params,
+  });
+  return { config, verifier, state, url: url.href };
+}
 
 export interface UserTokens {
   config: client.Configuration;
   tokens: { access_token: string; refresh_token?: string | undefined; scope?: string | undefined };
 }
 
+/** alice signs in and consents; the client redeems the code. */
 export async function userTokens(t: TestServer, clientId: 'web-app' | 'confidential-web', scope = 'notes:read', resource = NOTES): Promise<UserTokens> {
-  const config = clientId === 'web-app' ? await publicClient(t, clientId) : await basicClient(t, clientId);
-  const verifier = client.randomPKCECodeVerifier();
-  const url = client.buildAuthorizationUrl(config, {
-    redirect_uri: REDIRECT,
-    code_challenge: await client.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    scope,
-    resource,
+  const { config, verifier, state, url } = await authorizationRequest(t, clientId, { scope, resource });
+  const callback = await authorize(new Browser(), url, REDIRECT, PASSWORD);
+  return { config, tokens: await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state }, { resource }) };
+}
+
+export interface DeviceAuthorization {
+  device_code: string;
+  user_code: string;
+  verification_uri: string;
+  verification_uri_complete: string;
+  expires_in: number;
+  interval: number;
+}
+
+/** POST /device/auth for the fixture's device client `tv-app`. */
+export async function startDevice(t: TestServer, body: Record<string, string> = { scope: 'notes:read notes:write', resource: NOTES }): Promise<DeviceAuthorization> {
+  const res = await fetch(t.url('/device/auth'), {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ client_id: 'tv-app', ...body }),
   });
-  const callback = await authorize(new Browser(), url.href, REDIRECT, PASSWORD);
-  return { config, tokens: await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier }, { resource }) };
+  assert.equal(res.status, 200, await res.clone().text());
+  return (await res.json()) as DeviceAuthorization;
+}
+
+/** One poll of the token endpoint with a device code. */
+export async function pollDevice(t: TestServer, deviceCode: string): Promise<{ status: number; body: Record<string, string> }> {
+  const res = await fetch(t.url('/token'), {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode, client_id: 'tv-app' }),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, string> };
 }

@@ -12,20 +12,11 @@ import type { Browser, BrowserContext, Page, Response } from 'playwright-core';
 import { collectCspViolations, launchBrowser, type CspViolation } from '../helpers/browser.js';
 import { serverFixture } from '../helpers/harness.js';
 import { NOTES, PASSWORD, REDIRECT } from '../helpers/fixtures.js';
-import { client, jwt, publicClient } from '../helpers/rp.js';
-import type { TestServer } from '../helpers/server.js';
+import { client, jwt } from '../helpers/rp.js';
+import { authorizationRequest, pollDevice, startDevice } from '../helpers/flows.js';
 
 const XSS_NAME = '<script>alert(1)</script>';
 const GENERIC_LOGIN_ERROR = 'Incorrect username or password.';
-
-interface DeviceAuthorization {
-  device_code: string;
-  user_code: string;
-  verification_uri: string;
-  verification_uri_complete: string;
-  expires_in: number;
-  interval: number;
-}
 
 interface Opened {
   context: BrowserContext;
@@ -75,40 +66,6 @@ async function startAttacker(): Promise<Attacker> {
   };
 }
 
-async function startDevice(t: TestServer): Promise<DeviceAuthorization> {
-  const res = await fetch(t.url('/device/auth'), {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ client_id: 'tv-app', scope: 'notes:read notes:write', resource: NOTES }),
-  });
-  assert.equal(res.status, 200, await res.clone().text());
-  return (await res.json()) as DeviceAuthorization;
-}
-
-async function pollOnce(t: TestServer, deviceCode: string) {
-  const res = await fetch(t.url('/token'), {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode, client_id: 'tv-app' }),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, string> };
-}
-
-/** An authorization URL built by openid-client, with what is needed to redeem its code. */
-async function authorizationRequest(t: TestServer, clientId: string, scope: string) {
-  const config = await publicClient(t, clientId);
-  const verifier = client.randomPKCECodeVerifier();
-  const state = client.randomState();
-  const url = client.buildAuthorizationUrl(config, {
-    redirect_uri: REDIRECT,
-    code_challenge: await client.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state,
-    scope,
-    resource: NOTES,
-  });
-  return { config, verifier, state, url: url.href };
-}
 
 /** Clicks `selector` and waits for the document it leads to; returns its (last) response. */
 async function clickAndWait(page: Page, selector: string): Promise<Response | null> {
@@ -185,7 +142,7 @@ describe('flows in headless Chromium (sqlite)', () => {
   it('authorization code + PKCE: sign in, read the consent page, untick a scope, get only what was ticked', async () => {
     const { context, page, dialogs, violations } = await open();
     try {
-      const { config, verifier, state, url } = await authorizationRequest(s.t, 'web-app', 'notes:read notes:write notes:delete');
+      const { config, verifier, state, url } = await authorizationRequest(s.t, 'web-app', { scope: 'notes:read notes:write notes:delete', resource: NOTES });
       const first = await page.goto(url);
       assert.equal(first?.status(), 200);
       assert.match(new URL(page.url()).pathname, /^\/interaction\/[A-Za-z0-9_-]+$/);
@@ -248,7 +205,7 @@ describe('flows in headless Chromium (sqlite)', () => {
   it('a client named <script>alert(1)</script>: shown as text, nothing runs, no CSP violation on any page', async () => {
     const { context, page, dialogs, violations, documents } = await open();
     try {
-      const { config, verifier, state, url } = await authorizationRequest(s.t, 'xss-app', 'notes:read');
+      const { config, verifier, state, url } = await authorizationRequest(s.t, 'xss-app', { scope: 'notes:read', resource: NOTES });
       await page.goto(url);
       assert.equal(await heading(page), 'Sign in');
       assert.equal(await page.textContent('.client-name'), XSS_NAME, 'the name is text on the login page');
@@ -276,7 +233,7 @@ describe('flows in headless Chromium (sqlite)', () => {
   it('wrong password and unknown user: the same generic error, still on the login page, password emptied', async () => {
     const { context, page, violations } = await open();
     try {
-      const { url } = await authorizationRequest(s.t, 'web-app', 'notes:read');
+      const { url } = await authorizationRequest(s.t, 'web-app', { scope: 'notes:read', resource: NOTES });
       await page.goto(url);
       const signedInBefore = s.t.logs.filter((l) => l.event === 'login.succeeded').length;
       const errors: string[] = [];
@@ -309,7 +266,7 @@ describe('flows in headless Chromium (sqlite)', () => {
     const { context, page, dialogs, violations } = await open();
     try {
       const da = await startDevice(s.t);
-      const pending = await pollOnce(s.t, da.device_code);
+      const pending = await pollDevice(s.t, da.device_code);
       assert.equal(pending.body.error, 'authorization_pending');
 
       await page.goto(da.verification_uri);
@@ -333,10 +290,10 @@ describe('flows in headless Chromium (sqlite)', () => {
       assert.equal(await heading(page), 'Device connected');
       assert.match(await mainText(page), /Living-room TV is now connected\./);
 
-      let result = await pollOnce(s.t, da.device_code);
+      let result = await pollDevice(s.t, da.device_code);
       for (let i = 0; i < 3 && result.status !== 200 && ['slow_down', 'authorization_pending'].includes(result.body.error ?? ''); i++) {
         await new Promise((r) => setTimeout(r, (da.interval + 1) * 1000));
-        result = await pollOnce(s.t, da.device_code);
+        result = await pollDevice(s.t, da.device_code);
       }
       assert.equal(result.status, 200, JSON.stringify(result.body));
       const at = jwt(result.body.access_token!);
@@ -373,7 +330,7 @@ describe('flows in headless Chromium (sqlite)', () => {
   it('every page forbids framing (CSP frame-ancestors and X-Frame-Options)', async () => {
     const { context, page, documents } = await open();
     try {
-      const { url } = await authorizationRequest(s.t, 'web-app', 'notes:read');
+      const { url } = await authorizationRequest(s.t, 'web-app', { scope: 'notes:read', resource: NOTES });
       await page.goto(url); // login
       await signIn(page); // consent
       assert.ok((await allowAndCaptureRedirect(page)).searchParams.get('code'));
@@ -403,7 +360,7 @@ describe('flows in headless Chromium (sqlite)', () => {
   it('another site cannot frame the login page', async () => {
     const { context, page } = await open();
     try {
-      const { url } = await authorizationRequest(s.t, 'web-app', 'notes:read');
+      const { url } = await authorizationRequest(s.t, 'web-app', { scope: 'notes:read', resource: NOTES });
       await page.goto(url);
       const loginUrl = page.url();
       assert.equal(await heading(page), 'Sign in');
@@ -443,7 +400,7 @@ describe('flows in headless Chromium (sqlite)', () => {
   it('a login POST with a wrong, missing or cross-site csrf token is refused and signs nobody in', async () => {
     const { context, page } = await open();
     try {
-      const { url } = await authorizationRequest(s.t, 'web-app', 'notes:read');
+      const { url } = await authorizationRequest(s.t, 'web-app', { scope: 'notes:read', resource: NOTES });
       await page.goto(url);
       const loginUrl = page.url();
       const signedIn = () => s.t.logs.filter((l) => l.event === 'login.succeeded').length;
@@ -485,7 +442,7 @@ describe('flows in headless Chromium (sqlite)', () => {
   it('on a 390 px phone: login, consent and device pages fit without horizontal scroll', async () => {
     const { context, page, violations } = await open(390, 844);
     try {
-      const { url } = await authorizationRequest(s.t, 'web-app', 'notes:read notes:write notes:delete');
+      const { url } = await authorizationRequest(s.t, 'web-app', { scope: 'notes:read notes:write notes:delete', resource: NOTES });
       await page.goto(url);
       assert.equal(await heading(page), 'Sign in');
       assert.ok((await scrollWidth(page)) <= 390, `login scrollWidth ${await scrollWidth(page)}`);
