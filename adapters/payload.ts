@@ -9,7 +9,7 @@
  *   set it atomically without rewriting the JSON; it is merged back on read;
  * - the fields the stores index (grantId, uid, userCode) are extracted here.
  */
-import { MODELS_KEEPING_ID, StoreError, type AdapterPayload } from './contract.js';
+import { MODELS_KEEPING_ID, StoreError, type AdapterPayload, type RevocationEvent } from './contract.js';
 
 export interface EncodedPayload {
   /** the payload as JSON, without `consumed` and (unless kept) without `jti` */
@@ -79,4 +79,20 @@ export function lifetimeMs(expiresIn: number | undefined): number | 'none' | 'ex
 /** Epoch seconds, the unit oidc-provider uses for `consumed`, `exp` and `iat`. */
 export function epochSeconds(now = Date.now()): number {
   return Math.floor(now / 1000);
+}
+
+/**
+ * A stored revocation log entry as an event, or undefined when it is not one (never thrown:
+ * one bad entry must not stall the feed). Shared by both stores' logs.
+ */
+export function decodeRevocationEvent(text: string): RevocationEvent | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value !== 'object' || value === null) return undefined;
+    const event = value as { type?: unknown; until?: unknown };
+    if (typeof event.type !== 'string' || typeof event.until !== 'number') return undefined;
+    return value as RevocationEvent;
+  } catch {
+    return undefined;
+  }
 }

@@ -14,6 +14,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { RevocationEntry, RevocationEvent, RevocationLog } from '../contract.js';
+import { decodeRevocationEvent } from '../payload.js';
 import type { RedisKeys } from './keys.js';
 
 /** the approximate cap on the stream's length (a safety net; `prune` is what normally trims) */
@@ -78,16 +79,7 @@ function successor([ms, seq]: [bigint, bigint]): string | null {
 /** The entry's event, or undefined when it is not one (never thrown: one bad entry must not stall the feed). */
 function decodeEntry(fields: string[]): RevocationEvent | undefined {
   for (let i = 0; i + 1 < fields.length; i += 2) {
-    if (fields[i] !== 'e') continue;
-    try {
-      const value: unknown = JSON.parse(fields[i + 1]!);
-      if (typeof value !== 'object' || value === null) return undefined;
-      const event = value as { type?: unknown; until?: unknown };
-      if (typeof event.type !== 'string' || typeof event.until !== 'number') return undefined;
-      return value as RevocationEvent;
-    } catch {
-      return undefined;
-    }
+    if (fields[i] === 'e') return decodeRevocationEvent(fields[i + 1]!);
   }
   return undefined;
 }

@@ -13,6 +13,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { RevocationEntry, RevocationEvent, RevocationLog } from '../contract.js';
+import { decodeRevocationEvent } from '../payload.js';
 
 /** how often a waiting `readAfter` looks for appends made by other connections */
 export const POLL_MS = 50;
@@ -37,19 +38,6 @@ function parseAfterId(afterId: string | undefined): bigint {
   if (afterId === undefined || !/^\d+$/.test(afterId)) return 0n;
   const id = BigInt(afterId);
   return id > MAX_ID ? MAX_ID : id;
-}
-
-/** The stored JSON as an event, or undefined when it is not one (never thrown: one bad row must not stall the feed). */
-function decodeEvent(text: string): RevocationEvent | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    if (typeof value !== 'object' || value === null) return undefined;
-    const event = value as { type?: unknown; until?: unknown };
-    if (typeof event.type !== 'string' || typeof event.until !== 'number') return undefined;
-    return value as RevocationEvent;
-  } catch {
-    return undefined;
-  }
 }
 
 export class SqliteRevocationLog implements RevocationLog {
@@ -138,7 +126,7 @@ export class SqliteRevocationLog implements RevocationLog {
       const { rows, top } = this.#read(cursor, now, want);
       if (rows.length === 0) return { entries, top: top > cursor ? top : cursor };
       for (const row of rows) {
-        const event = decodeEvent(row.event);
+        const event = decodeRevocationEvent(row.event);
         if (event) entries.push({ id: String(row.id), event });
         cursor = row.id;
       }
