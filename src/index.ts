@@ -24,6 +24,7 @@ import { ProviderHolder } from './provider/holder.js';
 import { devicePolling } from './provider/device-polling.js';
 import { sessionFormGuard } from './provider/session-guard.js';
 import { jwtAccessTokens } from './provider/jwt-access-tokens.js';
+import { canonicalResourceParameters } from './provider/resource-parameters.js';
 import { RevocationHub } from './revocation/hub.js';
 import { revocationPublisher } from './revocation/publisher.js';
 import { FEED_PATH, revocationFeed } from './revocation/feed.js';
@@ -109,6 +110,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     app.use(sessionFormGuard({ store, paths: [`${basePath}/device`, `${basePath}/session/end/confirm`] }));
     app.use(devicePolling({ store, basePath, interval: config.deviceFlow.interval, deviceCodeTtl: config.ttl.deviceCode }));
     app.use(jwtAccessTokens({ holder, hub, store, resources, publisher, issuer: config.issuer, basePath }));
+    app.use(canonicalResourceParameters(resources, basePath));
     app.use(holder.middleware);
 
     return {

@@ -38,6 +38,10 @@ export const resourceSchema = z
       .refine((v) => !v.includes('#'), 'must not contain a fragment')
       .transform(canonicalResourceUri)
       .describe("The MCP server's canonical URL; it becomes the `aud` of the tokens issued for it."),
+    aliases: z
+      .array(absoluteUrl.refine((v) => !v.includes('#'), 'must not contain a fragment').transform(canonicalResourceUri))
+      .default([])
+      .describe('Other URLs clients may name for this MCP server (e.g. its origin without the path); tokens are still issued for `uri`.'),
     name: z.string().min(1).max(100).describe('Human-readable name of the MCP server, shown on consent pages.'),
     scopes: z
       .record(scopeName, scopeSchema)
@@ -134,6 +138,12 @@ export const configSchema = z
       .default(false)
       .describe('Allow an `http://` issuer on a non-loopback host. Never in production.'),
     resources: z.array(resourceSchema).default([]).describe('The MCP servers this server issues tokens for.'),
+    defaultResource: absoluteUrl
+      .transform(canonicalResourceUri)
+      .optional()
+      .describe(
+        'The MCP server a request without `resource` is for. Without it, a client that may use exactly one MCP server gets that one; otherwise such a request for MCP scopes is `invalid_target`.',
+      ),
     clients: z.array(clientSchema).default([]).describe('Statically registered clients.'),
     ttl: z
       .object({
@@ -201,9 +211,15 @@ export const configSchema = z
     }
 
     const resourceUris = new Map<string, z.infer<typeof resourceSchema>>();
+    const names = new Set<string>();
     config.resources.forEach((resource, i) => {
-      if (resourceUris.has(resource.uri)) issue(['resources', i, 'uri'], `duplicate resource ${resource.uri}`);
+      if (names.has(resource.uri)) issue(['resources', i, 'uri'], `duplicate resource ${resource.uri}`);
+      names.add(resource.uri);
       resourceUris.set(resource.uri, resource);
+      resource.aliases.forEach((alias, j) => {
+        if (names.has(alias)) issue(['resources', i, 'aliases', j], `${alias} already names a resource`);
+        names.add(alias);
+      });
       resource.defaultScopes.forEach((scope, j) => {
         if (!(scope in resource.scopes)) issue(['resources', i, 'defaultScopes', j], `"${scope}" is not one of this resource's scopes`);
       });
@@ -250,6 +266,10 @@ export const configSchema = z
         if (!clientIds.has(id)) issue(['resources', i, 'resourceServerClients', j], `"${id}" is not a configured client`);
       });
     });
+
+    if (config.defaultResource !== undefined && !resourceUris.has(config.defaultResource)) {
+      issue(['defaultResource'], `${config.defaultResource} is not a configured resource`);
+    }
 
     if (config.keys.activationDelay !== 0 && config.keys.activationDelay < 2 * config.keys.reloadInterval) {
       issue(['keys', 'activationDelay'], 'must be 0 or at least twice keys.reloadInterval');

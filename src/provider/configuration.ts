@@ -130,6 +130,20 @@ export function providerConfiguration(deps: ProviderDeps): Configuration {
         enabled: true,
         // Refresh and code exchange without `resource` keep the resource the grant was for.
         useGrantedResource: async () => true,
+        // A request without `resource` is for the one MCP server it can sensibly mean; a request for
+        // MCP scopes without any such server is told what to send.
+        defaultResource: async (ctx, client, oneOf) => {
+          if (oneOf) return oneOf;
+          const fallback = resources.defaultFor(client.clientId);
+          if (fallback) return fallback.uri;
+          const scope = (ctx.oidc.params as { scope?: unknown } | undefined)?.scope;
+          const mcpScopes = new Set(resources.scopeNames);
+          if (typeof scope === 'string' && scope.split(' ').some((s) => mcpScopes.has(s))) {
+            const choices = resources.all.filter((r) => resources.mayUse(client.clientId, r)).map((r) => r.uri);
+            throw new errors.InvalidTarget(`name the MCP server with the resource parameter, one of: ${choices.join(', ')}`);
+          }
+          return undefined;
+        },
         getResourceServerInfo: async (_ctx, indicator, client) => {
           const resource = resources.find(indicator);
           if (!resource) throw new errors.InvalidTarget('the resource is not an MCP server known to this authorization server');

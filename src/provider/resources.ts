@@ -13,11 +13,17 @@ export interface ClientPolicy {
 }
 
 export class ResourceRegistry {
+  /** by canonical URI and by canonical alias */
   readonly #byUri = new Map<string, ResourceConfig>();
   readonly #policies = new Map<string, ClientPolicy>();
+  readonly #default: string | undefined;
 
-  constructor(config: Pick<Config, 'resources' | 'clients'>) {
-    for (const resource of config.resources) this.#byUri.set(resource.uri, resource);
+  constructor(config: Pick<Config, 'resources' | 'clients' | 'defaultResource'>) {
+    for (const resource of config.resources) {
+      this.#byUri.set(resource.uri, resource);
+      for (const alias of resource.aliases) this.#byUri.set(alias, resource);
+    }
+    this.#default = config.defaultResource;
     for (const client of config.clients) {
       this.#policies.set(client.client_id, {
         ...(client.resources ? { resources: new Set(client.resources) } : {}),
@@ -27,10 +33,10 @@ export class ResourceRegistry {
   }
 
   get all(): ResourceConfig[] {
-    return [...this.#byUri.values()];
+    return [...new Set(this.#byUri.values())];
   }
 
-  /** Looks a resource indicator up after canonicalising it (scheme/host case, default port, trailing slash). */
+  /** Looks a resource indicator up after canonicalising it (scheme/host case, default port, trailing slash), aliases included. */
   find(indicator: string): ResourceConfig | undefined {
     const uri = tryCanonicalResourceUri(indicator);
     return uri === undefined ? undefined : this.#byUri.get(uri);
@@ -49,6 +55,16 @@ export class ResourceRegistry {
   allowedScopes(clientId: string, resource: ResourceConfig): string[] {
     const { scopes } = this.policyFor(clientId);
     return Object.keys(resource.scopes).filter((scope) => !scopes || scopes.has(scope));
+  }
+
+  /**
+   * The MCP server a request without `resource` is for: the configured default if this client
+   * may use it, else the client's only usable server; undefined when there is no single choice.
+   */
+  defaultFor(clientId: string): ResourceConfig | undefined {
+    const usable = this.all.filter((resource) => this.mayUse(clientId, resource));
+    const configured = this.#default === undefined ? undefined : usable.find((r) => r.uri === this.#default);
+    return configured ?? (usable.length === 1 ? usable[0] : undefined);
   }
 
   /** Every scope name any resource declares (for discovery). */

@@ -58,6 +58,37 @@ for (const kind of STORE_KINDS) {
       assert.equal(jwt(tokens.access_token).payload.aud, NOTES);
     });
 
+    it('compares resource canonically between authorize, code exchange and refresh, and through aliases', async () => {
+      const variants = ['HTTPS://Notes.Example.com:443/mcp/', 'https://notes.example.com/mcp/', 'https://NOTES.example.com'];
+      for (const [i, atAuthorize] of variants.entries()) {
+        const atToken = variants[(i + 1) % variants.length]!;
+        const { config, verifier, state, callback } = await codeFlow('web-app', { scope: 'notes:read', resource: atAuthorize });
+        const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state }, { resource: atToken });
+        assert.equal(jwt(tokens.access_token).payload.aud, NOTES, `${atAuthorize} then ${atToken}`);
+        const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token!, { resource: variants[(i + 2) % variants.length]! });
+        assert.equal(jwt(refreshed.access_token).payload.aud, NOTES);
+      }
+    });
+
+    it('without resource: the client’s only MCP server, else invalid_target saying what to send', async () => {
+      // confidential-web may use only Notes
+      const only = await codeFlow('confidential-web', { scope: 'notes:read' });
+      const tokens = await client.authorizationCodeGrant(only.config, only.callback, { pkceCodeVerifier: only.verifier, expectedState: only.state });
+      assert.equal(jwt(tokens.access_token).payload.aud, NOTES);
+      // web-app may use Notes and Calendar: it has to say which
+      const config = await publicClient(s.t, 'web-app');
+      const url = client.buildAuthorizationUrl(config, {
+        redirect_uri: REDIRECT,
+        code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
+        code_challenge_method: 'S256',
+        scope: 'notes:read',
+      });
+      const page = await new Browser().go(url.href, {}, REDIRECT);
+      const callback = new URL(page.url);
+      assert.equal(callback.searchParams.get('error'), 'invalid_target');
+      assert.match(callback.searchParams.get('error_description') ?? '', /resource parameter.*notes\.example\.com\/mcp/);
+    });
+
     it('grants only the ticked scopes; a dangerous scope is never preselected', async () => {
       const { config, verifier, state, callback } = await codeFlow('web-app', { scope: 'notes:read notes:delete', resource: NOTES });
       const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state }, { resource: NOTES });

@@ -71,6 +71,14 @@ for (const kind of STORE_KINDS) {
       assert.equal(tokens.refresh_token, undefined);
     });
 
+    it('without resource, a client with one MCP server gets a token for it', async () => {
+      const rp = await basicClient(s.t, 'nightly-report');
+      const tokens = await client.clientCredentialsGrant(rp, { scope: 'notes:read' });
+      assert.equal(jwt(tokens.access_token).payload.aud, NOTES);
+      const viaAlias = await client.clientCredentialsGrant(rp, { scope: 'notes:read', resource: 'HTTPS://notes.example.com/' });
+      assert.equal(jwt(viaAlias.access_token).payload.aud, NOTES);
+    });
+
     it('client_secret_post works', async () => {
       const rp = await postClient(s.t, 'report-post');
       const tokens = await client.clientCredentialsGrant(rp, { scope: 'calendar:read', resource: CALENDAR });

@@ -15,6 +15,7 @@ export function fixtureConfig(): Pick<ConfigInput, 'resources' | 'clients'> {
     resources: [
       {
         uri: NOTES,
+        aliases: ['https://notes.example.com'],
         name: 'Notes',
         scopes: {
           'notes:read': { description: 'Read your notes' },

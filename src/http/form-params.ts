@@ -1,0 +1,64 @@
+/**
+ * Lets a middleware read and adjust the form parameters of a request before oidc-provider
+ * handles it. oidc-provider reads the raw request stream itself, so after reading it here we
+ * hand it a fresh `IncomingMessage` carrying the (possibly rewritten) body, with the
+ * original's method, URL, headers and socket. Bodies over the engine's own limit are left
+ * unread, so the engine refuses them as it always does.
+ */
+import { IncomingMessage } from 'node:http';
+import type { Context } from 'koa';
+
+/** oidc-provider's limit for form bodies (lib/shared/selective_body.js). */
+const ENGINE_LIMIT = 56 * 1024;
+
+/**
+ * Calls `adjust` with the request's form parameters (query for GET, body for a urlencoded
+ * POST); when it returns true, the request continues with the adjusted parameters.
+ */
+export async function adjustFormParams(ctx: Context, adjust: (params: URLSearchParams) => boolean): Promise<void> {
+  if (ctx.method === 'GET') {
+    const params = new URLSearchParams(ctx.querystring);
+    if (adjust(params)) ctx.querystring = params.toString();
+    return;
+  }
+  if (ctx.method !== 'POST' || !ctx.is('application/x-www-form-urlencoded')) return;
+  const declared = ctx.request.length;
+  if (declared !== undefined && declared > ENGINE_LIMIT) return;
+
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    chunks.push(chunk);
+    if (size > ENGINE_LIMIT) break;
+  }
+  let body = Buffer.concat(chunks);
+  if (size > ENGINE_LIMIT) {
+    // unread past the limit: announce the size we saw, which the engine refuses as too large
+    replay(ctx, body, size);
+    return;
+  }
+  const params = new URLSearchParams(body.toString('utf8'));
+  if (adjust(params)) body = Buffer.from(params.toString(), 'utf8');
+  replay(ctx, body, body.length);
+}
+
+/** Puts `body` back as the request stream oidc-provider will read. */
+function replay(ctx: Context, body: Buffer, contentLength: number): void {
+  const original = ctx.req;
+  const fresh = new IncomingMessage(original.socket);
+  fresh.method = original.method;
+  fresh.url = original.url;
+  fresh.httpVersion = original.httpVersion;
+  fresh.httpVersionMajor = original.httpVersionMajor;
+  fresh.httpVersionMinor = original.httpVersionMinor;
+  fresh.headers = { ...original.headers, 'content-length': String(contentLength) };
+  delete fresh.headers['transfer-encoding'];
+  fresh.rawHeaders = original.rawHeaders;
+  // a whole message: otherwise its end counts as an aborted request and Node closes the socket
+  fresh.complete = true;
+  fresh.push(body);
+  fresh.push(null);
+  ctx.req = fresh;
+  ctx.request.req = fresh;
+}
