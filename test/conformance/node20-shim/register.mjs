@@ -1,0 +1,3 @@
+// node --import ./test/conformance/node20-shim/register.mjs node_modules/@modelcontextprotocol/conformance/dist/index.js …
+import { register } from 'node:module';
+register('./fs-hook.mjs', import.meta.url);
