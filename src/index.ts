@@ -25,6 +25,7 @@ import { devicePolling } from './provider/device-polling.js';
 import { sessionFormGuard } from './provider/session-guard.js';
 import { jwtAccessTokens } from './provider/jwt-access-tokens.js';
 import { canonicalResourceParameters } from './provider/resource-parameters.js';
+import { discoveryDocuments } from './provider/discovery.js';
 import { RevocationHub } from './revocation/hub.js';
 import { revocationPublisher } from './revocation/publisher.js';
 import { FEED_PATH, revocationFeed } from './revocation/feed.js';
@@ -111,6 +112,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     app.use(devicePolling({ store, basePath, interval: config.deviceFlow.interval, deviceCodeTtl: config.ttl.deviceCode }));
     app.use(jwtAccessTokens({ holder, hub, store, resources, publisher, issuer: config.issuer, basePath }));
     app.use(canonicalResourceParameters(resources, basePath));
+    app.use(discoveryDocuments(resources, basePath));
     app.use(holder.middleware);
 
     return {

@@ -125,6 +125,12 @@ export const configSchema = z
       .optional()
       .describe('When set, the store is Redis at this URL instead of SQLite (env `REDIS_URL`).'),
     redisKeyPrefix: z.string().min(1).max(64).default('mcp-authz:').describe('Prefix of every Redis key.'),
+    corsOrigins: z
+      .array(z.union([z.literal('*'), z.string().refine((v) => URL.canParse(v) && new URL(v).origin === v, 'an origin such as https://app.example.com')]))
+      .default([])
+      .describe(
+        'Origins from which browser-based clients may call the token, revocation and introspection endpoints, besides the origins of their own redirect URIs; `*` for any.',
+      ),
     trustProxy: z
       .boolean()
       .default(false)

@@ -71,6 +71,11 @@ export function providerConfiguration(deps: ProviderDeps): Configuration {
       short: { httpOnly: true, sameSite: 'lax', secure: secureCookies, signed: true },
     },
     clockTolerance: 5,
+    // Browser-based clients call the token endpoint from their own origin (that of a redirect URI),
+    // or from an origin the operator allows; requests carry no cookies, so this exposes nothing more.
+    clientBasedCORS: (_ctx, origin, client) =>
+      origin !== 'null' &&
+      (config.corsOrigins.includes('*') || config.corsOrigins.includes(origin) || (client.redirectUris ?? []).some((uri) => URL.parse(uri)?.origin === origin)),
     ttl: {
       // a token for a configured MCP server lives as long as that server's accessTokenTtl
       AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? DEFAULT_ACCESS_TOKEN_TTL,

@@ -38,6 +38,8 @@ export interface StartOptions {
   /** reuse a data directory (restart tests) */
   dataDir?: string;
   redisKeyPrefix?: string;
+  /** a path for the issuer, e.g. '/tenant' (default: the origin) */
+  issuerPath?: string;
   /** accounts created before the test: username → roles (password: PASSWORD) */
   users?: Record<string, string[]>;
 }
@@ -46,7 +48,7 @@ export async function startServer(options: StartOptions): Promise<TestServer> {
   const http = createHttpServer();
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   const { port } = http.address() as AddressInfo;
-  const issuer = `http://127.0.0.1:${port}`;
+  const issuer = `http://127.0.0.1:${port}${options.issuerPath ?? ''}`;
   const ownsDir = !options.dataDir;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'mcp-authz-test-'));
 

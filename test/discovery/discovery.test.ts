@@ -1,0 +1,73 @@
+/**
+ * Discovery as MCP clients use it (part of #4 item 1): scopes_supported with the MCP servers'
+ * scopes, CORS for browser-based clients (MCP-Protocol-Version allowed in preflight), the
+ * path-inserted metadata URLs of an issuer with a path, 404 for unknown well-known paths.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { serverFixture } from '../helpers/harness.js';
+import { NOTES, SECRET } from '../helpers/fixtures.js';
+
+const basic = `Basic ${Buffer.from(`nightly-report:${SECRET}`).toString('base64')}`;
+
+describe('discovery and CORS', () => {
+  const s = serverFixture('sqlite', { config: { corsOrigins: ['https://app.example.com'] } });
+
+  it('scopes_supported lists the MCP servers’ scopes; both documents agree on the issuer', async () => {
+    for (const path of ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']) {
+      const meta = (await (await fetch(s.t.url(path))).json()) as { issuer: string; scopes_supported: string[]; token_endpoint_auth_methods_supported: string[] };
+      assert.equal(meta.issuer, s.t.issuer, path);
+      for (const scope of ['openid', 'notes:read', 'notes:write', 'notes:delete', 'calendar:read']) assert.ok(meta.scopes_supported.includes(scope), `${path}: ${scope}`);
+      for (const method of ['none', 'private_key_jwt', 'client_secret_basic']) assert.ok(meta.token_endpoint_auth_methods_supported.includes(method), method);
+    }
+  });
+
+  it('unknown well-known paths are 404, never 5xx', async () => {
+    for (const path of ['/.well-known/oauth-protected-resource', '/.well-known/unknown', '/.well-known/oauth-authorization-server/nope']) {
+      assert.equal((await fetch(s.t.url(path))).status, 404, path);
+    }
+  });
+
+  it('CORS: preflights allow MCP-Protocol-Version; an allowed origin may call the token endpoint, another may not', async () => {
+    const preflight = await fetch(s.t.url('/.well-known/oauth-authorization-server'), {
+      method: 'OPTIONS',
+      headers: { origin: 'https://anything.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'mcp-protocol-version' },
+    });
+    assert.equal(preflight.status, 204);
+    assert.match(preflight.headers.get('access-control-allow-headers') ?? '', /mcp-protocol-version/i);
+    const token = (origin: string) =>
+      fetch(s.t.url('/token'), {
+        method: 'POST',
+        headers: { origin, 'content-type': 'application/x-www-form-urlencoded', authorization: basic },
+        body: new URLSearchParams({ grant_type: 'client_credentials', resource: NOTES, scope: 'notes:read' }),
+      });
+    const allowed = await token('https://app.example.com');
+    assert.equal(allowed.status, 200);
+    assert.equal(allowed.headers.get('access-control-allow-origin'), 'https://app.example.com');
+    const refused = await token('https://evil.example.com');
+    assert.equal(refused.status, 400);
+    assert.equal(refused.headers.get('access-control-allow-origin'), null);
+  });
+});
+
+describe('an issuer with a path', () => {
+  const s = serverFixture('sqlite', { issuerPath: '/tenant' });
+
+  it('answers at every URL MCP clients try, with one byte-identical issuer', async () => {
+    const origin = new URL(s.t.issuer).origin;
+    assert.equal(s.t.issuer, `${origin}/tenant`);
+    for (const path of ['/.well-known/oauth-authorization-server/tenant', '/.well-known/openid-configuration/tenant', '/tenant/.well-known/openid-configuration', '/tenant/.well-known/oauth-authorization-server']) {
+      const res = await fetch(`${origin}${path}`);
+      assert.equal(res.status, 200, path);
+      const meta = (await res.json()) as { issuer: string; token_endpoint: string };
+      assert.equal(meta.issuer, s.t.issuer, path);
+      assert.equal(meta.token_endpoint, `${s.t.issuer}/token`);
+    }
+    const issued = await fetch(`${s.t.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic },
+      body: new URLSearchParams({ grant_type: 'client_credentials', resource: NOTES, scope: 'notes:read' }),
+    });
+    assert.equal(issued.status, 200);
+  });
+});
