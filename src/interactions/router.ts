@@ -81,6 +81,11 @@ export function interactionRouter(deps: InteractionDeps): Router {
     return parsed.data;
   }
 
+  /** Per requested resource, the scopes the existing grant already allows (step-up keeps them). */
+  function alreadyGranted(grant: { getResourceScope(resource: string): string } | undefined, requested: ReturnType<typeof requestedResources>): Set<string>[] {
+    return requested.map(({ indicator }) => new Set((grant?.getResourceScope(indicator) ?? '').split(' ').filter(Boolean)));
+  }
+
   async function finish(ctx: Context, result: Parameters<typeof holder.provider.interactionResult>[2], merge: boolean) {
     const returnTo = await holder.provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: merge });
     ctx.status = 303;
@@ -119,6 +124,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
     const account = interaction.session?.accountId ? await accounts.findById(interaction.session.accountId) : undefined;
     if (!account) throw expired();
     const requested = requestedResources(resources, client.clientId, interaction.params.resource, interaction.params.scope);
+    const granted = alreadyGranted(interaction.grantId ? await holder.provider.Grant.find(interaction.grantId) : undefined, requested);
     allowRedirect(ctx, interaction.params.redirect_uri);
     render(ctx, 'consent', {
       title: 'Allow access?',
@@ -132,7 +138,10 @@ export function interactionRouter(deps: InteractionDeps): Router {
         uri: resource.uri,
         scopes: scopes.map((name) => {
           const scope = resource.scopes[name]!;
-          return { value: `${i}:${name}`, name, description: scope.description, dangerous: scope.dangerous, checked: !scope.dangerous };
+          const base = { value: `${i}:${name}`, name, description: scope.description, dangerous: scope.dangerous };
+          // on step-up, what the person already allowed is shown as such; only the new scopes are asked
+          if (granted[i]!.has(name)) return { ...base, checked: true, disabled: true, note: 'Already allowed' };
+          return { ...base, checked: !scope.dangerous };
         }),
       })),
       lifetimes: lifetimes(config, requested, client),
@@ -171,9 +180,12 @@ export function interactionRouter(deps: InteractionDeps): Router {
     if (missing.missingOIDCScope?.length) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
     let granted = 0;
     const defaultsGranted: string[] = [];
+    const before = alreadyGranted(grant, requested);
     requested.forEach(({ indicator, scopes, defaulted }, i) => {
-      const chosen = scopes.filter((scope) => ticked.has(`${i}:${scope}`));
-      const refused = scopes.filter((scope) => !ticked.has(`${i}:${scope}`));
+      const asked = scopes.filter((scope) => !before[i]!.has(scope));
+      const chosen = asked.filter((scope) => ticked.has(`${i}:${scope}`));
+      const refused = asked.filter((scope) => !ticked.has(`${i}:${scope}`));
+      granted += before[i]!.size;
       if (chosen.length) grant.addResourceScope(indicator, chosen.join(' '));
       // remembered as refused, so the engine does not ask again within this grant
       if (refused.length) grant.rejectResourceScope(indicator, refused.join(' '));

@@ -5,7 +5,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Browser, authorize } from '../helpers/browser-driver.js';
+import { Browser, authorize, findForm } from '../helpers/browser-driver.js';
 import { serverFixture, STORE_KINDS } from '../helpers/harness.js';
 import { NOTES, CALENDAR, PASSWORD, REDIRECT, SECRET } from '../helpers/fixtures.js';
 import { basicClient, client, jwt, publicClient } from '../helpers/rp.js';
@@ -103,6 +103,24 @@ for (const kind of STORE_KINDS) {
         assert.equal(jwt(tokens.access_token).payload.scope, 'notes:read', JSON.stringify(params));
         assert.equal(jwt(tokens.access_token).payload.aud, NOTES);
       }
+    });
+
+    it('step-up keeps what was granted and asks only about the new scopes; refresh keeps the scopes', async () => {
+      const browser = new Browser();
+      const first = await authorizationRequest(s.t, 'web-app', { scope: 'notes:read', resource: NOTES });
+      const cb1 = await authorize(browser, first.url, REDIRECT, PASSWORD);
+      await client.authorizationCodeGrant(first.config, cb1, { pkceCodeVerifier: first.verifier, expectedState: first.state });
+
+      const second = await authorizationRequest(s.t, 'web-app', { scope: 'notes:read notes:write', resource: NOTES });
+      const page = await browser.go(second.url, {}, REDIRECT);
+      const consent = findForm(page, '/confirm');
+      assert.match(page.html, /Already allowed/, 'the granted scope is shown as such');
+      assert.equal((page.html.match(/ disabled/g) ?? []).length, 1, 'only the granted scope is not asked again');
+      const done = await browser.submit(consent, {}, undefined, REDIRECT);
+      const tokens = await client.authorizationCodeGrant(second.config, new URL(done.url), { pkceCodeVerifier: second.verifier, expectedState: second.state });
+      assert.equal(jwt(tokens.access_token).payload.scope, 'notes:read notes:write');
+      const refreshed = await client.refreshTokenGrant(second.config, tokens.refresh_token!);
+      assert.equal(jwt(refreshed.access_token).payload.scope, 'notes:read notes:write', 'a refresh without scope keeps the grant’s scopes');
     });
 
     it('carries only scopes the server defines and the client may have', async () => {
