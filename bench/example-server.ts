@@ -21,6 +21,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { createNotesApp, type NotesApp } from '../examples/notes-mcp-server/server.js';
 import { startServer } from '../test/helpers/server.js';
+import { exampleNotesResource } from '../test/helpers/fixtures.js';
 
 const WORKERS = Number(process.env.WORKERS ?? 16);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
@@ -89,16 +90,7 @@ async function main() {
     config: {
       logLevel: 'silent',
       resources: [
-        {
-          uri: withAuth.url,
-          name: 'Notes',
-          scopes: {
-            'notes:read': { description: 'Read your notes' },
-            'notes:write': { description: 'Create notes' },
-            'notes:delete': { description: 'Delete notes', dangerous: true },
-          },
-          defaultScopes: ['notes:read'],
-        },
+        exampleNotesResource(withAuth.url),
       ],
       clients: [{ client_id: 'bench', client_secret: SECRET, grant_types: ['client_credentials'], resources: [withAuth.url] }],
     },

@@ -16,7 +16,7 @@ import { UnauthorizedError, type OAuthClientProvider } from '@modelcontextprotoc
 import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { Browser, authorize } from '../helpers/browser-driver.js';
-import { PASSWORD } from '../helpers/fixtures.js';
+import { exampleNotesResource, PASSWORD } from '../helpers/fixtures.js';
 import { createNotesApp, type NotesApp } from '../../examples/notes-mcp-server/server.js';
 
 const REDIRECT = 'http://127.0.0.1:9/callback';
@@ -155,16 +155,7 @@ before(async () => {
     users: { alice: [], bob: [] },
     config: {
       resources: [
-        {
-          uri: mcpUrl,
-          name: 'Notes',
-          scopes: {
-            'notes:read': { description: 'Read your notes' },
-            'notes:write': { description: 'Create notes' },
-            'notes:delete': { description: 'Delete notes', dangerous: true },
-          },
-          defaultScopes: ['notes:read'],
-        },
+        exampleNotesResource(mcpUrl),
       ],
       clients: [{ client_id: CLIENT_ID, token_endpoint_auth_method: 'none', redirect_uris: [REDIRECT] }],
     },

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { Browser, authorize, findForm } from '../helpers/browser-driver.js';
 import { serverFixture, STORE_KINDS } from '../helpers/harness.js';
 import { NOTES, CALENDAR, PASSWORD, REDIRECT, SECRET } from '../helpers/fixtures.js';
-import { basicClient, client, jwt, publicClient } from '../helpers/rp.js';
+import { client, jwt } from '../helpers/rp.js';
 import { authorizationRequest } from '../helpers/flows.js';
 
 for (const kind of STORE_KINDS) {
@@ -76,14 +76,8 @@ for (const kind of STORE_KINDS) {
       const tokens = await client.authorizationCodeGrant(only.config, only.callback, { pkceCodeVerifier: only.verifier, expectedState: only.state });
       assert.equal(jwt(tokens.access_token).payload.aud, NOTES);
       // web-app may use Notes and Calendar: it has to say which
-      const config = await publicClient(s.t, 'web-app');
-      const url = client.buildAuthorizationUrl(config, {
-        redirect_uri: REDIRECT,
-        code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
-        code_challenge_method: 'S256',
-        scope: 'notes:read',
-      });
-      const page = await new Browser().go(url.href, {}, REDIRECT);
+      const { url } = await authorizationRequest(s.t, 'web-app', { scope: 'notes:read' });
+      const page = await new Browser().go(url, {}, REDIRECT);
       const callback = new URL(page.url);
       assert.equal(callback.searchParams.get('error'), 'invalid_target');
       assert.match(callback.searchParams.get('error_description') ?? '', /resource parameter.*notes\.example\.com\/mcp/);
@@ -135,15 +129,8 @@ for (const kind of STORE_KINDS) {
         ['web-app', 'https://unknown.example.com/mcp'],
         ['confidential-web', CALENDAR],
       ] as const) {
-        const config = clientId === 'web-app' ? await publicClient(s.t, clientId) : await basicClient(s.t, clientId);
-        const url = client.buildAuthorizationUrl(config, {
-          redirect_uri: REDIRECT,
-          code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
-          code_challenge_method: 'S256',
-          scope: 'notes:read',
-          resource,
-        });
-        const page = await new Browser().go(url.href, {}, REDIRECT);
+        const { url } = await authorizationRequest(s.t, clientId, { scope: 'notes:read', resource });
+        const page = await new Browser().go(url, {}, REDIRECT);
         const callback = new URL(page.url);
         assert.equal(callback.searchParams.get('error'), 'invalid_target', `${clientId} → ${resource}`);
         assert.equal(callback.searchParams.get('iss'), s.t.issuer, 'iss on error responses too');
@@ -241,21 +228,14 @@ for (const kind of STORE_KINDS) {
     });
 
     it('refuses a wrong password without saying which half was wrong', async () => {
-      const config = await publicClient(s.t, 'web-app');
-      const url = client.buildAuthorizationUrl(config, {
-        redirect_uri: REDIRECT,
-        code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
-        code_challenge_method: 'S256',
-        scope: 'notes:read',
-        resource: NOTES,
-      });
+      const { url } = await authorizationRequest(s.t, 'web-app', { scope: 'notes:read', resource: NOTES });
       const texts: string[] = [];
       for (const [username, password] of [
         ['alice', 'wrong password'],
         ['nobody', PASSWORD],
       ] as const) {
         const browser = new Browser();
-        const page = await browser.go(url.href, {}, REDIRECT);
+        const page = await browser.go(url, {}, REDIRECT);
         const login = page.forms.find((f) => f.action.endsWith('/login'))!;
         const after = await browser.submit(login, { username, password });
         assert.equal(after.status, 401);

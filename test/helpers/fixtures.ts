@@ -10,6 +10,20 @@ export const SECRET = 'a-test-secret-that-is-long-enough';
 
 export const PASSWORD = 'correct horse battery staple';
 
+/** The example notes MCP server (examples/notes-mcp-server) as the authorization server knows it, at `uri`. */
+export function exampleNotesResource(uri: string) {
+  return {
+    uri,
+    name: 'Notes',
+    scopes: {
+      'notes:read': { description: 'Read your notes' },
+      'notes:write': { description: 'Create notes' },
+      'notes:delete': { description: 'Delete notes', dangerous: true },
+    },
+    defaultScopes: ['notes:read'],
+  };
+}
+
 export function fixtureConfig(): Pick<ConfigInput, 'resources' | 'clients'> {
   return {
     resources: [
