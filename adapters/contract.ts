@@ -9,6 +9,12 @@
  * - `accounts`: local user accounts (username, password hash, roles).
  * - `settings`: small named, versioned records (signing keys, cookie secrets) with
  *   create-if-absent and compare-and-swap, so replicas sharing a store converge.
+ * - `clients`: the directory of clients seen (static, CIMD, registered) and their last use.
+ * - `rotations`: who rotates a refresh token, and the answer a retry within the grace
+ *   window gets, claimed atomically across replicas.
+ * - `grants`: the directory of grants (who allowed which client, when, last use), for the
+ *   "connected apps" page and `mcp-authz grants`.
+ * - `limits`: sliding-window rate counters, shared by every replica of a Redis store.
  *
  * Nothing here imports koa or oidc-provider: data flows down, never up.
  */
@@ -128,6 +134,128 @@ export interface RevocationLog {
   prune(nowSeconds: number): Promise<void>;
 }
 
+/** How a client came to be known: configuration, a client ID metadata document, or RFC 7591 registration. */
+export type ClientKind = 'static' | 'cimd' | 'dcr';
+
+export interface ClientRecord {
+  clientId: string;
+  kind: ClientKind;
+  /** the client's self-asserted name, if any */
+  name?: string;
+  /** epoch milliseconds */
+  createdAt: number;
+  /** epoch milliseconds of the last authorization or token request; absent when never used */
+  lastUsedAt?: number;
+}
+
+export interface ClientDirectory {
+  /** Creates or replaces the record, kept until `expiresAt` (epoch milliseconds) or forever when undefined. */
+  put(record: ClientRecord, expiresAt?: number): Promise<void>;
+  get(clientId: string): Promise<ClientRecord | undefined>;
+  /** Every unexpired record, ordered by clientId. */
+  list(): Promise<ClientRecord[]>;
+  /** Returns false when no such record exists. */
+  remove(clientId: string): Promise<boolean>;
+}
+
+/** One grant: a person's consent to a client, as the "connected apps" page and the CLI list it. */
+export interface GrantRecord {
+  /** oidc-provider's Grant id (the `grant_id` claim of the grant's access tokens); not a secret */
+  grantId: string;
+  /** the account that gave the grant (the tokens' `sub`) */
+  accountId: string;
+  clientId: string;
+  /** epoch milliseconds */
+  createdAt: number;
+  /** epoch milliseconds of the last token request on this grant; absent when never used */
+  lastUsedAt?: number;
+}
+
+export interface GrantFilter {
+  accountId?: string;
+  clientId?: string;
+}
+
+/**
+ * The directory of grants, kept beside oidc-provider's own Grant records (which cannot be
+ * listed by account or client). Every record expires (with its Grant).
+ */
+export interface GrantDirectory {
+  /** Creates or replaces the record, kept until `expiresAt` (epoch milliseconds). */
+  put(record: GrantRecord, expiresAt: number): Promise<void>;
+  get(grantId: string): Promise<GrantRecord | undefined>;
+  /** Every unexpired record matching every given field, newest `createdAt` first (ties by grantId). */
+  list(filter?: GrantFilter): Promise<GrantRecord[]>;
+  /**
+   * Sets `lastUsedAt` to `at` when the record exists and `at` is later than its current value
+   * (never moves it backwards; never creates a record; leaves the expiry alone).
+   */
+  touch(grantId: string, at: number): Promise<void>;
+  /** Returns false when no such (unexpired) record exists. */
+  remove(grantId: string): Promise<boolean>;
+}
+
+/**
+ * Serialises the rotation of one refresh token across every process sharing the store.
+ * `key` is a hash of the token, never the token.
+ */
+export interface RefreshRotations {
+  /** Of any number of concurrent callers for the same key, exactly one gets true; the claim lasts `ttlSeconds`. */
+  claim(key: string, ttlSeconds: number): Promise<boolean>;
+  /** Records the (sealed) answer of the claimed rotation, kept `ttlSeconds` from now. */
+  settle(key: string, outcome: string, ttlSeconds: number): Promise<void>;
+  /** undefined: never claimed (or expired); `{}`: claimed, not settled yet; `{ outcome }`: settled. */
+  get(key: string): Promise<{ outcome?: string } | undefined>;
+  /** Drops a claim that will not be settled, so the next caller may claim again. */
+  release(key: string): Promise<void>;
+}
+
+/** At most `max` hits per key in any `windowMs` (a sliding window). */
+export interface RateRule {
+  max: number;
+  windowMs: number;
+}
+
+export interface RateDecision {
+  allowed: boolean;
+  /** 0 when allowed; else how long (ms, > 0) until the key may go on */
+  retryAfterMs: number;
+  /** when allowed: the hit that was counted, for {@link RateCounters.forget} */
+  hit?: string;
+}
+
+/**
+ * Per-key sliding-window counters behind the rate limits (src/http/limits.ts). A key is an
+ * opaque string (stores keep only its hash where it is stored).
+ *
+ * `hit` decides and counts in one atomic step, so of any number of concurrent hits exactly
+ * `max` per window are allowed (across every replica sharing a Redis store). A limit on
+ * failures (sign-in, user codes) counts each attempt with `hit` before trying it and, when the
+ * attempt turns out not to have failed, takes it back with `forget`: concurrent attempts
+ * cannot all slip through before the first failure is counted.
+ *
+ * Besides its hits, a key may carry a hold: the growing delay of a key that keeps trying while
+ * limited (`growUpToMs`). Every decision answers the longer of the window's wait and the hold.
+ * `now` (epoch ms, default the current time) exists for tests; callers on several hosts rely on
+ * their clocks agreeing, as token expiry does.
+ *
+ * The SQLite store keeps its counters in the memory of the process that opened it (the one
+ * server of a single-node deployment): they start empty after a restart. The Redis store keeps
+ * them in Redis, where each key expires with its window.
+ */
+export interface RateCounters {
+  /**
+   * Counts one hit against `key` unless that would exceed the rule; a refused hit counts
+   * nothing. With `growUpToMs`, a refused hit (an attempt while limited) doubles the remaining
+   * wait, up to `growUpToMs` (never shortening a longer one), and answers the doubled wait.
+   */
+  hit(key: string, rule: RateRule, options?: { growUpToMs?: number; now?: number }): Promise<RateDecision>;
+  /** Takes back one counted hit (`RateDecision.hit`); a no-op when it is gone already. */
+  forget(key: string, hit: string): Promise<void>;
+  /** Forgets every hit of `key`, and its hold. */
+  reset(key: string): Promise<void>;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'redis';
   /** the oidc-provider adapter for one model; the same instance for the same name */
@@ -135,6 +263,10 @@ export interface Store {
   readonly accounts: AccountStore;
   readonly settings: SettingsStore;
   readonly revocations: RevocationLog;
+  readonly clients: ClientDirectory;
+  readonly rotations: RefreshRotations;
+  readonly grants: GrantDirectory;
+  readonly limits: RateCounters;
   /** Resolves when the store answers; rejects with a readable error otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -4,6 +4,8 @@
  *
  * Ids and user codes are bearer values and appear only hashed; grantId, uid, usernames,
  * account ids, setting names and revocation events are not secrets and appear as given (see docs/storage.md).
+ * Client ids are not secrets either, but are hashed to bound the key's length; rotation
+ * keys arrive hashed from the caller.
  */
 import { sha256 } from '../hash.js';
 
@@ -62,5 +64,60 @@ export class RedisKeys {
   /** a stream: the revocation log, one entry { e: event JSON } per revocation */
   revocations(): string {
     return `${this.prefix}revocations`;
+  }
+
+  /** a hash: one client directory record, keyed by the hash of its client id (which may be a long URL) */
+  client(clientId: string): string {
+    return `${this.clientPrefix()}${sha256(clientId)}`;
+  }
+
+  /** every client record key starts with this; the index members are what follows it */
+  clientPrefix(): string {
+    return `${this.prefix}client:`;
+  }
+
+  /** a sorted set: the client record key suffixes, scored by expiry (epoch ms, +inf for never), for `list()` */
+  clientIndex(): string {
+    return `${this.prefix}clients`;
+  }
+
+  /** a hash: one grant directory record (grant ids are not secrets) */
+  grantRecord(grantId: string): string {
+    return `${this.grantRecordPrefix()}${grantId}`;
+  }
+
+  /** every grant record key starts with this; the grant index members are what follows it (the grant id) */
+  grantRecordPrefix(): string {
+    return `${this.prefix}grantRecord:`;
+  }
+
+  /** a sorted set: every grant id of the directory, scored by expiry (epoch ms) */
+  grantIndex(): string {
+    return `${this.prefix}grantRecords`;
+  }
+
+  /** a sorted set: the grant ids of one account, scored by expiry (epoch ms) */
+  grantsOfAccount(accountId: string): string {
+    return `${this.prefix}grantsOfAccount:${accountId}`;
+  }
+
+  /** a sorted set: the grant ids of one client (hashed id: it may be a long URL), scored by expiry (epoch ms) */
+  grantsOfClient(clientId: string): string {
+    return `${this.prefix}grantsOfClient:${sha256(clientId)}`;
+  }
+
+  /** a string: one refresh token rotation; `key` is already the caller's hash of the token */
+  rotation(key: string): string {
+    return `${this.prefix}rotation:${key}`;
+  }
+
+  /** a sorted set: the recent hits of one rate-limit key (hashed: it may hold a username), scored by time (epoch ms) */
+  limit(key: string): string {
+    return `${this.prefix}limit:${sha256(key)}`;
+  }
+
+  /** a string: the epoch ms until which a rate-limit key is held (its growing delay) */
+  limitHold(key: string): string {
+    return `${this.prefix}limitHold:${sha256(key)}`;
   }
 }

@@ -150,14 +150,26 @@ redis.call('HSET', KEYS[1], 'value', ARGV[2], 'version', string.format('%d', v +
 return 1
 `;
 
-type Arg = string | number;
-type ScriptCall = (...args: Arg[]) => Promise<unknown>;
+export type Arg = string | number;
+export type ScriptCall = (...args: Arg[]) => Promise<unknown>;
+
+/**
+ * KEYS[1] a sorted-set index; ARGV[1] the record-key prefix, ARGV[2..] members. Drops the
+ * members whose record is gone (expired or removed). Shared by the directories' indexes.
+ */
+export const DROP_STALE_MEMBERS = `
+local dropped = 0
+for i = 2, #ARGV do
+  if redis.call('EXISTS', ARGV[1] .. ARGV[i]) == 0 then dropped = dropped + redis.call('ZREM', KEYS[1], ARGV[i]) end
+end
+return dropped
+`;
 
 /**
  * Registers a script on the client. ioredis then sends EVALSHA and falls back to EVAL
  * on NOSCRIPT, which is what happens after a Redis restart empties the script cache.
  */
-function define(redis: Redis, name: string, lua: string, numberOfKeys?: number): ScriptCall {
+export function define(redis: Redis, name: string, lua: string, numberOfKeys?: number): ScriptCall {
   redis.defineCommand(name, numberOfKeys === undefined ? { lua } : { numberOfKeys, lua });
   const fn = (redis as unknown as Record<string, ScriptCall>)[name];
   if (typeof fn !== 'function') throw new Error(`ioredis did not define ${name}`);

@@ -10,9 +10,13 @@
 import { Redis } from 'ioredis';
 import { StoreError, type ModelAdapter, type Store } from '../contract.js';
 import { RedisAccountStore } from './accounts.js';
+import { RedisClientDirectory } from './clients.js';
+import { RedisGrantDirectory } from './grants.js';
 import { RedisKeys } from './keys.js';
+import { RedisRateCounters } from './limits.js';
 import { RedisModelAdapter } from './model-adapter.js';
 import { RedisRevocationLog } from './revocations.js';
+import { RedisRefreshRotations } from './rotations.js';
 import { RedisScripts } from './scripts.js';
 import { RedisSettingsStore } from './settings.js';
 
@@ -60,6 +64,10 @@ class RedisStoreImpl implements RedisStore {
   readonly accounts: RedisAccountStore;
   readonly settings: RedisSettingsStore;
   readonly revocations: RedisRevocationLog;
+  readonly clients: RedisClientDirectory;
+  readonly rotations: RedisRefreshRotations;
+  readonly grants: RedisGrantDirectory;
+  readonly limits: RedisRateCounters;
   readonly #redis: Redis;
   readonly #keys: RedisKeys;
   readonly #scripts: RedisScripts;
@@ -78,6 +86,10 @@ class RedisStoreImpl implements RedisStore {
     this.accounts = new RedisAccountStore(redis, this.#keys, this.#scripts);
     this.settings = new RedisSettingsStore(redis, this.#keys, this.#scripts);
     this.revocations = new RedisRevocationLog(redis, this.#keys);
+    this.clients = new RedisClientDirectory(redis, this.#keys);
+    this.rotations = new RedisRefreshRotations(redis, this.#keys);
+    this.grants = new RedisGrantDirectory(redis, this.#keys);
+    this.limits = new RedisRateCounters(redis, this.#keys);
   }
 
   model(name: string): ModelAdapter {

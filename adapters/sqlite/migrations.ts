@@ -72,6 +72,54 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX revocations_until ON revocations (until);
     `,
   },
+  {
+    version: 3,
+    name: 'client directory and refresh rotations',
+    sql: `
+      -- The directory of known clients (adapters/sqlite/clients.ts). client_id is not a
+      -- secret; expires_at is epoch milliseconds (NULL: kept until removed).
+      CREATE TABLE clients (
+        client_id    TEXT    NOT NULL PRIMARY KEY,
+        kind         TEXT    NOT NULL,
+        name         TEXT,
+        created_at   INTEGER NOT NULL,
+        last_used_at INTEGER,
+        expires_at   INTEGER
+      );
+      CREATE INDEX clients_expires ON clients (expires_at) WHERE expires_at IS NOT NULL;
+
+      -- Refresh token rotations in progress or recently answered
+      -- (adapters/sqlite/rotations.ts). key is the caller's hash of the token, never the
+      -- token; outcome is NULL while claimed, the caller's sealed answer once settled;
+      -- expires_at is epoch milliseconds.
+      CREATE TABLE refresh_rotations (
+        key        TEXT    NOT NULL PRIMARY KEY,
+        outcome    TEXT,
+        expires_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX refresh_rotations_expires ON refresh_rotations (expires_at);
+    `,
+  },
+  {
+    version: 4,
+    name: 'grant directory',
+    sql: `
+      -- The directory of grants (adapters/sqlite/grants.ts): who allowed which client, when,
+      -- and its last use. Identifiers only (grant ids are not credentials). Times are epoch
+      -- milliseconds; every row expires with its Grant.
+      CREATE TABLE grants (
+        grant_id     TEXT    NOT NULL PRIMARY KEY,
+        account_id   TEXT    NOT NULL,
+        client_id    TEXT    NOT NULL,
+        created_at   INTEGER NOT NULL,
+        last_used_at INTEGER,
+        expires_at   INTEGER NOT NULL
+      );
+      CREATE INDEX grants_account ON grants (account_id, created_at);
+      CREATE INDEX grants_client ON grants (client_id, created_at);
+      CREATE INDEX grants_expires ON grants (expires_at);
+    `,
+  },
 ];
 
 /** Brings the schema up to date; returns the versions it applied. */

@@ -12,14 +12,18 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError, type ModelAdapter, type Store } from '../contract.js';
 import { SqliteAccountStore } from './accounts.js';
+import { SqliteClientDirectory } from './clients.js';
+import { SqliteGrantDirectory } from './grants.js';
+import { MemoryRateCounters } from './limits.js';
 import { applyMigrations } from './migrations.js';
 import { prepareModelStatements, SqliteModelAdapter, type ModelStatements } from './model-adapter.js';
 import { SqliteRevocationLog } from './revocations.js';
+import { SqliteRefreshRotations } from './rotations.js';
 import { SqliteSettingsStore } from './settings.js';
 
 export const SQLITE_FILE_NAME = 'mcp-authz.sqlite';
 
-/** How often expired model rows and revocation entries are deleted; reads ignore them in the meantime. */
+/** How often expired rows (models, revocation entries, clients, grants, rotations) are deleted; reads ignore them in the meantime. */
 export const DEFAULT_SWEEP_INTERVAL_MS = 60_000;
 
 export interface SqliteStoreOptions {
@@ -31,7 +35,7 @@ export interface SqliteStore extends Store {
   readonly kind: 'sqlite';
   /** the database file */
   readonly path: string;
-  /** Deletes expired model rows and revocation entries now; returns how many. Also run by the sweep timer. */
+  /** Deletes expired rows (models, revocation entries, clients, grants, rotations) now; returns how many. Also run by the sweep timer. */
   sweep(): number;
 }
 
@@ -71,6 +75,11 @@ class SqliteStoreImpl implements SqliteStore {
   readonly accounts: SqliteAccountStore;
   readonly settings: SqliteSettingsStore;
   readonly revocations: SqliteRevocationLog;
+  readonly clients: SqliteClientDirectory;
+  readonly rotations: SqliteRefreshRotations;
+  readonly grants: SqliteGrantDirectory;
+  /** in this process's memory, not in the file (see ./limits.ts) */
+  readonly limits = new MemoryRateCounters();
   readonly #db: Database.Database;
   readonly #statements: ModelStatements;
   readonly #models = new Map<string, SqliteModelAdapter>();
@@ -86,6 +95,9 @@ class SqliteStoreImpl implements SqliteStore {
     this.accounts = new SqliteAccountStore(db);
     this.settings = new SqliteSettingsStore(db);
     this.revocations = new SqliteRevocationLog(db);
+    this.clients = new SqliteClientDirectory(db);
+    this.rotations = new SqliteRefreshRotations(db);
+    this.grants = new SqliteGrantDirectory(db);
     // A failed sweep (e.g. SQLITE_BUSY past busy_timeout) is retried at the next tick.
     this.#timer = setInterval(() => {
       try {
@@ -109,7 +121,8 @@ class SqliteStoreImpl implements SqliteStore {
   sweep(): number {
     const now = Date.now();
     const models = this.#statements.sweep.run(now).changes;
-    return models + this.revocations.pruneNow(Math.floor(now / 1000));
+    const records = this.clients.sweepNow(now) + this.grants.sweepNow(now) + this.rotations.sweepNow(now);
+    return models + records + this.revocations.pruneNow(Math.floor(now / 1000));
   }
 
   async ping(): Promise<void> {

@@ -22,6 +22,8 @@ import {
   StoreError,
   type AccountRecord,
   type AdapterPayload,
+  type ClientRecord,
+  type GrantRecord,
   type RevocationEntry,
   type RevocationEvent,
   type Store,
@@ -612,6 +614,317 @@ for (const kind of KINDS) {
       assert.deepEqual(paged, view);
     });
 
+    it('clients: put, get, list ordered by clientId, replace, remove', async () => {
+      const tag = newId('dir');
+      const now = Date.now();
+      const zeta: ClientRecord = { clientId: `${tag}-zeta`, kind: 'dcr', name: 'Zeta', createdAt: now - 5000, lastUsedAt: now };
+      const alpha: ClientRecord = { clientId: `${tag}-alpha`, kind: 'static', createdAt: now - 4000 };
+      const beta: ClientRecord = { clientId: `${tag}-Beta`, kind: 'cimd', name: 'Beta (CIMD)', createdAt: now - 3000 };
+      const url: ClientRecord = { clientId: `${tag}-https://client.example/metadata.json?v=1`, kind: 'cimd', createdAt: now };
+      await store.clients.put(zeta);
+      await store.clients.put(alpha);
+      await store.clients.put(beta, now + 60_000);
+      await store.clients.put(url, now + 60_000);
+      const mine = async () => (await store.clients.list()).filter((c) => c.clientId.startsWith(tag));
+
+      assert.deepEqual(await store.clients.get(zeta.clientId), zeta);
+      assert.deepEqual(await store.clients.get(alpha.clientId), alpha, 'absent optional fields stay absent');
+      assert.deepEqual(await store.clients.get(url.clientId), url);
+      assert.equal(await store.clients.get(`${tag}-nobody`), undefined);
+      // code-unit order ('B' sorts before 'a'), the same on both stores
+      assert.deepEqual(await mine(), [beta, alpha, url, zeta]);
+      const second = await another();
+      assert.deepEqual((await second.clients.list()).filter((c) => c.clientId.startsWith(tag)), [beta, alpha, url, zeta], 'another store object sees them');
+
+      // replacing drops fields the new record lacks and can change the kind
+      const zeta2: ClientRecord = { clientId: zeta.clientId, kind: 'static', createdAt: zeta.createdAt };
+      await store.clients.put(zeta2);
+      assert.deepEqual(await store.clients.get(zeta.clientId), zeta2);
+      const alpha2: ClientRecord = { ...alpha, lastUsedAt: now + 1, name: 'Alpha' };
+      await second.clients.put(alpha2, now + 60_000);
+      assert.deepEqual(await store.clients.get(alpha.clientId), alpha2);
+      assert.deepEqual(await mine(), [beta, alpha2, url, zeta2], 'replacing does not duplicate the record in list()');
+
+      assert.equal(await store.clients.remove(beta.clientId), true);
+      assert.equal(await store.clients.remove(beta.clientId), false);
+      assert.equal(await store.clients.remove(`${tag}-nobody`), false);
+      assert.equal(await store.clients.get(beta.clientId), undefined);
+      assert.deepEqual(await mine(), [alpha2, url, zeta2]);
+      for (const c of [alpha2, url, zeta2]) assert.equal(await store.clients.remove(c.clientId), true);
+      assert.deepEqual(await mine(), []);
+    });
+
+    it('clients: an expired record is never returned, listed or removed; replacing changes its expiry', async () => {
+      const tag = newId('exp');
+      const now = Date.now();
+      const record = (name: string): ClientRecord => ({ clientId: `${tag}-${name}`, kind: 'dcr', createdAt: now });
+      const mine = async () => (await store.clients.list()).filter((c) => c.clientId.startsWith(tag)).map((c) => c.clientId);
+
+      await store.clients.put(record('past'), now - 1000);
+      assert.equal(await store.clients.get(`${tag}-past`), undefined);
+      assert.equal(await store.clients.remove(`${tag}-past`), false);
+      assert.deepEqual(await mine(), []);
+
+      await store.clients.put(record('short'), now + 1000);
+      await store.clients.put(record('long'), now + 60_000);
+      await store.clients.put(record('forever'));
+      // kept forever → now expiring, and expiring → now kept forever
+      await store.clients.put(record('shortened'));
+      await store.clients.put(record('shortened'), now + 1000);
+      await store.clients.put(record('extended'), now + 1000);
+      await store.clients.put(record('extended'));
+      assert.deepEqual(await mine(), ['extended', 'forever', 'long', 'short', 'shortened'].map((n) => `${tag}-${n}`));
+      assert.deepEqual(await store.clients.get(`${tag}-short`), record('short'));
+
+      await sleep(Math.max(0, now + 1100 - Date.now()));
+      assert.equal(await store.clients.get(`${tag}-short`), undefined);
+      assert.equal(await store.clients.get(`${tag}-shortened`), undefined);
+      assert.deepEqual(await store.clients.get(`${tag}-extended`), record('extended'));
+      assert.deepEqual(await mine(), ['extended', 'forever', 'long'].map((n) => `${tag}-${n}`));
+      assert.equal(await store.clients.remove(`${tag}-short`), false, 'an expired record does not exist');
+      // an expired id may be put again
+      await store.clients.put(record('short'), Date.now() + 60_000);
+      assert.deepEqual(await store.clients.get(`${tag}-short`), record('short'));
+      assert.deepEqual(await mine(), ['extended', 'forever', 'long', 'short'].map((n) => `${tag}-${n}`));
+    });
+
+    it('grants: put, get, list by account, client, both or none (newest first), replace, remove', async () => {
+      const tag = newId('g');
+      const now = Date.now();
+      const [alice, bob] = [newId('alice'), newId('bob')];
+      const [web, cli] = [`${tag}-web`, `${tag}-https://client.example/doc.json`];
+      const grant = (n: string, accountId: string, clientId: string, createdAt: number, lastUsedAt?: number): GrantRecord => ({
+        grantId: `${tag}-${n}`,
+        accountId,
+        clientId,
+        createdAt,
+        ...(lastUsedAt === undefined ? {} : { lastUsedAt }),
+      });
+      const g1 = grant('1', alice, web, now - 3000, now - 10);
+      const g2 = grant('2', alice, cli, now - 1000);
+      const g3 = grant('3', bob, web, now - 2000);
+      const g4 = grant('4', alice, web, now - 1000); // same time as g2: ties go by grant id
+      for (const g of [g1, g2, g3, g4]) await store.grants.put(g, now + 60_000);
+      const mine = (records: GrantRecord[]) => records.filter((r) => r.grantId.startsWith(tag));
+
+      assert.deepEqual(await store.grants.get(g1.grantId), g1);
+      assert.deepEqual(await store.grants.get(g2.grantId), g2, 'an absent lastUsedAt stays absent');
+      assert.equal(await store.grants.get(`${tag}-nobody`), undefined);
+      assert.deepEqual(mine(await store.grants.list()), [g2, g4, g3, g1], 'newest first, ties by grant id');
+      assert.deepEqual(mine(await store.grants.list({})), [g2, g4, g3, g1]);
+      assert.deepEqual(await store.grants.list({ accountId: alice }), [g2, g4, g1]);
+      assert.deepEqual(await store.grants.list({ clientId: web }), [g4, g3, g1]);
+      assert.deepEqual(await store.grants.list({ clientId: cli }), [g2]);
+      assert.deepEqual(await store.grants.list({ accountId: alice, clientId: web }), [g4, g1]);
+      assert.deepEqual(await store.grants.list({ accountId: bob, clientId: cli }), []);
+      assert.deepEqual(await store.grants.list({ accountId: newId('nobody') }), []);
+      const second = await another();
+      assert.deepEqual(await second.grants.list({ accountId: alice }), [g2, g4, g1], 'another store object sees them');
+
+      // replacing: one record, new fields; a grant moved to another account and client leaves the old lists
+      const g1b: GrantRecord = { ...g1, lastUsedAt: now };
+      await second.grants.put(g1b, now + 60_000);
+      assert.deepEqual(await store.grants.get(g1.grantId), g1b);
+      assert.deepEqual(await store.grants.list({ accountId: alice }), [g2, g4, g1b]);
+      const g3moved: GrantRecord = { grantId: g3.grantId, accountId: alice, clientId: cli, createdAt: g3.createdAt };
+      await store.grants.put(g3moved, now + 60_000);
+      assert.deepEqual(await store.grants.list({ accountId: bob }), []);
+      assert.deepEqual(await store.grants.list({ clientId: web }), [g4, g1b]);
+      assert.deepEqual(await store.grants.list({ accountId: alice, clientId: cli }), [g2, g3moved]);
+
+      assert.equal(await store.grants.remove(g2.grantId), true);
+      assert.equal(await store.grants.remove(g2.grantId), false);
+      assert.equal(await store.grants.remove(`${tag}-nobody`), false);
+      assert.equal(await store.grants.get(g2.grantId), undefined);
+      assert.deepEqual(await store.grants.list({ accountId: alice }), [g4, g3moved, g1b]);
+      assert.deepEqual(await store.grants.list({ clientId: cli }), [g3moved]);
+      for (const g of [g1, g3, g4]) assert.equal(await second.grants.remove(g.grantId), true);
+      assert.deepEqual(mine(await store.grants.list()), []);
+      assert.deepEqual(await store.grants.list({ accountId: alice }), []);
+    });
+
+    it('grants: touch moves lastUsedAt forward only, on an existing record only, and keeps its expiry', async () => {
+      const now = Date.now();
+      const record: GrantRecord = { grantId: newId('touch'), accountId: newId('acct'), clientId: 'touch-client', createdAt: now - 5000 };
+      await store.grants.put(record, now + 1000);
+      await store.grants.touch(record.grantId, now - 100);
+      assert.deepEqual(await store.grants.get(record.grantId), { ...record, lastUsedAt: now - 100 });
+      await store.grants.touch(record.grantId, now - 200);
+      assert.equal((await store.grants.get(record.grantId))?.lastUsedAt, now - 100, 'never backwards');
+      const second = await another();
+      await second.grants.touch(record.grantId, now);
+      assert.equal((await store.grants.get(record.grantId))?.lastUsedAt, now);
+
+      const ghost = newId('ghost');
+      await store.grants.touch(ghost, now);
+      assert.equal(await store.grants.get(ghost), undefined, 'touch never creates a record');
+
+      await sleep(Math.max(0, now + 1100 - Date.now()));
+      assert.equal(await store.grants.get(record.grantId), undefined, 'touch did not extend the expiry');
+      await store.grants.touch(record.grantId, Date.now());
+      assert.equal(await store.grants.get(record.grantId), undefined, 'an expired record is not revived');
+    });
+
+    it('grants: an expired record is never returned, listed, or removed; it may be put again', async () => {
+      const tag = newId('gexp');
+      const now = Date.now();
+      const accountId = newId('acct');
+      const record = (n: string, createdAt = now): GrantRecord => ({ grantId: `${tag}-${n}`, accountId, clientId: `${tag}-client`, createdAt });
+      await store.grants.put(record('past'), now - 1000);
+      assert.equal(await store.grants.get(`${tag}-past`), undefined);
+      assert.equal(await store.grants.remove(`${tag}-past`), false);
+      assert.deepEqual(await store.grants.list({ accountId }), []);
+
+      await store.grants.put(record('short', now - 1), now + 800);
+      await store.grants.put(record('long'), now + 60_000);
+      const ids = async (filter: { accountId?: string; clientId?: string }) => (await store.grants.list(filter)).map((g) => g.grantId);
+      assert.deepEqual(await ids({ accountId }), [`${tag}-long`, `${tag}-short`]);
+      await sleep(Math.max(0, now + 900 - Date.now()));
+      assert.equal(await store.grants.get(`${tag}-short`), undefined);
+      assert.deepEqual(await ids({ accountId }), [`${tag}-long`]);
+      assert.deepEqual(await ids({ clientId: `${tag}-client` }), [`${tag}-long`]);
+      assert.deepEqual((await store.grants.list()).filter((g) => g.grantId.startsWith(tag)).map((g) => g.grantId), [`${tag}-long`]);
+      assert.equal(await store.grants.remove(`${tag}-short`), false, 'an expired record does not exist');
+      await store.grants.put(record('short'), Date.now() + 60_000);
+      assert.deepEqual(await store.grants.get(`${tag}-short`), record('short'));
+    });
+
+    it('rotations: undefined, then {} once claimed, then { outcome } once settled; only the first claim wins', async () => {
+      const key = sha256(newId('rt'));
+      assert.equal(await store.rotations.get(key), undefined);
+      assert.equal(await store.rotations.claim(key, 30), true);
+      assert.deepEqual(await store.rotations.get(key), {});
+      assert.equal(await store.rotations.claim(key, 30), false);
+      const second = await another();
+      assert.deepEqual(await second.rotations.get(key), {}, 'another store object sees the claim');
+      assert.equal(await second.rotations.claim(key, 30), false);
+
+      await store.rotations.settle(key, 'sealed-answer', 30);
+      assert.deepEqual(await store.rotations.get(key), { outcome: 'sealed-answer' });
+      assert.deepEqual(await second.rotations.get(key), { outcome: 'sealed-answer' });
+      assert.equal(await second.rotations.claim(key, 30), false, 'a settled rotation cannot be claimed');
+      // an empty outcome is an outcome, not a claim
+      const empty = sha256(newId('rt'));
+      await store.rotations.claim(empty, 30);
+      await store.rotations.settle(empty, '', 30);
+      assert.deepEqual(await store.rotations.get(empty), { outcome: '' });
+      assert.equal(await store.rotations.get(sha256(newId('other'))), undefined, 'keys are independent');
+    });
+
+    it('rotations: exactly one of 20 concurrent claims wins, on one store object and across two', async () => {
+      const second = await another();
+      const single = sha256(newId('rt'));
+      const alone = await Promise.all(Array.from({ length: 20 }, () => store.rotations.claim(single, 30)));
+      assert.equal(alone.filter(Boolean).length, 1);
+      const shared = sha256(newId('rt'));
+      const split = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? store : second).rotations.claim(shared, 30)),
+      );
+      assert.equal(split.filter(Boolean).length, 1);
+    });
+
+    it('rotations: release lets the next caller claim; it never drops a settled answer', async () => {
+      const second = await another();
+      const key = sha256(newId('rt'));
+      assert.equal(await store.rotations.claim(key, 30), true);
+      await store.rotations.release(key);
+      assert.equal(await store.rotations.get(key), undefined);
+      assert.equal(await second.rotations.claim(key, 30), true, 'claimed again after release');
+      assert.equal(await store.rotations.claim(key, 30), false);
+      await second.rotations.settle(key, 'answer', 30);
+      await store.rotations.release(key);
+      assert.deepEqual(await store.rotations.get(key), { outcome: 'answer' });
+      await store.rotations.release(sha256(newId('never-claimed')));
+    });
+
+    it('rotations: a claim and a settled answer expire after their TTL; the key can then be claimed again', async () => {
+      const [claimed, settled, lasting] = [newId('a'), newId('b'), newId('c')].map(sha256) as [string, string, string];
+      assert.equal(await store.rotations.claim(claimed, 1), true);
+      assert.equal(await store.rotations.claim(settled, 30), true);
+      await store.rotations.settle(settled, 'answer', 1);
+      assert.equal(await store.rotations.claim(lasting, 30), true);
+      assert.deepEqual(await store.rotations.get(settled), { outcome: 'answer' });
+      await sleep(1100);
+      assert.equal(await store.rotations.get(claimed), undefined);
+      assert.equal(await store.rotations.get(settled), undefined, 'settle sets the TTL from now');
+      assert.deepEqual(await store.rotations.get(lasting), {});
+      assert.equal(await store.rotations.claim(claimed, 30), true, 'an expired claim is absent');
+      assert.equal(await store.rotations.claim(settled, 30), true, 'an expired answer is absent');
+      assert.deepEqual(await store.rotations.get(settled), {}, 'the new claim is not settled');
+      assert.equal(await store.rotations.claim(lasting, 30), false);
+    });
+
+    it('limits: max hits per sliding window, then refusals saying how long until the oldest hit leaves it', async () => {
+      const key = newId('limit');
+      const rule = { max: 3, windowMs: 10_000 };
+      const t = Date.now();
+      for (const at of [t, t + 1000, t + 2000]) {
+        const allowed = await store.limits.hit(key, rule, { now: at });
+        assert.equal(allowed.allowed, true);
+        assert.equal(allowed.retryAfterMs, 0);
+        assert.equal(typeof allowed.hit, 'string');
+      }
+      assert.deepEqual(await store.limits.hit(key, rule, { now: t + 3000 }), { allowed: false, retryAfterMs: 7000 });
+      assert.deepEqual(await store.limits.hit(key, rule, { now: t + 3500 }), { allowed: false, retryAfterMs: 6500 }, 'a refused hit counts nothing');
+      assert.equal((await store.limits.hit(newId('limit'), rule, { now: t + 3000 })).allowed, true, 'keys are independent');
+      // the window slides: the first hit leaves it after 10 s, the second one 1 s later
+      assert.equal((await store.limits.hit(key, rule, { now: t + 10_000 })).allowed, true);
+      assert.deepEqual(await store.limits.hit(key, rule, { now: t + 10_200 }), { allowed: false, retryAfterMs: 800 });
+      assert.equal((await store.limits.hit(key, rule, { now: t + 11_000 })).allowed, true);
+    });
+
+    it('limits: forget takes one hit back, reset forgets every hit and the hold', async () => {
+      const key = newId('limit');
+      const rule = { max: 2, windowMs: 60_000 };
+      const first = await store.limits.hit(key, rule);
+      const second = await store.limits.hit(key, rule);
+      assert.equal((await store.limits.hit(key, rule)).allowed, false);
+      await store.limits.forget(key, second.hit!);
+      await store.limits.forget(key, second.hit!);
+      await store.limits.forget(newId('never-hit'), 'nothing');
+      const third = await store.limits.hit(key, rule);
+      assert.equal(third.allowed, true, 'one place freed');
+      assert.notEqual(third.hit, first.hit);
+      assert.equal((await store.limits.hit(key, rule)).allowed, false);
+      assert.equal((await store.limits.hit(key, rule, { growUpToMs: 3600_000 })).allowed, false);
+      await store.limits.reset(key);
+      assert.equal((await store.limits.hit(key, rule)).allowed, true, 'hits and hold are gone');
+    });
+
+    it('limits: a refused hit with growUpToMs doubles the remaining wait, up to the cap; the hold outlasts the window', async () => {
+      const key = newId('limit');
+      const rule = { max: 1, windowMs: 1000 };
+      const t = Date.now();
+      assert.equal((await store.limits.hit(key, rule, { now: t })).allowed, true);
+      assert.deepEqual(await store.limits.hit(key, rule, { now: t + 200 }), { allowed: false, retryAfterMs: 800 }, 'without growUpToMs the wait stays');
+      assert.deepEqual(await store.limits.hit(key, rule, { now: t + 200, growUpToMs: 5000 }), { allowed: false, retryAfterMs: 1600 });
+      // held until t + 1800: 1400 ms remain, doubled
+      assert.deepEqual(await store.limits.hit(key, rule, { now: t + 400, growUpToMs: 5000 }), { allowed: false, retryAfterMs: 2800 });
+      // held until t + 3200: 2700 ms remain, doubled past the cap
+      assert.deepEqual(await store.limits.hit(key, rule, { now: t + 500, growUpToMs: 5000 }), { allowed: false, retryAfterMs: 5000 });
+      // the window alone would allow this one; the hold (until t + 5500) does not
+      assert.deepEqual(await store.limits.hit(key, rule, { now: t + 1500 }), { allowed: false, retryAfterMs: 4000 });
+      assert.deepEqual(await store.limits.hit(key, rule, { now: t + 1500, growUpToMs: 3000 }), { allowed: false, retryAfterMs: 4000 }, 'a lower cap never shortens a wait');
+      assert.equal((await store.limits.hit(key, rule, { now: t + 5600 })).allowed, true);
+    });
+
+    it('limits: of 40 concurrent hits exactly max are allowed, on one store object and (Redis) across two', async () => {
+      const rule = { max: 7, windowMs: 60_000 };
+      const single = newId('limit');
+      const alone = await Promise.all(Array.from({ length: 40 }, () => store.limits.hit(single, rule)));
+      assert.equal(alone.filter((d) => d.allowed).length, 7);
+      assert.ok(alone.filter((d) => !d.allowed).every((d) => d.retryAfterMs > 0 && d.retryAfterMs <= 60_000));
+      const second = await another();
+      const shared = newId('limit');
+      const split = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? store : second).limits.hit(shared, rule)));
+      if (kind === 'redis') {
+        assert.equal(split.filter((d) => d.allowed).length, 7, 'replicas share the count');
+      } else {
+        // SQLite: the counters live in the memory of the process (here: of each store object)
+        assert.equal(split.filter((d) => d.allowed).length, 14);
+      }
+    });
+
     if (kind === 'sqlite') {
       it('creates the data directory 0700 and the database file 0600', () => {
         const { dataDir } = backend as SqliteBackend;
@@ -658,6 +971,55 @@ for (const kind of KINDS) {
         const stored = (await backend.storedRevocations()).join('\n');
         assert.ok(!stored.includes((expired as { jti: string }).jti));
         assert.ok(stored.includes((live as { jti: string }).jti));
+      });
+
+      it('sweep() also deletes expired clients and rotations', async () => {
+        // Rows are written live (expiring in 150 ms) so the positive control cannot race the
+        // 50 ms sweep timer of the store opened above, which runs this same sweep().
+        const { dataDir } = backend as SqliteBackend;
+        const sqlite = store as SqliteStore;
+        const now = Date.now();
+        const [oldClient, liveClient] = [newId('swept-client'), newId('kept-client')];
+        await sqlite.clients.put({ clientId: oldClient, kind: 'dcr', createdAt: now }, now + 150);
+        await sqlite.clients.put({ clientId: liveClient, kind: 'dcr', createdAt: now }, now + 60_000);
+        const [oldKey, settledKey, liveKey] = [newId('a'), newId('b'), newId('c')].map(sha256) as [string, string, string];
+        await sqlite.rotations.claim(oldKey, 0.15);
+        await sqlite.rotations.claim(settledKey, 30);
+        await sqlite.rotations.settle(settledKey, 'answer', 0.15);
+        await sqlite.rotations.claim(liveKey, 30);
+        const raw = new Database(join(dataDir, SQLITE_FILE_NAME));
+        try {
+          const clients = () => raw.prepare('SELECT client_id FROM clients WHERE client_id IN (?, ?) ORDER BY client_id').pluck().all(oldClient, liveClient);
+          const rotations = () => raw.prepare('SELECT key FROM refresh_rotations WHERE key IN (?, ?, ?) ORDER BY key').pluck().all(oldKey, settledKey, liveKey);
+          assert.deepEqual(clients(), [oldClient, liveClient].sort(), 'positive control: the rows are stored');
+          assert.deepEqual(rotations(), [oldKey, settledKey, liveKey].sort());
+          await sleep(Math.max(0, now + 200 - Date.now()));
+          sqlite.sweep();
+          assert.deepEqual(clients(), [liveClient]);
+          assert.deepEqual(rotations(), [liveKey]);
+          assert.deepEqual(await sqlite.rotations.get(liveKey), {});
+        } finally {
+          raw.close();
+        }
+      });
+
+      it('sweep() also deletes expired grants', async () => {
+        const { dataDir } = backend as SqliteBackend;
+        const sqlite = store as SqliteStore;
+        const now = Date.now();
+        const [old, live] = [newId('swept-grant'), newId('kept-grant')];
+        await sqlite.grants.put({ grantId: old, accountId: 'a', clientId: 'c', createdAt: now }, now + 150);
+        await sqlite.grants.put({ grantId: live, accountId: 'a', clientId: 'c', createdAt: now }, now + 60_000);
+        const raw = new Database(join(dataDir, SQLITE_FILE_NAME));
+        try {
+          const rows = () => raw.prepare('SELECT grant_id FROM grants WHERE grant_id IN (?, ?) ORDER BY grant_id').pluck().all(old, live);
+          assert.deepEqual(rows(), [old, live].sort(), 'positive control: the rows are stored');
+          await sleep(Math.max(0, now + 200 - Date.now()));
+          sqlite.sweep();
+          assert.deepEqual(rows(), [live]);
+        } finally {
+          raw.close();
+        }
       });
 
       it('revocations appended by another process arrive, wake a waiting reader, and interleave in one order', async () => {
@@ -744,6 +1106,13 @@ for (const kind of KINDS) {
         await scoped.settings.create('ttl-setting', 'x');
         await scoped.settings.replace('ttl-setting', 1, 'y');
         await scoped.revocations.append(tokenEvent('ttl', 3600));
+        await scoped.clients.put({ clientId: 'ttl-client', kind: 'dcr', createdAt: Date.now() }, Date.now() + 60_000);
+        await scoped.rotations.claim(sha256('ttl-claimed'), 30);
+        await scoped.rotations.claim(sha256('ttl-settled'), 30);
+        await scoped.rotations.settle(sha256('ttl-settled'), 'sealed', 30);
+        await scoped.grants.put({ grantId: grantId, accountId: 'ttl-account', clientId: 'ttl-client', createdAt: Date.now() }, Date.now() + 60_000);
+        await scoped.limits.hit('ttl-limit', { max: 1, windowMs: 60_000 });
+        await scoped.limits.hit('ttl-limit', { max: 1, windowMs: 60_000 }, { growUpToMs: 3600_000 });
 
         const keys = await inspector.keys(`${prefix}*`);
         const permanent = /^[^:]+:(account:|accountId:|accounts$|setting:)/;
@@ -755,11 +1124,113 @@ for (const kind of KINDS) {
           if (permanent.test(key)) assert.equal(ttl, -1, `${kindOfKey} keys are permanent`);
           else assert.ok(ttl > 0, `${kindOfKey} key has a TTL (got ${ttl})`);
         }
-        for (const expected of ['Session', 'DeviceCode', 'AccessToken', 'RefreshToken', 'grant', 'uid', 'userCode', 'account', 'accountId', 'accounts', 'setting', 'revocations']) {
+        for (const expected of ['Session', 'DeviceCode', 'AccessToken', 'RefreshToken', 'grant', 'uid', 'userCode', 'account', 'accountId', 'accounts', 'setting', 'revocations', 'client', 'clients', 'rotation', 'grantRecord', 'grantRecords', 'grantsOfAccount', 'grantsOfClient', 'limit', 'limitHold']) {
           assert.ok(seen.has(expected), `saw a ${expected} key`);
         }
         const grantTtl = await inspector.pttl(`${prefix}grant:${grantId}`);
         assert.ok(grantTtl > 590_000, 'the grant set outlives its longest-lived member');
+      });
+
+      it('limits: one sorted set per hashed key, expiring with its window; the hold expires when it ends', async () => {
+        const { inspector, keyPrefix } = backend as RedisBackend;
+        const key = `signin:account:${newId('someone')}`;
+        const rule = { max: 2, windowMs: 400 };
+        await store.limits.hit(key, rule);
+        await store.limits.hit(key, rule);
+        const hits = `${keyPrefix}limit:${sha256(key)}`;
+        const hold = `${keyPrefix}limitHold:${sha256(key)}`;
+        assert.equal(await inspector.type(hits), 'zset');
+        assert.equal(await inspector.zcard(hits), 2);
+        const ttl = await inspector.pttl(hits);
+        assert.ok(ttl > 0 && ttl <= 400, `the window's TTL (got ${ttl})`);
+        assert.ok(!(await backend.storedText()).includes(key.split(':')[2]!), 'the key (here a username) is stored only hashed');
+        const refused = await store.limits.hit(key, rule, { growUpToMs: 1000 });
+        assert.equal(refused.allowed, false);
+        const holdTtl = await inspector.pttl(hold);
+        assert.ok(holdTtl > 400 && holdTtl <= refused.retryAfterMs, `the hold's TTL is its wait (got ${holdTtl} for ${refused.retryAfterMs})`);
+        await sleep(450);
+        assert.equal(await inspector.exists(hits), 0, 'the hits are gone with the window');
+        assert.equal(await inspector.exists(hold), 1, 'the hold is not');
+        assert.equal((await store.limits.hit(key, rule)).allowed, false);
+        await sleep(Math.max(0, refused.retryAfterMs - 400));
+        assert.equal(await inspector.exists(hold), 0);
+        assert.equal((await store.limits.hit(key, rule)).allowed, true);
+      });
+
+      it('client directory: a record kept forever has no TTL, nor has the index while it holds one; list() drops dead members', async () => {
+        const { inspector } = backend as RedisBackend;
+        const prefix = `dir-${randomBytes(4).toString('hex')}:`;
+        const scoped = await another(prefix);
+        const index = `${prefix}clients`;
+        const recordKey = (clientId: string) => `${prefix}client:${sha256(clientId)}`;
+        const record = (clientId: string, kind: ClientRecord['kind'] = 'dcr'): ClientRecord => ({ clientId, kind, createdAt: Date.now() });
+
+        await scoped.clients.put(record('static-one', 'static'));
+        await scoped.clients.put(record('short'), Date.now() + 500);
+        assert.equal(await inspector.pttl(recordKey('static-one')), -1, 'no expiresAt: no TTL');
+        const shortTtl = await inspector.pttl(recordKey('short'));
+        assert.ok(shortTtl > 0 && shortTtl <= 500, `got ${shortTtl}`);
+        assert.equal(await inspector.pttl(index), -1, 'the index is permanent while it holds a permanent record');
+        assert.equal(await inspector.zcard(index), 2);
+
+        await sleep(600);
+        assert.deepEqual((await scoped.clients.list()).map((c) => c.clientId), ['static-one']);
+        assert.equal(await inspector.zcard(index), 1, 'list() dropped the expired member');
+        // a member whose record vanished some other way (eviction) is skipped and dropped too
+        await inspector.del(recordKey('static-one'));
+        assert.deepEqual(await scoped.clients.list(), []);
+        assert.equal(await inspector.exists(index), 0);
+
+        // with only expiring records, the index lives as long as the longest-lived one
+        const now = Date.now();
+        await scoped.clients.put(record('a'), now + 30_000);
+        await scoped.clients.put(record('b'), now + 90_000);
+        await scoped.clients.put(record('c'), now + 60_000);
+        const indexTtl = await inspector.pttl(index);
+        assert.ok(indexTtl > 85_000 && indexTtl <= 90_000, `got ${indexTtl}`);
+        // a permanent record makes it permanent, and the records themselves keep their own expiry
+        await scoped.clients.put(record('b', 'static'));
+        assert.equal(await inspector.pttl(index), -1);
+        assert.equal(await inspector.pttl(recordKey('b')), -1);
+        assert.ok((await inspector.pttl(recordKey('a'))) > 25_000);
+        assert.equal(await scoped.clients.remove('b'), true);
+        assert.equal(await inspector.zscore(index, sha256('b')), null);
+        assert.deepEqual((await scoped.clients.list()).map((c) => c.clientId), ['a', 'c']);
+      });
+
+      it('grant directory: record and indexes expire with their longest-lived grant; list() drops dead members', async () => {
+        const { inspector } = backend as RedisBackend;
+        const prefix = `gdir-${randomBytes(4).toString('hex')}:`;
+        const scoped = await another(prefix);
+        const byAccount = `${prefix}grantsOfAccount:acct`;
+        const byClient = `${prefix}grantsOfClient:${sha256('client')}`;
+        const all = `${prefix}grantRecords`;
+        const record = (grantId: string): GrantRecord => ({ grantId, accountId: 'acct', clientId: 'client', createdAt: Date.now() });
+        const now = Date.now();
+        await scoped.grants.put(record('a'), now + 30_000);
+        await scoped.grants.put(record('b'), now + 90_000);
+        await scoped.grants.put(record('c'), now + 60_000);
+        const recordTtl = await inspector.pttl(`${prefix}grantRecord:a`);
+        assert.ok(recordTtl > 25_000 && recordTtl <= 30_000, `got ${recordTtl}`);
+        for (const index of [all, byAccount, byClient]) {
+          const ttl = await inspector.pttl(index);
+          assert.ok(ttl > 85_000 && ttl <= 90_000, `${index}: got ${ttl}`);
+          assert.equal(await inspector.zcard(index), 3);
+        }
+        // a record gone without its index members (evicted): skipped and dropped from the index read
+        await inspector.del(`${prefix}grantRecord:b`);
+        assert.deepEqual((await scoped.grants.list({ accountId: 'acct' })).map((g) => g.grantId).sort(), ['a', 'c']);
+        assert.equal(await inspector.zscore(byAccount, 'b'), null);
+        // remove takes the grant out of every index
+        assert.equal(await scoped.grants.remove('a'), true);
+        for (const index of [all, byAccount, byClient]) assert.equal(await inspector.zscore(index, 'a'), null, index);
+        // an expired member is dropped by score on read
+        await scoped.grants.put(record('d'), Date.now() + 300);
+        await sleep(400);
+        assert.deepEqual((await scoped.grants.list({ clientId: 'client' })).map((g) => g.grantId), ['c']);
+        assert.equal(await inspector.zscore(byClient, 'd'), null);
+        assert.deepEqual((await scoped.grants.list()).map((g) => g.grantId), ['c']);
+        assert.equal(await inspector.zscore(all, 'd'), null);
       });
 
       it('the revocation stream TTL covers the latest until plus a day and is only ever extended', async () => {
