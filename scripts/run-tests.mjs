@@ -23,5 +23,7 @@ if (files.length === 0) {
   process.exit(1);
 }
 const concurrency = Number(process.env.TEST_CONCURRENCY ?? Math.max(2, availableParallelism()));
-const result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...files], { stdio: 'inherit' });
+// test processes trust the tests' own CA (test/fixtures/tls), so tests can serve real https on loopback
+const env = { ...process.env, NODE_EXTRA_CA_CERTS: 'test/fixtures/tls/ca.pem' };
+const result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...files], { stdio: 'inherit', env });
 process.exit(result.status ?? 1);

@@ -4,7 +4,10 @@
  *   becomes the OAuth `invalid_grant` the client should see, not a server error;
  * - device codes are kept for a while after they expire, so that a device still polling
  *   gets RFC 8628's `expired_token` (the engine reads the expired record) rather than
- *   `invalid_grant` for a code that vanished.
+ *   `invalid_grant` for a code that vanished;
+ * - a registered client, stored without a lifetime, is kept for the configured unused-client time;
+ * - a Grant saved or destroyed is mirrored in the grant directory (`store.grants`), which the
+ *   "connected apps" page and `mcp-authz grants` list (oidc-provider cannot list grants).
  */
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { AlreadyConsumedError, type Store } from '../../adapters/contract.js';
@@ -12,7 +15,24 @@ import { AlreadyConsumedError, type Store } from '../../adapters/contract.js';
 /** How long an expired device code is kept to answer `expired_token`. */
 export const EXPIRED_DEVICE_CODE_GRACE = 600;
 
-export function adapterClass(store: Store) {
+export interface AdapterOptions {
+  /** how long a dynamically registered client is kept (seconds); each use extends it (src/clients/usage.ts) */
+  clientTtl: number;
+}
+
+export function adapterClass(store: Store, { clientTtl }: AdapterOptions) {
+  /** The directory record of a saved Grant: its first save's time and last use survive later saves (step-up consent). */
+  async function recordGrant(grantId: string, payload: AdapterPayload, expiresIn: number) {
+    const { accountId, clientId } = payload as { accountId?: unknown; clientId?: unknown };
+    if (typeof accountId !== 'string' || typeof clientId !== 'string') return;
+    const now = Date.now();
+    const existing = await store.grants.get(grantId);
+    // now rather than the payload's iat: milliseconds order grants given within the same second
+    const createdAt = existing?.createdAt ?? now;
+    const lastUsedAt = existing?.lastUsedAt;
+    await store.grants.put({ grantId, accountId, clientId, createdAt, ...(lastUsedAt === undefined ? {} : { lastUsedAt }) }, now + expiresIn * 1000);
+  }
+
   return class StoreAdapter implements Adapter {
     readonly #model;
 
@@ -20,9 +40,11 @@ export function adapterClass(store: Store) {
       this.#model = store.model(name);
     }
 
-    upsert(id: string, payload: AdapterPayload, expiresIn: number) {
-      const keepFor = this.name === 'DeviceCode' ? expiresIn + EXPIRED_DEVICE_CODE_GRACE : expiresIn;
-      return this.#model.upsert(id, payload as Record<string, unknown>, keepFor);
+    async upsert(id: string, payload: AdapterPayload, expiresIn: number) {
+      // registered clients come without a lifetime: they are kept while they are used
+      const keepFor = this.name === 'DeviceCode' ? expiresIn + EXPIRED_DEVICE_CODE_GRACE : this.name === 'Client' ? clientTtl : expiresIn;
+      await this.#model.upsert(id, payload as Record<string, unknown>, keepFor);
+      if (this.name === 'Grant') await recordGrant(id, payload, expiresIn);
     }
 
     find(id: string) {
@@ -46,8 +68,9 @@ export function adapterClass(store: Store) {
       }
     }
 
-    destroy(id: string) {
-      return this.#model.destroy(id);
+    async destroy(id: string) {
+      await this.#model.destroy(id);
+      if (this.name === 'Grant') await store.grants.remove(id);
     }
 
     revokeByGrantId(grantId: string) {

@@ -10,12 +10,16 @@ import type { Store } from '../../adapters/contract.js';
 import type { ServerSecrets } from '../keys/secrets.js';
 import { adapterClass } from './adapter.js';
 import { staticClientMetadata } from './clients.js';
-import { findAccount } from './accounts.js';
+import { findAccount, personOf } from './accounts.js';
 import type { ResourceRegistry } from './resources.js';
 import { DEFAULT_ACCESS_TOKEN_TTL } from '../keys/timing.js';
 import { SESSION_COOKIE } from './session-guard.js';
 import { FEED_PATH } from '../revocation/feed.js';
 import { consentPolicy } from './consent-policy.js';
+import type { Logger } from '../observability/logger.js';
+import { metadataDocumentSettings } from '../clients/metadata-documents.js';
+import type { ClientUsage } from '../clients/usage.js';
+import type { RateLimits } from '../http/limits.js';
 
 /** The pages oidc-provider renders itself, supplied by src/interactions. */
 export interface ProviderPages {
@@ -39,17 +43,34 @@ export interface ProviderDeps {
   pages: ProviderPages;
   /** the issuer's path ('' at the origin); our interaction routes live under it */
   basePath: string;
+  log: Logger;
+  /** told about every client registration and use (src/clients/usage.ts) */
+  usage: ClientUsage;
+  /** the rate limits (src/http/limits.ts): token requests per client, document fetches per host */
+  limits: RateLimits;
 }
 
 export const ACCESS_TOKEN_ALG = 'ES256';
 
+/** RFC 7591 registration endpoint, under the issuer (where SDKs look when metadata names none). */
+export const REGISTRATION_PATH = '/register';
+
 export function providerConfiguration(deps: ProviderDeps): Configuration {
-  const { config, store, secrets, jwks, resources, pages, basePath } = deps;
+  const { config, store, secrets, jwks, resources, pages, basePath, log } = deps;
+  const documents = metadataDocumentSettings(config.cimd, log, deps.limits);
+  const tokenTtl = (token: { resourceServer?: { audience?: string | string[]; accessTokenTTL?: number }; scope?: string }) => {
+    const audience = token.resourceServer?.audience;
+    const resource = typeof audience === 'string' ? resources.find(audience) : undefined;
+    if (!resource) return token.resourceServer?.accessTokenTTL ?? DEFAULT_ACCESS_TOKEN_TTL;
+    return resources.accessTokenTtl(resource, (token.scope ?? '').split(' ').filter(Boolean));
+  };
   const secureCookies = new URL(config.issuer).protocol === 'https:';
   const sessionState = (ctx: KoaContextWithOIDC) => (ctx.oidc.session?.state as { secret?: string } | undefined)?.secret ?? '';
 
   return {
-    adapter: adapterClass(store),
+    adapter: adapterClass(store, { clientTtl: config.registration.unusedClientTtl }),
+    fetch: documents.fetch,
+    fetchResponseBodyLimits: documents.fetchResponseBodyLimits,
     clients: config.clients.map(staticClientMetadata),
     clientDefaults: {
       grant_types: ['authorization_code', 'refresh_token'],
@@ -77,9 +98,10 @@ export function providerConfiguration(deps: ProviderDeps): Configuration {
       origin !== 'null' &&
       (config.corsOrigins.includes('*') || config.corsOrigins.includes(origin) || (client.redirectUris ?? []).some((uri) => URL.parse(uri)?.origin === origin)),
     ttl: {
-      // a token for a configured MCP server lives as long as that server's accessTokenTtl
-      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? DEFAULT_ACCESS_TOKEN_TTL,
-      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? DEFAULT_ACCESS_TOKEN_TTL,
+      // a token for a configured MCP server lives as long as that server's accessTokenTtl, or
+      // shorter when it carries a scope with its own (shorter) accessTokenTtl
+      AccessToken: (_ctx, token) => tokenTtl(token),
+      ClientCredentials: (_ctx, token) => tokenTtl(token),
       AuthorizationCode: config.ttl.authorizationCode,
       DeviceCode: config.ttl.deviceCode,
       IdToken: config.ttl.idToken,
@@ -101,8 +123,16 @@ export function providerConfiguration(deps: ProviderDeps): Configuration {
     // a person's access token names its grant, so verifiers can honour a grant's revocation
     extraTokenClaims: async (_ctx, token) => (token.kind === 'AccessToken' && token.grantId ? { grant_id: token.grantId } : undefined),
     discovery: { revocation_feed_endpoint: `${config.issuer}${FEED_PATH}` },
+    routes: { registration: REGISTRATION_PATH },
     features: {
       devInteractions: { enabled: false },
+      clientIdMetadataDocument: documents.feature,
+      // RFC 7591: MCP clients register themselves; no registration access tokens (RFC 7592 is not offered)
+      registration: {
+        enabled: config.registration.mode !== 'off',
+        initialAccessToken: config.registration.mode === 'token' ? (config.registration.initialAccessToken ?? false) : false,
+        issueRegistrationAccessToken: false,
+      },
       clientCredentials: { enabled: true },
       introspection: {
         enabled: true,
@@ -149,13 +179,17 @@ export function providerConfiguration(deps: ProviderDeps): Configuration {
           }
           return undefined;
         },
-        getResourceServerInfo: async (_ctx, indicator, client) => {
+        getResourceServerInfo: async (ctx, indicator, client) => {
           const resource = resources.find(indicator);
           if (!resource) throw new errors.InvalidTarget('the resource is not an MCP server known to this authorization server');
           if (!resources.mayUse(client.clientId, resource)) throw new errors.InvalidTarget('this client may not request tokens for that resource');
+          // a person's tokens carry only scopes both the client and the scope policy allow them,
+          // whatever the grant says (roles may have changed since); a machine's, its client's
+          const person = personOf(ctx.oidc.account);
+          const scopes = person ? resources.grantableScopes(client.clientId, resource, person) : resources.allowedScopes(client.clientId, resource);
           return {
             audience: resource.uri,
-            scope: resources.allowedScopes(client.clientId, resource).join(' '),
+            scope: scopes.join(' '),
             accessTokenTTL: resource.accessTokenTtl,
             accessTokenFormat: 'jwt',
             jwt: { sign: { alg: ACCESS_TOKEN_ALG } },

@@ -1,8 +1,10 @@
 /**
- * The engine's prompts, plus one consent check: a request for an MCP server that names no
- * scope of it (MCP clients often send none) asks the person about that server's
- * `defaultScopes` instead of failing with access_denied. The consent page then grants them
- * and records them as requested, so the code and tokens carry them.
+ * The engine's prompts, plus two consent checks:
+ * - a request for an MCP server that names no scope of it (MCP clients often send none)
+ *   asks the person about that server's `defaultScopes` instead of failing with
+ *   access_denied; the consent page then grants them and records them as requested, so the
+ *   code and tokens carry them;
+ * - a request naming a dangerous scope always asks: remembered consent never grants one.
  */
 import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 import type { ResourceRegistry } from './resources.js';
@@ -23,6 +25,18 @@ export function consentPolicy(resources: ResourceRegistry): interactionPolicy.Pr
         const encountered = oidc.grant?.getResourceScopeEncountered(indicator)?.trim();
         const defaults = resources.find(indicator)?.defaultScopes ?? [];
         if (!asked && !encountered && defaults.some((scope) => server.scopes.has(scope))) return Check.REQUEST_PROMPT;
+      }
+      return Check.NO_NEED_TO_PROMPT;
+    }),
+  );
+  consent.checks.add(
+    new Check('rs_dangerous_scopes', 'a dangerous scope is asked for; it is never granted from remembered consent', (ctx: KoaContextWithOIDC) => {
+      // the person has just answered the consent page for this very request
+      if ((ctx.oidc as { result?: { consent?: unknown } }).result?.consent) return Check.NO_NEED_TO_PROMPT;
+      const requested = ctx.oidc.requestParamScopes;
+      for (const [indicator, server] of Object.entries(ctx.oidc.resourceServers ?? {})) {
+        const resource = resources.find(indicator);
+        if (resource && [...requested].some((scope) => server.scopes.has(scope) && resources.isDangerous(resource, scope))) return Check.REQUEST_PROMPT;
       }
       return Check.NO_NEED_TO_PROMPT;
     }),

@@ -2,18 +2,40 @@
  * Builds one oidc-provider instance from the configuration and the current signing keys,
  * with our `form_post` page and its events routed to the application log.
  */
-import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { type Client, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Logger } from '../observability/logger.js';
 import { providerConfiguration, type ProviderDeps } from './configuration.js';
 import type { RevocationPublisher } from '../revocation/publisher.js';
+import { watchMetadataDocuments } from '../clients/metadata-documents.js';
+import { allowAnyLoopbackPort } from '../clients/loopback-redirects.js';
+import { grantUsage } from '../grants/usage.js';
+import { limitTokenRequests } from './token-limit.js';
 
 export function createProvider(deps: ProviderDeps, publisher: RevocationPublisher, log: Logger): Provider {
   const provider = new Provider(deps.config.issuer, providerConfiguration(deps));
   provider.proxy = deps.config.trustProxy;
+  watchMetadataDocuments(provider, deps.config.cimd, log);
+  allowAnyLoopbackPort(provider);
+  limitTokenRequests(provider, deps.limits);
 
   provider.registerResponseMode('form_post', async (ctx, redirectUri, payload) => {
     const fields = Object.fromEntries(Object.entries(payload).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
     await deps.pages.formPost(ctx, redirectUri, fields);
+  });
+
+  // the client directory: registrations, and every client's last use (which keeps registered ones alive)
+  provider.on('registration_create.success', (_ctx: KoaContextWithOIDC, client: Client) => void deps.usage.registered(client));
+  for (const event of ['authorization.success', 'grant.success', 'device_authorization.success'] as const) {
+    (provider as unknown as NodeJS.EventEmitter).on(event, (ctx: KoaContextWithOIDC) => {
+      if (ctx.oidc?.client) void deps.usage.used(ctx.oidc.client);
+    });
+  }
+
+  // a grant's last use, for the "connected apps" page and `mcp-authz grants list`
+  const grants = grantUsage(deps.store, log);
+  provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
+    const grantId = (ctx.oidc.entities.Grant as { jti?: string } | undefined)?.jti;
+    if (grantId) void grants.used(grantId);
   });
 
   // A revoked grant (refresh token revoked or replayed, consent withdrawn) reaches verifiers

@@ -6,6 +6,12 @@
 import type { Config, ResourceConfig } from '../config/schema.js';
 import { tryCanonicalResourceUri } from '../config/uri.js';
 
+/** A signed-in person, as scope policy (`scopes[…].allow`) sees them. */
+export interface Person {
+  username: string;
+  roles: readonly string[];
+}
+
 /** What one client may be granted: `undefined` means "no restriction". */
 export interface ClientPolicy {
   resources?: ReadonlySet<string>;
@@ -55,6 +61,28 @@ export class ResourceRegistry {
   allowedScopes(clientId: string, resource: ResourceConfig): string[] {
     const { scopes } = this.policyFor(clientId);
     return Object.keys(resource.scopes).filter((scope) => !scopes || scopes.has(scope));
+  }
+
+  /** Whether `person` may be granted `scope` of `resource` under its `allow` list (no list: anyone). */
+  personMayHave(resource: ResourceConfig, scope: string, person: Person): boolean {
+    const allow = resource.scopes[scope]?.allow;
+    if (!allow) return true;
+    return allow.some((entry) => entry === `user:${person.username}` || (entry.startsWith('role:') && person.roles.includes(entry.slice('role:'.length))));
+  }
+
+  /** The scopes of `resource` a token for `person` through `clientId` may carry: client policy and scope policy both. */
+  grantableScopes(clientId: string, resource: ResourceConfig, person: Person): string[] {
+    return this.allowedScopes(clientId, resource).filter((scope) => this.personMayHave(resource, scope, person));
+  }
+
+  /** The lifetime of an access token for `resource` carrying `scopes`: the shortest any of them asks for. */
+  accessTokenTtl(resource: ResourceConfig, scopes: readonly string[]): number {
+    return Math.min(resource.accessTokenTtl, ...scopes.map((scope) => resource.scopes[scope]?.accessTokenTtl ?? Infinity));
+  }
+
+  /** Whether `scope` is marked dangerous on `resource`. */
+  isDangerous(resource: ResourceConfig, scope: string): boolean {
+    return resource.scopes[scope]?.dangerous === true;
   }
 
   /**

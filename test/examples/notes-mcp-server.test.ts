@@ -7,54 +7,37 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { randomUUID } from 'node:crypto';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { UnauthorizedError, type OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
-import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
-import { startServer, type TestServer } from '../helpers/server.js';
-import { Browser, authorize } from '../helpers/browser-driver.js';
-import { exampleNotesResource, PASSWORD } from '../helpers/fixtures.js';
-import { createNotesApp, type NotesApp } from '../../examples/notes-mcp-server/server.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { OAuthClientInformationMixed, OAuthClientMetadata } from '@modelcontextprotocol/sdk/shared/auth.js';
+import type { TestServer } from '../helpers/server.js';
+import { exampleNotesResource } from '../helpers/fixtures.js';
+import {
+  BrowserSignInProvider,
+  connectAfterSignIn,
+  listNotes,
+  publicClientMetadata,
+  recordingFetch,
+  startProtectedNotes,
+  textOf,
+  toolNames,
+  type Exchange,
+  type NotesServer,
+  type ToolResult,
+} from '../helpers/mcp-client.js';
 
 const REDIRECT = 'http://127.0.0.1:9/callback';
 const CLIENT_ID = 'mcp-host';
 
-interface Exchange {
-  method: string;
-  url: string;
-  status: number;
-}
-
 /** An MCP host's OAuth state for one person: pre-registered as `mcp-host`, signs in through the browser driver. */
-class HostProvider implements OAuthClientProvider {
-  readonly browser = new Browser();
-  readonly authorizationUrls: URL[] = [];
+class HostProvider extends BrowserSignInProvider {
   callback: URL | undefined;
-  #tokens: OAuthTokens | undefined;
-  #codeVerifier = '';
-  readonly #state = randomUUID();
-
-  constructor(readonly username: string) {}
 
   get redirectUrl(): string {
     return REDIRECT;
   }
 
   get clientMetadata(): OAuthClientMetadata {
-    return {
-      client_name: 'MCP host (test)',
-      redirect_uris: [REDIRECT],
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none',
-    };
-  }
-
-  state(): string {
-    return this.#state;
+    return publicClientMetadata('MCP host (test)', REDIRECT);
   }
 
   /** pre-registered: no saveClientInformation, so the SDK cannot fall back to dynamic registration */
@@ -62,72 +45,32 @@ class HostProvider implements OAuthClientProvider {
     return { client_id: CLIENT_ID };
   }
 
-  tokens(): OAuthTokens | undefined {
-    return this.#tokens;
-  }
-
-  saveTokens(tokens: OAuthTokens): void {
-    this.#tokens = tokens;
-  }
-
-  saveCodeVerifier(codeVerifier: string): void {
-    this.#codeVerifier = codeVerifier;
-  }
-
-  codeVerifier(): string {
-    return this.#codeVerifier;
-  }
-
-  /** signs in and consents as the page preselects (the dangerous notes:delete stays unticked) */
-  async redirectToAuthorization(url: URL): Promise<void> {
-    this.authorizationUrls.push(url);
-    this.callback = await authorize(this.browser, url.href, REDIRECT, PASSWORD, { username: this.username });
+  /** keeps the callback: nothing listens at REDIRECT, the browser stops there (consent was as the page preselects: the dangerous notes:delete stays unticked) */
+  protected async receive(callback: URL): Promise<void> {
+    this.callback = callback;
   }
 
   /** the authorization code from the callback, after checking `state` */
   code(): string {
     assert.ok(this.callback, 'the provider was not redirected to authorization');
-    assert.equal(this.callback.searchParams.get('error'), null, `authorization failed: ${this.callback.search}`);
-    assert.equal(this.callback.searchParams.get('state'), this.#state);
-    const code = this.callback.searchParams.get('code');
-    assert.ok(code);
-    return code;
-  }
-
-  get accessToken(): string {
-    assert.ok(this.#tokens?.access_token);
-    return this.#tokens.access_token;
+    return this.codeIn(this.callback);
   }
 }
 
 const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
 
-type ToolResult = { content: Array<{ type: string; text: string }>; isError?: boolean };
-const textOf = (result: unknown) => (result as ToolResult).content[0]!.text;
-
 let as: TestServer;
-let http: Server;
-let notes: NotesApp;
+let notes: NotesServer;
 let origin: string;
 let mcpUrl: string;
 
 /** Every HTTP exchange the SDK client made (method, URL, status), in order. */
 const exchanges: Exchange[] = [];
-const recordingFetch = async (input: string | URL, init?: RequestInit): Promise<Response> => {
-  const res = await fetch(input, init);
-  exchanges.push({ method: init?.method ?? 'GET', url: String(input), status: res.status });
-  return res;
-};
+const fetchFn = recordingFetch(exchanges);
 
 /** The SDK client's whole flow: connect → UnauthorizedError → finishAuth(code) → connect again. */
-async function connect(provider: HostProvider): Promise<Client> {
-  const first = new Client({ name: 'notes-test', version: '1.0.0' });
-  const transport = new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider, fetch: recordingFetch });
-  await assert.rejects(first.connect(transport), (err) => err instanceof UnauthorizedError);
-  await transport.finishAuth(provider.code());
-  const client = new Client({ name: 'notes-test', version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider, fetch: recordingFetch }));
-  return client;
+function connect(provider: HostProvider): Promise<Client> {
+  return connectAfterSignIn('notes-test', mcpUrl, provider, fetchFn);
 }
 
 /** A raw JSON-RPC POST to the example server. */
@@ -145,31 +88,23 @@ function post(body: unknown, token?: string): Promise<Response> {
 const toolCall = (name: string, args: Record<string, unknown> = {}) => ({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: args } });
 
 before(async () => {
-  // the example's listener first: the authorization server's configuration needs its URL
-  http = createServer();
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  origin = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
-  mcpUrl = `${origin}/mcp`;
-  as = await startServer({
-    store: 'sqlite',
-    users: { alice: [], bob: [] },
-    config: {
-      resources: [
-        exampleNotesResource(mcpUrl),
-      ],
-      clients: [{ client_id: CLIENT_ID, token_endpoint_auth_method: 'none', redirect_uris: [REDIRECT] }],
-    },
-  });
-  notes = createNotesApp({ issuer: as.issuer, resource: mcpUrl, revocation: true });
-  http.on('request', notes.app);
+  ({ notes, as } = await startProtectedNotes(
+    (url) => ({
+      store: 'sqlite',
+      users: { alice: [], bob: [] },
+      config: {
+        resources: [exampleNotesResource(url)],
+        clients: [{ client_id: CLIENT_ID, token_endpoint_auth_method: 'none', redirect_uris: [REDIRECT] }],
+      },
+    }),
+    { revocation: true },
+  ));
+  origin = notes.origin;
+  mcpUrl = notes.url;
 });
 
 after(async () => {
-  await notes?.close();
-  if (http) {
-    http.closeAllConnections();
-    await new Promise((resolve) => http.close(resolve));
-  }
+  await notes?.stop();
   await as?.stop();
 });
 
@@ -221,15 +156,14 @@ describe('notes example: MCP SDK client → example server (verifier) ← mcp-au
   });
 
   it('tools/list shows only the tools the token may call', async () => {
-    const { tools } = await aliceClient.listTools();
-    assert.deepEqual(tools.map((tool) => tool.name).sort(), ['add_note', 'list_notes', 'read_note']);
+    assert.deepEqual(await toolNames(aliceClient), ['add_note', 'list_notes', 'read_note']);
   });
 
   it('add_note then list_notes and read_note', async () => {
     const added = await aliceClient.callTool({ name: 'add_note', arguments: { text: 'buy oat milk' } });
     assert.ok(!(added as ToolResult).isError, textOf(added));
     noteId = (JSON.parse(textOf(added)) as { id: string }).id;
-    const listed = JSON.parse(textOf(await aliceClient.callTool({ name: 'list_notes', arguments: {} }))) as { notes: Array<{ id: string; text: string }> };
+    const listed = await listNotes<{ id: string; text: string }>(aliceClient);
     assert.deepEqual(
       listed.notes.map((n) => [n.id, n.text]),
       [[noteId, 'buy oat milk']],
@@ -247,7 +181,7 @@ describe('notes example: MCP SDK client → example server (verifier) ← mcp-au
     assert.ok(challenge.includes('scope="notes:delete"'), challenge);
     assert.ok(challenge.includes(`resource_metadata="${origin}/.well-known/oauth-protected-resource/mcp"`), challenge);
     await res.arrayBuffer();
-    const listed = JSON.parse(textOf(await aliceClient.callTool({ name: 'list_notes', arguments: {} }))) as { notes: Array<{ id: string }> };
+    const listed = await listNotes<{ id: string }>(aliceClient);
     assert.deepEqual(
       listed.notes.map((n) => n.id),
       [noteId],
@@ -283,12 +217,12 @@ describe('notes example: MCP SDK client → example server (verifier) ← mcp-au
     const bobClient = await connect(bob);
     try {
       assert.notEqual(claims(bob.accessToken).sub, claims(alice.accessToken).sub);
-      const empty = JSON.parse(textOf(await bobClient.callTool({ name: 'list_notes', arguments: {} }))) as { notes: unknown[] };
+      const empty = await listNotes(bobClient);
       assert.deepEqual(empty.notes, []);
       const stolen = await bobClient.callTool({ name: 'read_note', arguments: { id: noteId } });
       assert.equal((stolen as ToolResult).isError, true);
       await bobClient.callTool({ name: 'add_note', arguments: { text: "bob's secret" } });
-      const aliceNotes = JSON.parse(textOf(await aliceClient.callTool({ name: 'list_notes', arguments: {} }))) as { notes: Array<{ text: string }> };
+      const aliceNotes = await listNotes<{ text: string }>(aliceClient);
       assert.deepEqual(
         aliceNotes.notes.map((n) => n.text),
         ['buy oat milk'],

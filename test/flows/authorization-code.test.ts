@@ -13,7 +13,8 @@ import { authorizationRequest } from '../helpers/flows.js';
 
 for (const kind of STORE_KINDS) {
   describe(`authorization code flow (${kind})`, () => {
-    const s = serverFixture(kind);
+    // replays here are meant as theft: no reuse grace window (test/flows/refresh-reuse.test.ts covers it)
+    const s = serverFixture(kind, { config: { refreshTokens: { reuseGraceWindow: 0 } } });
 
     async function codeFlow(clientId: string, params: Record<string, string>, options: Parameters<typeof authorize>[4] = {}) {
       const { config, verifier, state, url } = await authorizationRequest(s.t, clientId, params);
