@@ -22,24 +22,38 @@ export async function adjustFormParams(ctx: Context, adjust: (params: URLSearchP
     return;
   }
   if (ctx.method !== 'POST' || !ctx.is('application/x-www-form-urlencoded')) return;
-  const declared = ctx.request.length;
-  if (declared !== undefined && declared > ENGINE_LIMIT) return;
+  // unread past the limit: the body is handed on as it came, for the engine to refuse as too large
+  const body = await readBody(ctx, ENGINE_LIMIT);
+  if (body === undefined) return;
+  const params = new URLSearchParams(body.toString('utf8'));
+  replayBody(ctx, adjust(params) ? Buffer.from(params.toString(), 'utf8') : body);
+}
 
+/**
+ * Reads a request body of at most `limit` bytes for a middleware that must look at it before
+ * oidc-provider does; `undefined` when it is larger (then it is handed on as it came, for the
+ * engine to refuse). Call {@link replayBody} before passing the request on.
+ */
+export async function readBody(ctx: Context, limit: number): Promise<Buffer | undefined> {
+  const declared = ctx.request.length;
+  if (declared !== undefined && declared > limit) return undefined;
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
     size += chunk.length;
     chunks.push(chunk);
-    if (size > ENGINE_LIMIT) break;
+    if (size > limit) break;
   }
-  let body = Buffer.concat(chunks);
-  if (size > ENGINE_LIMIT) {
-    // unread past the limit: announce the size we saw, which the engine refuses as too large
+  const body = Buffer.concat(chunks);
+  if (size > limit) {
     replay(ctx, body, size);
-    return;
+    return undefined;
   }
-  const params = new URLSearchParams(body.toString('utf8'));
-  if (adjust(params)) body = Buffer.from(params.toString(), 'utf8');
+  return body;
+}
+
+/** Hands `body` to the next reader of the request (oidc-provider) as if it had just arrived. */
+export function replayBody(ctx: Context, body: Buffer): void {
   replay(ctx, body, body.length);
 }
 

@@ -20,6 +20,8 @@ export interface ClientView {
   host: string;
   /** Host the browser will be sent back to after the decision. */
   redirectHost?: string;
+  /** The answer goes to an app on this computer (a loopback redirect) of a client nobody vouches for: any local program could claim to be it. */
+  localOnly?: boolean;
   /** Deliberately unsupported: a client-chosen logo is an impersonation aid. */
   logoUri?: never;
 }
@@ -120,6 +122,35 @@ export interface FormPostPage extends PageBase {
   fields: Array<{ name: string; value: string }>;
 }
 
+export interface Moment {
+  iso: string;
+  text: string;
+}
+
+export interface AppView {
+  grantId: string;
+  client: ClientView;
+  resources: Array<{ name: string; uri: string; scopes: Array<{ name: string; description?: string; dangerous: boolean }> }>;
+  /** OpenID scopes of the grant (sign-in identity), if any */
+  identity?: string;
+  grantedAt: Moment;
+  lastUsed?: Moment;
+}
+
+export type ConnectedAppsPage =
+  | { title: string; state: 'not-signed-in' }
+  | { title: string; state: 'signed-out'; revokedCount: number }
+  | {
+      title: string;
+      state: 'list';
+      account: { username: string };
+      apps: AppView[];
+      notice?: string;
+      csrf: string;
+      revokeAction: string;
+      revokeAllAction: string;
+    };
+
 /** View name → data shape; `render` only accepts matching pairs. */
 export interface PageData {
   login: LoginPage;
@@ -131,6 +162,7 @@ export interface PageData {
   'logged-out': LoggedOutPage;
   error: ErrorPage;
   'form-post': FormPostPage;
+  'connected-apps': ConnectedAppsPage;
 }
 
 export type ViewName = keyof PageData;
@@ -145,6 +177,7 @@ export const VIEW_NAMES: readonly ViewName[] = [
   'logged-out',
   'error',
   'form-post',
+  'connected-apps',
 ];
 
 export interface RendererOptions {

@@ -6,19 +6,26 @@ import type { Client } from 'oidc-provider';
 import type { Config, ResourceConfig } from '../config/schema.js';
 import type { ResourceRegistry } from '../provider/resources.js';
 import type { ClientView } from '../http/render.js';
+import { clientKind, clientProvenance } from '../clients/kind.js';
+import { isLoopbackHost } from '../config/uri.js';
 
-export function clientView(client: Client, redirectUri?: unknown): ClientView {
+/** Who asks: the client's self-asserted name, and where it comes from (administrator, its document's host, dynamic registration). */
+export function clientView(client: Client, staticIds: ReadonlySet<string>, redirectUri?: unknown): ClientView {
   let redirectHost: string | undefined;
+  let loopback = false;
   if (typeof redirectUri === 'string' && URL.canParse(redirectUri)) {
     const url = new URL(redirectUri);
     redirectHost = url.host || url.protocol.replace(/:$/, '');
+    loopback = url.protocol === 'http:' && isLoopbackHost(url.hostname);
   }
+  const kind = clientKind(client, staticIds);
   return {
     id: client.clientId,
     name: client.clientName ?? client.clientId,
     nameIsSelfAsserted: true,
-    host: 'registered by your administrator',
+    host: clientProvenance(client, kind),
     ...(redirectHost ? { redirectHost } : {}),
+    ...(loopback && kind !== 'static' ? { localOnly: true } : {}),
   };
 }
 
@@ -74,8 +81,19 @@ export function humanDuration(seconds: number): string {
 
 export function lifetimes(config: Config, resources: RequestedResource[], client: Client) {
   const ttl = Math.min(...resources.map((r) => r.resource.accessTokenTtl), ...(resources.length ? [] : [3600]));
+  // scopes with their own, shorter token lifetime (typically the dangerous ones)
+  const shorter = resources.flatMap((r) => r.scopes.map((s) => r.resource.scopes[s]?.accessTokenTtl).filter((t): t is number => t !== undefined && t < ttl));
   return {
     accessToken: humanDuration(ttl),
+    ...(shorter.length ? { sensitiveAccessToken: humanDuration(Math.min(...shorter)) } : {}),
     ...(client.grantTypeAllowed('refresh_token') ? { refreshToken: humanDuration(config.ttl.refreshToken) } : {}),
+    remembered: humanDuration(config.ttl.grant),
   };
+}
+
+/** A stored (normalised) user code in the shape the device shows it, e.g. `BCDF-GHJK` for mask `****-****`. */
+export function maskUserCode(code: string, mask: string): string {
+  let i = 0;
+  const shaped = [...mask].map((c) => (c === '*' ? (code[i++] ?? '') : c)).join('');
+  return i >= code.length ? shaped : code;
 }

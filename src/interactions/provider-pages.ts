@@ -3,6 +3,8 @@
  * success, sign-out, errors and the `form_post` response. All go through the same views,
  * CSP and escaping as our own pages.
  */
+import { describeWait } from '../http/limits.js';
+import { WRONG_USER_CODE } from '../http/user-code-attempts.js';
 import type { KoaContextWithOIDC, ErrorOut } from 'oidc-provider';
 import type { ProviderPages } from '../provider/configuration.js';
 import type { ResourceRegistry } from '../provider/resources.js';
@@ -23,9 +25,12 @@ const USER_CODE_MESSAGES: Record<string, string> = {
   default: 'Something went wrong with that code. Check the code on your device and try again.',
 };
 
+/** Errors that mean a wrong code was typed (they count against the source: `rateLimits.userCodesPerSource`, src/http/user-code-attempts.ts). */
+const WRONG_CODE = new Set(['NotFoundError', 'ExpiredError', 'AlreadyUsedError']);
+
 const GENERIC = 'Something went wrong while handling your request. Go back to the app and try again.';
 
-export function providerPages(resources: ResourceRegistry, render: Render): ProviderPages {
+export function providerPages(resources: ResourceRegistry, render: Render, staticClientIds: ReadonlySet<string>): ProviderPages {
   const requestId = (ctx: KoaContextWithOIDC) => (ctx.state as { requestId?: string }).requestId;
   const codeVerificationUrl = (ctx: KoaContextWithOIDC) => ctx.oidc.urlFor('code_verification');
 
@@ -34,6 +39,8 @@ export function providerPages(resources: ResourceRegistry, render: Render): Prov
       const prefill = (ctx.state as Record<string, unknown>)[PREFILL_USER_CODE];
       const message = error ? USER_CODE_MESSAGES[error.name] ?? USER_CODE_MESSAGES.default : undefined;
       const status = !error || error.name === 'AbortedError' ? 200 : 400;
+      // counted against the source by src/http/user-code-attempts.ts
+      if (error && WRONG_CODE.has(error.name)) (ctx.state as Record<string, unknown>)[WRONG_USER_CODE] = true;
       render(
         ctx,
         'device-code',
@@ -56,7 +63,7 @@ export function providerPages(resources: ResourceRegistry, render: Render): Prov
         action: codeVerificationUrl(ctx),
         xsrf,
         userCode,
-        client: clientView(client),
+        client: clientView(client, staticClientIds),
         resources: requested.map(({ resource, scopes }) => ({
           name: resource.name,
           uri: resource.uri,
@@ -86,6 +93,18 @@ export function providerPages(resources: ResourceRegistry, render: Render): Prov
       const id = requestId(ctx);
       if (out.error === 'access_denied' && ctx.oidc?.route === 'device_resume') {
         render(ctx, 'device-done', { title: 'Device not connected', aborted: true }, 200);
+        return;
+      }
+      if (status === 429) {
+        // a rate limit (src/http/limits.ts): say so, and how long waiting takes
+        const seconds = Number(ctx.response.get('Retry-After'));
+        const wait = Number.isFinite(seconds) && seconds > 0 ? describeWait(seconds * 1000) : 'a few minutes';
+        render(
+          ctx,
+          'error',
+          { title: 'Too many requests', message: `Too many requests like this one were made. Wait ${wait}, then go back to the app and try again.`, ...(id ? { requestId: id } : {}) },
+          429,
+        );
         return;
       }
       render(

@@ -19,8 +19,10 @@ import { allowFormAction } from '../http/security-headers.js';
 import type { Csrf } from '../http/csrf.js';
 import { readForm } from '../http/form-body.js';
 import type { Logger } from '../observability/logger.js';
-import { clientView, lifetimes, requestedResources } from './describe.js';
+import { consentChoices, decide } from './consent-choices.js';
+import { clientView, lifetimes, maskUserCode, requestedResources } from './describe.js';
 import { PageError } from '../http/page-error.js';
+import { describeWait, tooManyRequestsPage, type RateLimits } from '../http/limits.js';
 
 export interface InteractionDeps {
   config: Config;
@@ -31,6 +33,8 @@ export interface InteractionDeps {
   csrf: Csrf;
   log: Logger;
   basePath: string;
+  /** sign-in attempts per account and per source (src/http/limits.ts) */
+  limits: RateLimits;
 }
 
 const uidParam = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
@@ -54,8 +58,9 @@ const expired = () =>
   new PageError(400, 'Sign-in expired', 'This sign-in request has expired or was opened in another browser. Go back to the app and start again.');
 
 export function interactionRouter(deps: InteractionDeps): Router {
-  const { config, holder, resources, accounts, render, csrf, log, basePath } = deps;
+  const { config, holder, resources, accounts, render, csrf, log, basePath, limits } = deps;
   const router = new Router({ prefix: `${basePath}/interaction` });
+  const staticClientIds = new Set(config.clients.map((c) => c.client_id));
 
   async function details(ctx: Context) {
     if (!uidParam.safeParse(ctx.params.uid).success) throw expired();
@@ -79,6 +84,15 @@ export function interactionRouter(deps: InteractionDeps): Router {
     const parsed = schema.safeParse(raw);
     if (!parsed.success) throw new PageError(400, 'Invalid request', 'The form was incomplete or malformed. Go back and try again.');
     return parsed.data;
+  }
+
+  /** Removes scopes from what the grant remembers as refused, so they can be granted again. */
+  function allowAgain(grant: { rejected?: { resources?: Record<string, string> } }, indicator: string, scopes: string[]) {
+    const refused = grant.rejected?.resources?.[indicator];
+    if (!refused) return;
+    const remaining = refused.split(' ').filter((scope) => scope && !scopes.includes(scope));
+    if (remaining.length) grant.rejected!.resources![indicator] = remaining.join(' ');
+    else delete grant.rejected!.resources![indicator];
   }
 
   /** Per requested resource, the scopes the existing grant already allows (step-up keeps them). */
@@ -105,7 +119,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
         action: `${basePath}/interaction/${interaction.uid}/login`,
         abortAction: `${basePath}/interaction/${interaction.uid}/abort`,
         csrf: csrf.issue(ctx, `interaction:${interaction.uid}`),
-        client: clientView(client, interaction.params.redirect_uri),
+        client: clientView(client, staticClientIds, interaction.params.redirect_uri),
         ...(first ? { resource: { name: first.resource.name, uri: first.resource.uri } } : {}),
         ...extra,
       },
@@ -125,23 +139,45 @@ export function interactionRouter(deps: InteractionDeps): Router {
     if (!account) throw expired();
     const requested = requestedResources(resources, client.clientId, interaction.params.resource, interaction.params.scope);
     const granted = alreadyGranted(interaction.grantId ? await holder.provider.Grant.find(interaction.grantId) : undefined, requested);
+    const choices = requested.map((r, i) => consentChoices(resources, r, granted[i]!, account));
+    log.info(
+      {
+        requestId: ctx.state.requestId,
+        event: 'consent.offered',
+        clientId: client.clientId,
+        accountId: account.id,
+        resources: requested.map((r, i) => ({
+          resource: r.resource.uri,
+          asked: choices[i]!.filter((c) => c.state === 'ask').map((c) => c.scope),
+          kept: choices[i]!.filter((c) => c.state === 'kept').map((c) => c.scope),
+          unavailable: choices[i]!.filter((c) => c.state === 'unavailable').map((c) => c.scope),
+        })),
+      },
+      'consent offered',
+    );
     allowRedirect(ctx, interaction.params.redirect_uri);
+    // a device flow shows the code again, so a person never approves a device they did not start
+    const deviceCode = (interaction as { deviceCode?: string }).deviceCode;
+    const userCode = deviceCode ? (await holder.provider.DeviceCode.find(deviceCode))?.userCode : undefined;
     render(ctx, 'consent', {
       title: 'Allow access?',
+      ...(userCode ? { userCode: maskUserCode(userCode, config.deviceFlow.mask) } : {}),
       action: `${basePath}/interaction/${interaction.uid}/confirm`,
       abortAction: `${basePath}/interaction/${interaction.uid}/abort`,
       csrf: csrf.issue(ctx, `interaction:${interaction.uid}`),
       account: { username: account.username },
-      client: clientView(client, interaction.params.redirect_uri),
-      resources: requested.map(({ resource, scopes }, i) => ({
+      client: clientView(client, staticClientIds, interaction.params.redirect_uri),
+      resources: requested.map(({ resource }, i) => ({
         name: resource.name,
         uri: resource.uri,
-        scopes: scopes.map((name) => {
+        scopes: choices[i]!.map(({ scope: name, state, preselected }) => {
           const scope = resource.scopes[name]!;
-          const base = { value: `${i}:${name}`, name, description: scope.description, dangerous: scope.dangerous };
+          const base = { value: `${i}:${name}`, name, description: scope.description, dangerous: scope.dangerous, tools: scope.tools };
+          if (state === 'unavailable') return { ...base, checked: false, disabled: true, note: 'Not available to you' };
           // on step-up, what the person already allowed is shown as such; only the new scopes are asked
-          if (granted[i]!.has(name)) return { ...base, checked: true, disabled: true, note: 'Already allowed' };
-          return { ...base, checked: !scope.dangerous };
+          if (state === 'kept') return { ...base, checked: true, disabled: true, note: 'Already allowed' };
+          if (scope.dangerous && granted[i]!.has(name)) return { ...base, checked: false, note: 'Allowed before — sensitive permissions are asked every time' };
+          return { ...base, checked: preselected };
         }),
       })),
       lifetimes: lifetimes(config, requested, client),
@@ -152,11 +188,27 @@ export function interactionRouter(deps: InteractionDeps): Router {
     const interaction = await details(ctx);
     if (interaction.prompt.name !== 'login') throw expired();
     const input = await form(ctx, loginForm, `interaction:${interaction.uid}`);
+    // counted before the password is looked at: while limited, even the right one is refused
+    const attempt = await limits.signIn(input.username, ctx.ip);
+    if ('refused' in attempt) {
+      const { refused } = attempt;
+      const known = refused.key === 'account' ? await accounts.findByUsername(input.username) : undefined;
+      limits.logHit(ctx, refused, known ? { accountId: known.id } : {});
+      const who = refused.key === 'account' ? 'for this account' : 'from here';
+      return tooManyRequestsPage(
+        ctx,
+        render,
+        refused.retryAfterMs,
+        'Too many sign-in attempts',
+        `Too many failed sign-ins ${who}. Wait ${describeWait(refused.retryAfterMs)}, then try again: every attempt before then makes the wait longer.`,
+      );
+    }
     const account = await accounts.authenticate(input.username, input.password);
     if (!account) {
       log.info({ requestId: ctx.state.requestId, event: 'login.failed' }, 'sign-in failed');
       return renderLogin(ctx, interaction, { error: 'Incorrect username or password.', username: input.username.slice(0, 64) }, 401);
     }
+    await attempt.succeeded();
     log.info({ requestId: ctx.state.requestId, event: 'login.succeeded', accountId: account.id }, 'signed in');
     await finish(ctx, { login: { accountId: account.id, amr: ['pwd'] } }, false);
   });
@@ -170,30 +222,35 @@ export function interactionRouter(deps: InteractionDeps): Router {
     const clientId = String(interaction.params.client_id);
     if (!accountId) throw expired();
 
+    const account = await accounts.findById(accountId);
+    if (!account) throw expired();
     const requested = requestedResources(resources, clientId, interaction.params.resource, interaction.params.scope);
     const ticked = new Set(input.scope === undefined ? [] : Array.isArray(input.scope) ? input.scope : [input.scope]);
     const grant = (interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined) ?? new provider.Grant({ accountId, clientId });
 
     // OpenID scopes (sign-in itself) come with the sign-in; resource scopes only as ticked,
-    // and only those the client may have for that server.
+    // and only those the client may have for that server and the person may be granted.
     const missing = interaction.prompt.details as { missingOIDCScope?: string[] };
     if (missing.missingOIDCScope?.length) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
     let granted = 0;
     const defaultsGranted: string[] = [];
     const before = alreadyGranted(grant, requested);
-    requested.forEach(({ indicator, scopes, defaulted }, i) => {
-      const asked = scopes.filter((scope) => !before[i]!.has(scope));
-      const chosen = asked.filter((scope) => ticked.has(`${i}:${scope}`));
-      const refused = asked.filter((scope) => !ticked.has(`${i}:${scope}`));
-      granted += before[i]!.size;
-      if (chosen.length) grant.addResourceScope(indicator, chosen.join(' '));
-      // remembered as refused, so the engine does not ask again within this grant
+    const decisions = requested.map((r, i) => decide(consentChoices(resources, r, before[i]!, account), (scope) => ticked.has(`${i}:${scope}`)));
+    requested.forEach(({ indicator, defaulted }, i) => {
+      const decision = decisions[i]!;
+      // a dangerous scope refused before and ticked now is allowed again
+      if (decision.granted.length) allowAgain(grant, indicator, decision.granted);
+      if (decision.granted.length) grant.addResourceScope(indicator, decision.granted.join(' '));
+      // remembered as refused, so the engine does not ask again within this grant; a dangerous
+      // scope allowed before and not ticked this time is withdrawn
+      const refused = [...decision.refused, ...decision.unavailable];
       if (refused.length) grant.rejectResourceScope(indicator, refused.join(' '));
-      if (defaulted) defaultsGranted.push(...chosen);
-      granted += chosen.length;
+      if (defaulted) defaultsGranted.push(...decision.granted);
+      granted += decision.kept.length + decision.granted.length;
     });
+    const outcome = requested.map(({ resource }, i) => ({ resource: resource.uri, ...decisions[i]! }));
     if (granted === 0 && requested.length > 0) {
-      log.info({ requestId: ctx.state.requestId, event: 'consent.refused', clientId }, 'consent refused');
+      log.info({ requestId: ctx.state.requestId, event: 'consent.refused', clientId, accountId, resources: outcome }, 'consent refused');
       return finish(ctx, { error: 'access_denied', error_description: 'the user granted none of the requested scopes' }, false);
     }
     if (defaultsGranted.length) {
@@ -204,7 +261,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
       await interaction.save(Math.max(1, (interaction.exp ?? 0) - Math.floor(Date.now() / 1000)));
     }
     const grantId = await grant.save();
-    log.info({ requestId: ctx.state.requestId, event: 'consent.granted', clientId, grantId }, 'consent granted');
+    log.info({ requestId: ctx.state.requestId, event: 'consent.granted', clientId, accountId, grantId, resources: outcome }, 'consent granted');
     await finish(ctx, { consent: { grantId } }, true);
   });
 

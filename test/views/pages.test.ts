@@ -124,6 +124,25 @@ function samples(formPostAction: string): Record<string, Sample> {
     logout: { view: 'logout', data: { title: 'Sign out', action: '/submit/logout', xsrf: 'x3', clientName: XSS_NAME } },
     'logged-out': { view: 'logged-out', data: { title: 'Signed out', clientName: XSS_NAME } },
     error: { view: 'error', data: { title: 'Something went wrong', message: XSS_NAME, requestId: 'req-123' } },
+    'connected-apps': {
+      view: 'connected-apps',
+      data: {
+        title: 'Connected apps',
+        state: 'list',
+        account: { username: XSS_NAME },
+        csrf: 'csrf-token-apps',
+        revokeAction: '/submit/revoke',
+        revokeAllAction: '/submit/revoke-all',
+        apps: [
+          {
+            grantId: 'grant-1',
+            client: hostileClient,
+            resources: [{ name: XSS_NAME, uri: longUri, scopes: [{ name: 'notes:delete', description: XSS_NAME, dangerous: true }] }],
+            grantedAt: { iso: '2026-11-24T12:00:00.000Z', text: '2026-11-24 12:00 UTC' },
+          },
+        ],
+      },
+    },
     'form-post': {
       view: 'form-post',
       data: {
@@ -139,7 +158,7 @@ function samples(formPostAction: string): Record<string, Sample> {
 }
 
 /** Every page that can be loaded in the browser and must not auto-navigate. */
-const STATIC_PAGES = ['login', 'consent', 'device-code', 'device-confirm', 'device-done', 'device-aborted', 'logout', 'logged-out', 'error'];
+const STATIC_PAGES = ['login', 'consent', 'device-code', 'device-confirm', 'device-done', 'device-aborted', 'logout', 'logged-out', 'error', 'connected-apps'];
 
 async function readBody(ctx: Koa.Context): Promise<string> {
   const chunks: Buffer[] = [];
