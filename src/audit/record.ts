@@ -1,0 +1,67 @@
+/**
+ * One audit record as written: the event (src/audit/events.ts) plus where it sits in its
+ * hash chain. Shared by the writer (src/audit/log.ts) and the verifier (src/audit/verify.ts),
+ * so both compute the hash the same way.
+ *
+ *   hash = hex sha256( prev + "\n" + canonical JSON of the record without `hash` )
+ *
+ * where canonical JSON sorts object keys recursively (arrays keep their order) and `prev` is
+ * the hash of the chain's previous record, or for seq 1 the chain's genesis hash
+ * sha256("mcp-authz audit genesis\0" + chain).
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { auditEventSchema } from './events.js';
+
+/** The record format version; every record carries it as `"audit": 1`, which also tells audit lines apart from log lines on a shared stdout. */
+export const RECORD_FORMAT = 1;
+
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
+
+/** A chain id: `<name>-<random>`, e.g. `web-7f9c-3b1e0a9d44c2`. */
+export const chainIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/);
+
+export const auditRecordSchema = z
+  .object({
+    ...auditEventSchema.shape,
+    audit: z.literal(RECORD_FORMAT),
+    /** when the event was recorded (ISO 8601, UTC) */
+    time: z.iso.datetime(),
+    chain: chainIdSchema,
+    /** 1, 2, … within the chain */
+    seq: z.number().int().min(1),
+    /** how many records of this chain could not be written just before this one (write failures) */
+    lost: z.number().int().min(1).optional(),
+    prev: hex64,
+    hash: hex64,
+  })
+  .strict();
+
+export type AuditRecord = z.infer<typeof auditRecordSchema>;
+
+/** The fields the chain checks need; a line without them cannot be placed in any chain. */
+export const chainFieldsSchema = z.object({ chain: chainIdSchema, seq: z.number().int().min(1), prev: hex64, hash: hex64 });
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+export function genesisHash(chain: string): string {
+  return sha256Hex(`mcp-authz audit genesis\0${chain}`);
+}
+
+/** JSON with object keys sorted recursively; `undefined` members are left out, as JSON.stringify does. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
+
+/** The hash a record must carry: over its `prev` and every other member but `hash`. */
+export function recordHash(record: Record<string, unknown>): string {
+  const { hash: _hash, ...rest } = record;
+  return sha256Hex(`${String(rest.prev)}\n${canonicalJson(rest)}`);
+}

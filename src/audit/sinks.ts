@@ -1,0 +1,193 @@
+/**
+ * Where audit lines are written: a file in `<dataDir>/audit/` (rotated, never deleted),
+ * standard output, or a Redis stream. A sink writes one complete line per call and rejects
+ * when it could not.
+ */
+import { mkdir, open, rename, stat, type FileHandle } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Redis } from 'ioredis';
+
+export interface AuditSink {
+  /**
+   * where the records go, kept in each checkpoint so verify knows which chains it should find
+   * in what it reads: `file:<host>:<directory>`, `stdout`, or `redis:<stream key>`
+   */
+  readonly where: string;
+  /** appends one line (ending in "\n") */
+  write(line: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const AUDIT_DIR = 'audit';
+export const CURRENT_FILE = 'audit.jsonl';
+/** rotated files: `audit-<ISO time without colons>-<chain>.jsonl` */
+export const ROTATED_FILE = /^audit-(\d{4}-\d{2}-\d{2}T\d{6}(?:\.\d{3})?Z)-(.+)\.jsonl$/;
+/** the length cap of the Redis stream (approximate, trimmed from the oldest end) */
+export const STREAM_MAXLEN = 1_000_000;
+
+export function auditDir(dataDir: string): string {
+  return join(dataDir, AUDIT_DIR);
+}
+
+export function streamKey(redisKeyPrefix: string): string {
+  return `${redisKeyPrefix}audit`;
+}
+
+/** The `where` of the file sink in `dir` on this host. */
+export function fileWhere(dir: string): string {
+  return `file:${hostname()}:${resolve(dir)}`;
+}
+
+export function streamWhere(key: string): string {
+  return `redis:${key}`;
+}
+
+export const STDOUT_WHERE = 'stdout';
+
+/** The time in a rotated file's name, as epoch ms (NaN when it is not one). */
+export function rotatedAt(name: string): number {
+  const match = ROTATED_FILE.exec(name);
+  if (!match) return NaN;
+  const compact = match[1]!;
+  return Date.parse(`${compact.slice(0, 13)}:${compact.slice(13, 15)}:${compact.slice(15)}`);
+}
+
+/**
+ * Appends to `<dir>/audit.jsonl` with O_APPEND, one write per line, so several processes may
+ * share the file. Before each write it checks that the path is still the file it holds open
+ * (another process may have rotated it); after a write that takes the file past `maxBytes`
+ * it renames the file to a unique rotated name and the next write starts a new one.
+ */
+export class FileSink implements AuditSink {
+  #file: FileHandle | undefined;
+  #ino = -1;
+  #dirReady = false;
+  readonly #path: string;
+  readonly where: string;
+
+  constructor(
+    private readonly dir: string,
+    private readonly maxBytes: number,
+    private readonly chain: string,
+    /** told when a full file could not be rotated (it keeps growing meanwhile) */
+    private readonly onRotationError?: (err: Error) => void,
+  ) {
+    this.#path = join(dir, CURRENT_FILE);
+    this.where = fileWhere(dir);
+  }
+
+  async write(line: string): Promise<void> {
+    const file = await this.#current();
+    const bytes = Buffer.from(line, 'utf8');
+    const { bytesWritten } = await file.write(bytes, 0, bytes.length);
+    if (bytesWritten !== bytes.length) throw new Error(`short write to ${this.#path} (${bytesWritten} of ${bytes.length} bytes)`);
+    // the line is written: whatever happens to the rotation, this write succeeded
+    try {
+      if ((await file.stat()).size > this.maxBytes) await this.#rotate();
+    } catch (err) {
+      await this.close().catch(() => {});
+      // another writer rotated the file between our check and our rename: nothing to do
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.onRotationError?.(err as Error);
+    }
+  }
+
+  async close(): Promise<void> {
+    const file = this.#file;
+    this.#file = undefined;
+    await file?.close();
+  }
+
+  async #current(): Promise<FileHandle> {
+    if (!this.#dirReady) {
+      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      this.#dirReady = true;
+    }
+    if (this.#file) {
+      const ino = await stat(this.#path).then(
+        (s) => s.ino,
+        () => -1,
+      );
+      if (ino === this.#ino) return this.#file;
+      await this.close();
+    }
+    const file = await open(this.#path, 'a', 0o600);
+    this.#file = file;
+    this.#ino = (await file.stat()).ino;
+    return file;
+  }
+
+  async #rotate(): Promise<void> {
+    // only the file this writer holds: another process may have rotated it already
+    const ino = await stat(this.#path).then(
+      (s) => s.ino,
+      () => -1,
+    );
+    if (ino !== this.#ino) return;
+    let target: string;
+    for (;;) {
+      target = join(this.dir, `audit-${new Date().toISOString().replace(/:/g, '')}-${this.chain}.jsonl`);
+      const taken = await stat(target).then(
+        () => true,
+        () => false,
+      );
+      if (!taken) break;
+      await sleep(2);
+    }
+    await rename(this.#path, target);
+    await this.close();
+  }
+}
+
+/** One line per write on a stream (process.stdout for the server). */
+export class StreamSink implements AuditSink {
+  readonly where = STDOUT_WHERE;
+  constructor(private readonly out: NodeJS.WritableStream) {}
+
+  write(line: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.out.write(line, (err?: Error | null) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  async close(): Promise<void> {}
+}
+
+/**
+ * XADD to `<prefix>audit` (capped at about {@link STREAM_MAXLEN} entries, oldest first), one
+ * field `r` holding the line without its newline. Opens its own connection on first use.
+ */
+export class RedisStreamSink implements AuditSink {
+  #redis: Promise<Redis> | undefined;
+  readonly where: string;
+
+  constructor(
+    private readonly url: string,
+    private readonly key: string,
+  ) {
+    this.where = streamWhere(key);
+  }
+
+  async write(line: string): Promise<void> {
+    const redis = await (this.#redis ??= connectRedis(this.url));
+    await redis.xadd(this.key, 'MAXLEN', '~', String(STREAM_MAXLEN), '*', 'r', line.replace(/\n$/, ''));
+  }
+
+  async close(): Promise<void> {
+    const pending = this.#redis;
+    this.#redis = undefined;
+    if (!pending) return;
+    const redis = await pending.catch(() => undefined);
+    if (!redis) return;
+    await redis.quit().catch(() => redis.disconnect());
+  }
+}
+
+/** A connection of the audit log's own (lazily loaded ioredis). Errors are reported by the commands that fail. */
+export async function connectRedis(url: string): Promise<Redis> {
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: true, connectTimeout: 5000, maxRetriesPerRequest: 3 });
+  redis.on('error', () => {});
+  return redis;
+}
