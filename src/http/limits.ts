@@ -1,0 +1,196 @@
+/**
+ * The rate limits (`rateLimits.*`), over the store's counters (adapters/contract.ts
+ * `RateCounters`): in the server's memory with SQLite, in Redis (shared by every replica)
+ * with Redis. One method per limit builds its key and asks the store; `tooManyRequests` and
+ * `tooManyRequestsPage` answer `429`.
+ *
+ * | limit                    | key                               | counts                                  |
+ * |--------------------------|-----------------------------------|-----------------------------------------|
+ * | `signInPerAccount`       | the username, lowercased          | failed sign-ins (reset by a success)    |
+ * | `signInPerSource`        | the source address                | failed sign-ins (never reset)           |
+ * | `tokenPerClient`         | the client (public: and source)   | token requests, once the client is known|
+ * | `registrationPerSource`  | the source address                | registration requests                   |
+ * | `userCodesPerSource`     | the source address                | wrong device user codes                 |
+ * | `documentFetchesPerHost` | the metadata document's host      | metadata document fetches               |
+ *
+ * Limits on failures count every attempt up front (one atomic `hit`) and take back those that did
+ * not fail, so a burst of concurrent guesses cannot slip through before the first failure is
+ * counted. Sign-in has growing delays: an attempt while either sign-in limit holds is refused
+ * before the password is looked at, and doubles that limit's remaining wait (up to an hour).
+ *
+ * Every refusal is logged as `rate_limit.hit` with the limit, the kind of key, the request id
+ * and the source address, plus the account id (never a username or password), client id or
+ * host when that is what is limited.
+ */
+import type { Context } from 'koa';
+import type { RateCounters, RateDecision, RateRule } from '../../adapters/contract.js';
+import type { Config } from '../config/schema.js';
+import { usernameSchema } from '../accounts/schema.js';
+import type { Logger } from '../observability/logger.js';
+import type { Render } from './render.js';
+
+export type LimitName = keyof Config['rateLimits'];
+export type KeyKind = 'account' | 'source' | 'client' | 'host';
+
+/** The longest a growing sign-in delay gets. */
+export const MAX_SIGN_IN_WAIT_MS = 3600_000;
+
+/** A refusal: which limit, and how long until it lets the key through. */
+export interface Refusal {
+  limit: LimitName;
+  key: KeyKind;
+  retryAfterMs: number;
+}
+
+/** What a `rate_limit.hit` log line may say besides the limit and the source. */
+export interface HitDetails {
+  accountId?: string;
+  clientId?: string;
+  host?: string;
+}
+
+export class RateLimits {
+  readonly #counters: RateCounters;
+  readonly #rules: Record<LimitName, RateRule>;
+  readonly #log: Logger;
+
+  constructor(counters: RateCounters, config: Config['rateLimits'], log: Logger) {
+    this.#counters = counters;
+    this.#log = log;
+    const rule = ({ max, window }: { max: number; window: number }): RateRule => ({ max, windowMs: window * 1000 });
+    this.#rules = {
+      signInPerAccount: rule(config.signInPerAccount),
+      signInPerSource: rule(config.signInPerSource),
+      tokenPerClient: rule(config.tokenPerClient),
+      registrationPerSource: rule(config.registrationPerSource),
+      userCodesPerSource: rule(config.userCodesPerSource),
+      documentFetchesPerHost: rule(config.documentFetchesPerHost),
+    };
+  }
+
+  /**
+   * A sign-in attempt, counted against the account and the source before the password is
+   * looked at (atomically: concurrent guesses cannot all pass before the first failure counts).
+   * Refused when either is limited — with the longer wait of the two; a refused attempt counts
+   * nothing and doubles the limited keys' remaining waits (growing delays, up to an hour).
+   * A failed attempt stays counted; call `succeeded` when the password was right.
+   */
+  async signIn(username: string, source: string): Promise<{ refused: Refusal } | { succeeded(): Promise<void> }> {
+    const [accountKey, fromKey] = [signInAccountKey(username), sourceKey('signin', source)];
+    const grow = { growUpToMs: MAX_SIGN_IN_WAIT_MS };
+    const [account, from] = await Promise.all([
+      this.#counters.hit(accountKey, this.#rules.signInPerAccount, grow),
+      this.#counters.hit(fromKey, this.#rules.signInPerSource, grow),
+    ]);
+    if (account.allowed && from.allowed) {
+      return {
+        // Whoever typed the right password knows it: the account's failures are forgotten. The
+        // source's are not (only this attempt is taken back), or signing in to one's own account
+        // would reset the count of guesses at others'.
+        succeeded: async () => {
+          await Promise.all([this.#counters.reset(accountKey), this.#counters.forget(fromKey, from.hit!)]);
+        },
+      };
+    }
+    // the attempt is not made: it counts against neither
+    if (account.hit) await this.#counters.forget(accountKey, account.hit);
+    if (from.hit) await this.#counters.forget(fromKey, from.hit);
+    return {
+      refused:
+        account.retryAfterMs >= from.retryAfterMs
+          ? { limit: 'signInPerAccount', key: 'account', retryAfterMs: account.retryAfterMs }
+          : { limit: 'signInPerSource', key: 'source', retryAfterMs: from.retryAfterMs },
+    };
+  }
+
+  /** One token request of an identified client; `key` from {@link tokenClientKey}. */
+  token(key: string): Promise<RateDecision> {
+    return this.#counters.hit(key, this.#rules.tokenPerClient);
+  }
+
+  /** One registration request from `source`. */
+  registration(source: string): Promise<RateDecision> {
+    return this.#counters.hit(sourceKey('registration', source), this.#rules.registrationPerSource);
+  }
+
+  /**
+   * An attempt to enter a user code from `source`, counted before the engine looks at it; take
+   * it back with `userCodeNotWrong` unless the code turned out wrong (unknown, expired, used).
+   */
+  userCode(source: string): Promise<RateDecision> {
+    return this.#counters.hit(sourceKey('usercode', source), this.#rules.userCodesPerSource);
+  }
+
+  async userCodeNotWrong(source: string, hit: string): Promise<void> {
+    await this.#counters.forget(sourceKey('usercode', source), hit);
+  }
+
+  /** One metadata document fetch from `host`. */
+  documentFetch(host: string): Promise<RateDecision> {
+    return this.#counters.hit(`cimd:host:${host.toLowerCase()}`, this.#rules.documentFetchesPerHost);
+  }
+
+  /** Logs a refusal as `rate_limit.hit`; `ctx` is absent outside a request. */
+  logHit(ctx: Context | undefined, refusal: Refusal, details: HitDetails = {}): void {
+    const requestId = (ctx?.state as { requestId?: string } | undefined)?.requestId;
+    this.#log.warn(
+      {
+        event: 'rate_limit.hit',
+        limit: refusal.limit,
+        key: refusal.key,
+        requestId,
+        source: ctx?.ip,
+        retryAfter: retryAfterSeconds(refusal.retryAfterMs),
+        ...details,
+      },
+      'rate limit hit',
+    );
+  }
+}
+
+/**
+ * The token limit's key for a client. A confidential client is counted as itself: only
+ * requests it authenticated reach the count. A public client proves nothing but its id, which
+ * every installation of the app shares and anyone may send, so it is counted per client and
+ * source address: nobody can spend another installation's budget.
+ */
+export function tokenClientKey(clientId: string, isPublic: boolean, source: string): string {
+  return isPublic ? `token:public:${clientId}\0${source}` : `token:client:${clientId}`;
+}
+
+function signInAccountKey(username: string): string {
+  const parsed = usernameSchema.safeParse(username);
+  return `signin:account:${parsed.success ? parsed.data : username.toLowerCase()}`;
+}
+
+function sourceKey(limit: string, source: string): string {
+  return `${limit}:source:${source}`;
+}
+
+/** `Retry-After` in whole seconds, at least 1. */
+export function retryAfterSeconds(ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1000));
+}
+
+/** "3 seconds", "2 minutes": how long to wait, for a person. */
+export function describeWait(ms: number): string {
+  const seconds = retryAfterSeconds(ms);
+  if (seconds < 120) return `${seconds} second${seconds === 1 ? '' : 's'}`;
+  const minutes = Math.ceil(seconds / 60);
+  return `${minutes} minutes`;
+}
+
+/** A JSON endpoint's `429`: `Retry-After`, `no-store` and an OAuth error body. */
+export function tooManyRequests(ctx: Context, retryAfterMs: number, description: string, error = 'temporarily_unavailable'): void {
+  ctx.status = 429;
+  ctx.set('Retry-After', String(retryAfterSeconds(retryAfterMs)));
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = { error, error_description: description };
+}
+
+/** A page's `429`: `Retry-After` and the error page saying how long to wait. */
+export function tooManyRequestsPage(ctx: Context, render: Render, retryAfterMs: number, title: string, message: string): void {
+  ctx.set('Retry-After', String(retryAfterSeconds(retryAfterMs)));
+  const requestId = (ctx.state as { requestId?: string }).requestId;
+  render(ctx, 'error', { title, message, ...(requestId ? { requestId } : {}) }, 429);
+}

@@ -1,0 +1,357 @@
+/**
+ * The rate limits (`rateLimits.*`, src/http/limits.ts) over real HTTP: sign-in per account and
+ * per source with growing delays, the token endpoint per client, registration per source,
+ * device user codes per source, metadata document fetches per host — on SQLite (counters in
+ * the server's memory), and the sign-in limit shared by two replicas on one real Redis.
+ *
+ * Sources are told apart with `X-Forwarded-For` (the servers trust the proxy headers).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startServer, type TestServer } from '../helpers/server.js';
+import { Browser, findForm, type ParsedForm, formData } from '../helpers/browser-driver.js';
+import { NOTES, PASSWORD, SECRET } from '../helpers/fixtures.js';
+import { authorizationRequest, startDevice } from '../helpers/flows.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+
+const WRONG = 'not the right password at all';
+const USERS = { alice: [], bob: [], carol: [], dave: [], erin: [], frank: [] };
+
+/** A sign-in form of a fresh authorization request, with the browser holding its cookies. */
+async function signInForm(t: TestServer): Promise<{ browser: Browser; form: ParsedForm }> {
+  const { url } = await authorizationRequest(t, 'web-app', { scope: 'notes:read', resource: NOTES });
+  const browser = new Browser();
+  const page = await browser.go(url);
+  return { browser, form: findForm(page, '/login') };
+}
+
+interface Answer {
+  status: number;
+  retryAfter: number | undefined;
+  html: string;
+  headers: Headers;
+}
+
+/** Sign-in forms made ahead, so the attempts themselves follow each other closely. */
+function signInForms(t: TestServer, n: number) {
+  return Promise.all(Array.from({ length: n }, () => signInForm(t)));
+}
+
+/** One sign-in attempt from `source`: 303 (signed in), 401 (wrong) or 429 (limited). */
+async function signIn(t: TestServer, username: string, password: string, source: string, prepared?: { browser: Browser; form: ParsedForm }): Promise<Answer> {
+  const { browser, form } = prepared ?? (await signInForm(t));
+  const res = await fetch(form.action, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      accept: 'text/html',
+      cookie: browser.jar.header(form.action),
+      'x-forwarded-for': source,
+    },
+    body: formData(form, { username, password }).toString(),
+  });
+  const retryAfter = res.headers.get('retry-after');
+  return { status: res.status, retryAfter: retryAfter === null ? undefined : Number(retryAfter), html: await res.text(), headers: res.headers };
+}
+
+function hits(t: TestServer, limit: string): Record<string, unknown>[] {
+  return t.logs.filter((l) => l.event === 'rate_limit.hit' && l.limit === limit);
+}
+
+function assertLimitedPage(answer: Answer, text: RegExp) {
+  assert.equal(answer.status, 429, answer.html.slice(0, 300));
+  assert.ok(answer.retryAfter !== undefined && Number.isInteger(answer.retryAfter) && answer.retryAfter >= 1, `Retry-After ${answer.retryAfter}`);
+  assert.equal(answer.headers.get('cache-control'), 'no-store');
+  assert.match(answer.headers.get('content-type') ?? '', /text\/html/);
+  assert.match(answer.html, text);
+}
+
+async function accountId(t: TestServer, username: string): Promise<string> {
+  return (await t.server.store.accounts.findByUsername(username))!.id;
+}
+
+describe('sign-in limits', () => {
+  /** short windows: waits are seconds */
+  let quick: TestServer;
+  /** long windows: nothing expires during a test */
+  let slow: TestServer;
+  before(async () => {
+    [quick, slow] = await Promise.all([
+      startServer({
+        store: 'sqlite',
+        users: USERS,
+        config: { trustProxy: true, rateLimits: { signInPerAccount: { max: 3, window: 2 }, signInPerSource: { max: 50, window: 2 } } },
+      }),
+      startServer({
+        store: 'sqlite',
+        users: USERS,
+        config: { trustProxy: true, rateLimits: { signInPerAccount: { max: 3, window: 60 }, signInPerSource: { max: 4, window: 60 } } },
+      }),
+    ]);
+  });
+  after(() => Promise.all([quick, slow].map((t) => t?.stop())));
+
+  test('per account: after the limit even the right password is refused, from any source, until the wait has passed', async () => {
+    const forms = await signInForms(quick, 4);
+    for (let i = 0; i < 3; i++) assert.equal((await signIn(quick, 'alice', WRONG, '10.1.0.1', forms[i])).status, 401);
+    const refused = await signIn(quick, 'Alice', PASSWORD, '10.1.0.2', forms[3]);
+    assertLimitedPage(refused, /Too many failed sign-ins for this account/);
+    const [hit] = hits(quick, 'signInPerAccount');
+    assert.equal(hit?.key, 'account');
+    assert.equal(hit?.accountId, await accountId(quick, 'alice'), 'the account id is logged');
+    assert.equal(hit?.source, '10.1.0.2');
+    assert.ok(!JSON.stringify(quick.logs).includes(PASSWORD), 'no password in any log line');
+    assert.ok(!JSON.stringify(hits(quick, 'signInPerAccount')).includes('alice'), 'nor the username in the limit log');
+
+    await sleep(refused.retryAfter! * 1000 + 100);
+    assert.equal((await signIn(quick, 'alice', PASSWORD, '10.1.0.2')).status, 303, 'signed in once the wait has passed');
+  });
+
+  test('growing delays: every attempt while limited doubles the wait', async () => {
+    const forms = await signInForms(quick, 6);
+    for (let i = 0; i < 3; i++) assert.equal((await signIn(quick, 'erin', WRONG, '10.2.0.1', forms[i])).status, 401);
+    const waits: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const answer = await signIn(quick, 'erin', i === 2 ? PASSWORD : WRONG, '10.2.0.1', forms[3 + i]);
+      assertLimitedPage(answer, /Too many failed sign-ins/);
+      waits.push(answer.retryAfter!);
+    }
+    // the window leaves within 2 seconds, doubled; then about 8 and 16 seconds
+    assert.ok(waits[0]! <= 4, `first wait ${waits[0]}`);
+    assert.ok(waits[1]! > waits[0]! && waits[2]! > waits[1]!, `waits grow: ${waits.join(', ')}`);
+    assert.ok(waits[2]! >= 2 * waits[0]!, `waits double: ${waits.join(', ')}`);
+  });
+
+  test('per source: failures against any accounts add up; a success forgets the account\'s failures, not the source\'s', async () => {
+    const [x, y] = ['10.3.0.1', '10.3.0.2'];
+    assert.equal((await signIn(slow, 'bob', WRONG, x)).status, 401);
+    assert.equal((await signIn(slow, 'bob', WRONG, x)).status, 401);
+    assert.equal((await signIn(slow, 'bob', PASSWORD, x)).status, 303);
+    // bob's two failures are forgotten: two more (from y) are not over his limit of 3
+    assert.equal((await signIn(slow, 'bob', WRONG, y)).status, 401);
+    assert.equal((await signIn(slow, 'bob', WRONG, y)).status, 401, 'a success reset the account count');
+    assert.equal((await signIn(slow, 'bob', PASSWORD, y)).status, 303);
+    // x still has its two failures: two more at another account reach the source's limit of 4
+    assert.equal((await signIn(slow, 'carol', WRONG, x)).status, 401);
+    assert.equal((await signIn(slow, 'carol', WRONG, x)).status, 401);
+    const refused = await signIn(slow, 'dave', PASSWORD, x);
+    assertLimitedPage(refused, /Too many failed sign-ins from here/);
+    const [hit] = hits(slow, 'signInPerSource');
+    assert.equal(hit?.key, 'source');
+    assert.equal(hit?.source, x);
+    assert.equal(hit?.accountId, undefined, 'a source refusal names no account');
+    assert.equal((await signIn(slow, 'dave', PASSWORD, y)).status, 303, 'another source is not limited');
+  });
+
+  test('concurrent wrong guesses cannot all slip through before the first failure counts', async () => {
+    const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => signIn(slow, 'frank', WRONG, `10.4.0.${i + 1}`)));
+    const statuses = answers.map((a) => a.status).sort();
+    assert.deepEqual(statuses, [401, 401, 401, 429, 429, 429, 429, 429]);
+  });
+});
+
+describe('token endpoint limit per client', () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startServer({ store: 'sqlite', config: { trustProxy: true, rateLimits: { tokenPerClient: { max: 3, window: 60 } } } });
+  });
+  after(() => t?.stop());
+
+  const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+  async function token(body: Record<string, string>, headers: Record<string, string> = {}) {
+    const res = await fetch(t.url('/token'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', ...headers },
+      body: new URLSearchParams(body),
+    });
+    return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, string> };
+  }
+  const credentials = (id: string, secret = SECRET) => token({ grant_type: 'client_credentials', resource: NOTES }, { authorization: basic(id, secret) });
+
+  test('over the limit: 429, Retry-After and temporarily_unavailable; another client is unaffected', async () => {
+    for (let i = 0; i < 3; i++) assert.equal((await credentials('nightly-report')).status, 200);
+    const over = await credentials('nightly-report');
+    assert.equal(over.status, 429);
+    assert.equal(over.body.error, 'temporarily_unavailable');
+    assert.match(over.body.error_description ?? '', /too many token requests/);
+    const retryAfter = Number(over.headers.get('retry-after'));
+    assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60, `Retry-After ${retryAfter}`);
+    assert.equal(over.headers.get('cache-control'), 'no-store');
+    const [hit] = hits(t, 'tokenPerClient');
+    assert.equal(hit?.clientId, 'nightly-report');
+    assert.equal(hit?.key, 'client');
+    assert.equal((await credentials('notes-server')).status, 200, 'another client has its own count');
+  });
+
+  test('requests naming a client without its credentials are not counted: nobody can lock a client out', async () => {
+    for (let i = 0; i < 10; i++) {
+      const forged = await credentials('report-post', 'not-the-secret-of-this-client');
+      assert.equal(forged.status, 401);
+      assert.equal(forged.body.error, 'invalid_client');
+    }
+    const post = () => token({ grant_type: 'client_credentials', client_id: 'report-post', client_secret: SECRET });
+    for (let i = 0; i < 3; i++) assert.equal((await post()).status, 200, `authenticated request ${i + 1}`);
+    assert.equal((await post()).status, 429);
+  });
+
+  test('a public client is counted per source; a device polling over the limit gets slow_down', async () => {
+    const { device_code } = await startDevice(t);
+    const poll = (source: string) =>
+      token({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code, client_id: 'tv-app' }, { 'x-forwarded-for': source });
+    for (let i = 0; i < 3; i++) {
+      const pending = await poll('10.5.0.1');
+      assert.equal(pending.status, 400);
+      assert.match(pending.body.error ?? '', /^(authorization_pending|slow_down)$/);
+    }
+    const over = await poll('10.5.0.1');
+    assert.equal(over.status, 429);
+    assert.equal(over.body.error, 'slow_down');
+    assert.ok(Number(over.headers.get('retry-after')) >= 1);
+    assert.equal((await poll('10.5.0.2')).status, 400, 'another installation (source) of the same app is not limited');
+  });
+});
+
+describe('registration, user code and metadata document limits', () => {
+  let t: TestServer;
+  let documents: Server;
+  let port = 0;
+  const fetched = new Map<string, number>();
+  before(async () => {
+    documents = createHttpServer((req, res) => {
+      const path = req.url ?? '/';
+      fetched.set(path, (fetched.get(path) ?? 0) + 1);
+      const host = req.headers.host ?? '';
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          client_id: `http://${host}${path}`,
+          client_name: 'Doc Client',
+          redirect_uris: ['http://127.0.0.1/callback'],
+          token_endpoint_auth_method: 'none',
+        }),
+      );
+    });
+    await new Promise<void>((resolve) => documents.listen(0, '127.0.0.1', resolve));
+    port = (documents.address() as AddressInfo).port;
+    t = await startServer({
+      store: 'sqlite',
+      config: {
+        cimd: { dangerouslyAllowPrivateNetwork: true },
+        rateLimits: { registrationPerSource: { max: 2, window: 60 }, userCodesPerSource: { max: 2, window: 60 }, documentFetchesPerHost: { max: 2, window: 60 } },
+      },
+    });
+  });
+  after(async () => {
+    await t?.stop();
+    documents?.closeAllConnections();
+    await new Promise<void>((resolve) => documents?.close(() => resolve()));
+  });
+
+  test('registration: 429 with Retry-After and temporarily_unavailable past the limit per source', async () => {
+    const register = (n: number) =>
+      fetch(t.url('/register'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ redirect_uris: [`http://127.0.0.1:${5000 + n}/cb`], token_endpoint_auth_method: 'none', client_name: `app ${n}` }),
+      });
+    assert.equal((await register(1)).status, 201);
+    assert.equal((await register(2)).status, 201);
+    const over = await register(3);
+    assert.equal(over.status, 429);
+    assert.ok(Number(over.headers.get('retry-after')) >= 1);
+    assert.equal(over.headers.get('cache-control'), 'no-store');
+    assert.equal(((await over.json()) as { error?: string }).error, 'temporarily_unavailable');
+    assert.equal(hits(t, 'registrationPerSource')[0]?.key, 'source');
+  });
+
+  test('user codes: right codes do not count, wrong ones do; then 429 even for a right code', async () => {
+    const da = await startDevice(t);
+    const browser = new Browser();
+    const enter = async (code: string) => {
+      const page = await browser.go(t.url('/device'));
+      return browser.submit(findForm(page, '/device'), { user_code: code });
+    };
+    for (let i = 0; i < 3; i++) assert.equal((await enter(da.user_code)).status, 200, 'a right code shows the confirmation');
+    assert.equal((await enter('BCDF-GHJK')).status, 400);
+    assert.equal((await enter('BCDF-GHJL')).status, 400);
+    const over = await enter(da.user_code);
+    assert.equal(over.status, 429);
+    assert.ok(Number(over.headers.get('retry-after')) >= 1);
+    assert.match(over.html, /Too many wrong codes/);
+    assert.equal(hits(t, 'userCodesPerSource').length, 1);
+  });
+
+  test('metadata documents: past the fetches per host, 429 without a fetch (page and JSON); another host is unaffected', async () => {
+    const doc = (host: string, n: number) => `http://${host}:${port}/clients/${n}.json`;
+    const authorize = (clientId: string) => {
+      const url = new URL(t.url('/auth'));
+      url.search = new URLSearchParams({
+        client_id: clientId,
+        redirect_uri: 'http://127.0.0.1/callback',
+        response_type: 'code',
+        scope: 'notes:read',
+        resource: NOTES,
+        code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+        code_challenge_method: 'S256',
+        state: 'xyz',
+      }).toString();
+      return fetch(url, { redirect: 'manual', headers: { accept: 'text/html' } });
+    };
+    for (const n of [1, 2]) {
+      const res = await authorize(doc('localhost', n));
+      assert.equal(res.status, 303, `document ${n} is fetched and the request goes on to sign-in`);
+      assert.match(res.headers.get('location') ?? '', /\/interaction\//);
+    }
+    const page = await authorize(doc('localhost', 3));
+    assert.equal(page.status, 429);
+    assert.ok(Number(page.headers.get('retry-after')) >= 1);
+    assert.equal(page.headers.get('location'), null, 'never a redirect to the client');
+    assert.match(await page.text(), /Too many requests/);
+    assert.equal(fetched.get('/clients/3.json'), undefined, 'the document was not fetched');
+
+    const json = await fetch(t.url('/token'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: new URLSearchParams({ grant_type: 'authorization_code', code: 'x', code_verifier: 'y'.repeat(43), redirect_uri: 'http://127.0.0.1/callback', client_id: doc('localhost', 4) }),
+    });
+    assert.equal(json.status, 429);
+    assert.ok(Number(json.headers.get('retry-after')) >= 1);
+    assert.equal(((await json.json()) as { error?: string }).error, 'temporarily_unavailable');
+    assert.equal(fetched.get('/clients/4.json'), undefined);
+
+    const [hit] = hits(t, 'documentFetchesPerHost');
+    assert.equal(hit?.key, 'host');
+    assert.equal(hit?.host, 'localhost');
+    assert.equal((await authorize(doc('127.0.0.1', 5))).status, 303, 'another host has its own count');
+    assert.equal((await authorize(doc('localhost', 1))).status, 303, 'a cached document needs no fetch');
+  });
+});
+
+describe('two replicas on one Redis', () => {
+  let redis: RedisServer;
+  let a: TestServer;
+  let b: TestServer;
+  before(async () => {
+    redis = await startRedis();
+    const shared = { store: 'redis' as const, redisUrl: redis.url, redisKeyPrefix: 'limits:', users: USERS };
+    const config = { trustProxy: true, rateLimits: { signInPerAccount: { max: 3, window: 60 } } };
+    a = await startServer({ ...shared, config });
+    b = await startServer({ ...shared, config });
+  });
+  after(async () => {
+    await Promise.all([a, b].map((t) => t?.stop()));
+    await redis?.stop();
+  });
+
+  test('failed sign-ins at one replica count at the other', async () => {
+    for (let i = 0; i < 3; i++) assert.equal((await signIn(a, 'alice', WRONG, `10.6.0.${i + 1}`)).status, 401);
+    const refused = await signIn(b, 'alice', PASSWORD, '10.6.0.9');
+    assertLimitedPage(refused, /Too many failed sign-ins for this account/);
+    assert.equal(hits(b, 'signInPerAccount')[0]?.accountId, await accountId(b, 'alice'));
+    assert.equal((await signIn(b, 'bob', PASSWORD, '10.6.0.9')).status, 303, 'other accounts are unaffected');
+  });
+});
