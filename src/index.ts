@@ -22,6 +22,7 @@ import { ResourceRegistry } from './provider/resources.js';
 import { createProvider } from './provider/create-provider.js';
 import { ProviderHolder } from './provider/holder.js';
 import { devicePolling } from './provider/device-polling.js';
+import { refreshReuseGrace } from './provider/refresh-reuse.js';
 import { sessionFormGuard } from './provider/session-guard.js';
 import { jwtAccessTokens } from './provider/jwt-access-tokens.js';
 import { canonicalResourceParameters } from './provider/resource-parameters.js';
@@ -37,9 +38,17 @@ import { staticFiles } from './http/static-files.js';
 import { requestContext } from './http/request-context.js';
 import { errorBoundary } from './http/error-boundary.js';
 import { deviceLinkPrefill } from './http/device-link.js';
+import { userCodeAttemptLimit } from './http/user-code-attempts.js';
+import { RateLimits } from './http/limits.js';
 import { health } from './http/health.js';
 import { interactionRouter } from './interactions/router.js';
 import { providerPages } from './interactions/provider-pages.js';
+import { connectedAppsRouter } from './interactions/connected-apps.js';
+import { clientUsage } from './clients/usage.js';
+import { registrationHygiene } from './clients/registration.js';
+import { REGISTRATION_PATH } from './provider/configuration.js';
+import type { AuditLog } from './audit/events.js';
+import { createAuditLog } from './audit/log.js';
 
 export const VIEWS_DIR = fileURLToPath(new URL('../../views', import.meta.url));
 
@@ -57,6 +66,8 @@ export interface AuthServer {
   hub: RevocationHub;
   publisher: RevocationPublisher;
   log: Logger;
+  /** the tamper-evident audit log (this process's chain); writes nothing until something is recorded */
+  audit: AuditLog;
   /** stops timers and closes the store (if this server opened it) */
   close(): Promise<void>;
 }
@@ -66,7 +77,9 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const store = options.store ?? (await openStore({ dataDir: config.dataDir, redisUrl: config.redisUrl, redisKeyPrefix: config.redisKeyPrefix }));
   const ownsStore = !options.store;
   let hub: RevocationHub | undefined;
+  let audit: AuditLog | undefined;
   try {
+    audit = createAuditLog({ config, store, log });
     await store.ping();
     const { created } = await loadOrCreateKeySet(store.settings);
     if (created) log.info({ event: 'keys.created' }, 'created the first signing keys');
@@ -78,12 +91,14 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const resources = new ResourceRegistry(config);
     const render = createRenderer({ viewsDir: VIEWS_DIR, cache: true });
     const csrf = createCsrf({ key: secrets.csrfKey, secureCookies: secure });
-    const pages = providerPages(resources, render);
+    const limits = new RateLimits(store.limits, config.rateLimits, log);
+    const pages = providerPages(resources, render, new Set(config.clients.map((c) => c.client_id)));
+    const usage = clientUsage(store, config, log);
     const publisher = revocationPublisher(store.revocations, longestAccessTokenTtl(config), log);
     hub = new RevocationHub(store.revocations, log);
     await hub.start();
     const holder = new ProviderHolder(
-      (jwks) => createProvider({ config, store, secrets, jwks, resources, pages, basePath }, publisher, log),
+      (jwks) => createProvider({ config, store, secrets, jwks, resources, pages, basePath, log, usage, limits }, publisher, log),
       store.settings,
       keyTiming(config),
       basePath,
@@ -93,7 +108,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     holder.start(config.keys.reloadInterval * 1000);
 
     const accounts = createAccountService(store.accounts);
-    const router = interactionRouter({ config, holder, resources, accounts, render, csrf, log, basePath });
+    const router = interactionRouter({ config, holder, resources, accounts, render, csrf, log, basePath, limits });
+    const apps = connectedAppsRouter({ config, store, holder, resources, csrf, publisher, log, basePath, render });
 
     // oidc-provider runs on our koa context when mounted: its signed cookies use our app's keys.
     const app = new Koa({ proxy: config.trustProxy, keys: secrets.cookieKeys });
@@ -107,12 +123,17 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     app.use(revocationFeed({ log: store.revocations, hub, path: `${basePath}${FEED_PATH}`, heartbeatMs: 5000 }));
     app.use(router.routes());
     app.use(router.allowedMethods());
+    app.use(apps.routes());
+    app.use(apps.allowedMethods());
     app.use(deviceLinkPrefill(`${basePath}/device`));
+    app.use(userCodeAttemptLimit(limits, `${basePath}/device`, render));
     app.use(sessionFormGuard({ store, paths: [`${basePath}/device`, `${basePath}/session/end/confirm`] }));
     app.use(devicePolling({ store, basePath, interval: config.deviceFlow.interval, deviceCodeTtl: config.ttl.deviceCode }));
+    app.use(refreshReuseGrace({ store, basePath, graceSeconds: config.refreshTokens.reuseGraceWindow, log }));
     app.use(jwtAccessTokens({ holder, hub, store, resources, publisher, issuer: config.issuer, basePath }));
     app.use(canonicalResourceParameters(resources, basePath));
     app.use(discoveryDocuments(resources, basePath));
+    app.use(registrationHygiene({ config, store, holder, resources, usage, log, limits, path: `${basePath}${REGISTRATION_PATH}` }));
     app.use(holder.middleware);
 
     return {
@@ -123,14 +144,17 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       hub,
       publisher,
       log,
+      audit,
       async close() {
         holder.stop();
         await hub?.stop();
+        await audit?.close();
         if (ownsStore) await store.close();
       },
     };
   } catch (err) {
     await hub?.stop();
+    await audit?.close().catch(() => {});
     if (ownsStore) await store.close().catch(() => {});
     throw err;
   }

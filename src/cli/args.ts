@@ -17,13 +17,22 @@ commands:
   user roles NAME --role ROLE ... replace an account's roles
   keys list                       list signing keys
   keys rotate                     add a new signing key; old ones stay published until their tokens expire
+  clients list [--kind KIND]      list clients (static, cimd, dcr) with their last use
+  grants list [--user USERNAME] [--client CLIENT_ID]
+                                  list the grants people gave to clients, newest first
+  grants revoke GRANT_ID          revoke a grant and every token of it
+  audit verify [--file FILE ...]  check the audit log's hash chains and checkpoints
+  audit tail [--lines N]          the last N audit records (default 20), as JSON lines
+  audit search [--user U] [--client C] [--event E] [--since T]
+                                  audit records matching every filter (T: ISO time or 15m, 2h, 7d)
   help                            show this text
 
-environment: PORT, HOST, ISSUER, DATA_DIR, REDIS_URL, MCP_AUTHZ_CONFIG, LOG_LEVEL, TRUST_PROXY
+environment: PORT, HOST, ISSUER, DATA_DIR, REDIS_URL, MCP_AUTHZ_CONFIG, LOG_LEVEL, TRUST_PROXY,
+             MCP_AUTHZ_REGISTRATION_TOKEN
 `;
 
 export interface CommandLine {
-  command: 'serve' | 'user' | 'keys' | 'help';
+  command: 'serve' | 'user' | 'keys' | 'clients' | 'grants' | 'audit' | 'help';
   /** e.g. "add" for `user add` */
   subcommand?: string | undefined;
   /** positional arguments after the subcommand */
@@ -33,7 +42,7 @@ export interface CommandLine {
   configPath?: string | undefined;
 }
 
-const COMMANDS = new Set(['serve', 'user', 'keys', 'help']);
+const COMMANDS = new Set(['serve', 'user', 'keys', 'clients', 'grants', 'audit', 'help']);
 
 export function parseCommandLine(argv: string[]): CommandLine {
   const positional: string[] = [];
@@ -65,5 +74,5 @@ export function parseCommandLine(argv: string[]): CommandLine {
   }
   const [subcommand, ...args] = rest;
   if (!subcommand) throw new UsageError(`${command} needs a subcommand`);
-  return { command: command as 'user' | 'keys', subcommand, args, flags, configPath };
+  return { command: command as 'user' | 'keys' | 'clients' | 'grants' | 'audit', subcommand, args, flags, configPath };
 }

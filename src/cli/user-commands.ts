@@ -16,6 +16,7 @@
  */
 import type { Store } from '../../adapters/contract.js';
 import { revocationPublisher, type RevocationPublisher } from '../revocation/publisher.js';
+import { revokeAllForAccount } from '../grants/revoke.js';
 import { MAX_ACCESS_TOKEN_TTL } from '../config/schema.js';
 import { AccountExistsError, AccountInputError, AccountNotFoundError, createAccountService, type AccountService } from '../accounts/service.js';
 import { rolesSchema, usernameSchema } from '../accounts/schema.js';
@@ -41,6 +42,7 @@ const SUBCOMMANDS: Record<string, { args: string[]; flags: string[] }> = {
 };
 
 interface Context {
+  store: Store;
   accounts: AccountService;
   revocations: RevocationPublisher;
   io: CommandIO;
@@ -50,6 +52,7 @@ interface Context {
 export async function runUserCommand(commandLine: CommandLine, store: Store, io: CommandIO): Promise<number> {
   let reader: SecretReader | undefined;
   const ctx: Context = {
+    store,
     accounts: createAccountService(store.accounts),
     // the schema caps an access token's life at a day: a removal matters at most that long
     revocations: revocationPublisher(store.revocations, MAX_ACCESS_TOKEN_TTL),
@@ -159,13 +162,14 @@ async function passwd(ctx: Context, name: string): Promise<number> {
   return 0;
 }
 
-async function remove({ accounts, revocations, io }: Context, name: string): Promise<number> {
+async function remove({ store, accounts, revocations, io }: Context, name: string): Promise<number> {
   const account = await accounts.findByUsername(name);
   if (!account) throw new AccountNotFoundError(name);
   await accounts.remove(name);
-  // tokens already issued to this person stop working at every MCP server that follows the feed
-  await revocations.subject(account.id);
-  io.stdout.write(`removed user ${name}; their access tokens are revoked\n`);
+  // their grants go, with every token of them, and tokens already issued to this person stop
+  // working at every MCP server that follows the feed
+  const revoked = await revokeAllForAccount(store, revocations, account.id);
+  io.stdout.write(`removed user ${name}; their access tokens and ${revoked.length} grant${revoked.length === 1 ? '' : 's'} are revoked\n`);
   return 0;
 }
 

@@ -24,6 +24,7 @@ const ENV: Record<string, { key: string; parse: (v: string) => unknown }> = {
   REDIS_URL: { key: 'redisUrl', parse: (v) => v },
   LOG_LEVEL: { key: 'logLevel', parse: (v) => v },
   TRUST_PROXY: { key: 'trustProxy', parse: (v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v) },
+  MCP_AUTHZ_REGISTRATION_TOKEN: { key: 'registration.initialAccessToken', parse: (v) => v },
 };
 
 export function readConfigFile(path: string): unknown {
@@ -85,12 +86,25 @@ export interface LoadOptions {
 export function loadConfig({ configPath, env = process.env, overrides = {} }: LoadOptions = {}): Config {
   const path = configPath ?? env.MCP_AUTHZ_CONFIG;
   const fromFile = path ? (readConfigFile(resolve(path)) as Record<string, unknown>) : {};
-  const fromEnv: Record<string, unknown> = {};
+  const merged: Record<string, unknown> = { ...fromFile };
   for (const [name, { key, parse }] of Object.entries(ENV)) {
     const value = env[name];
-    if (value !== undefined && value !== '') fromEnv[key] = parse(value);
+    if (value !== undefined && value !== '') setPath(merged, key.split('.'), parse(value));
   }
-  return parseConfig({ ...fromFile, ...fromEnv, ...overrides }, path ? `${path} and environment` : 'environment');
+  return parseConfig({ ...merged, ...overrides }, path ? `${path} and environment` : 'environment');
+}
+
+/** Sets `a.b` in a copy-on-write way: the file's nested mapping keeps its other keys. */
+function setPath(target: Record<string, unknown>, [head, ...rest]: string[], value: unknown): void {
+  if (head === undefined) return;
+  if (rest.length === 0) {
+    target[head] = value;
+    return;
+  }
+  const inner = target[head];
+  const copy = inner && typeof inner === 'object' && !Array.isArray(inner) ? { ...(inner as Record<string, unknown>) } : {};
+  setPath(copy, rest, value);
+  target[head] = copy;
 }
 
 /** Validates a plain object (already merged) and fills in derived values. */

@@ -20,6 +20,20 @@ const scopeName = z
 const seconds = (what: string, def: number, max: number) =>
   z.number().int().min(1).max(max).default(def).describe(`${what}, in seconds.`);
 
+const domainName = z
+  .string()
+  .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a lower-case domain name such as example.com');
+
+const rateLimit = (what: string, max: number, window: number) =>
+  z
+    .object({
+      max: z.number().int().min(1).max(1_000_000).describe('How many in one window.'),
+      window: z.number().int().min(1).max(86400).describe('The window, in seconds.'),
+    })
+    .strict()
+    .default({ max, window })
+    .describe(`${what}: at most \`max\` per \`window\` seconds (default ${max} per ${window} s).`);
+
 const absoluteUrl = z.string().refine((v) => URL.canParse(v), 'must be an absolute URL');
 
 export const scopeSchema = z
@@ -28,7 +42,24 @@ export const scopeSchema = z
     dangerous: z
       .boolean()
       .default(false)
-      .describe('Marks a scope that unlocks destructive or sensitive tools; never preselected on the consent page.'),
+      .describe(
+        'Marks a scope that unlocks destructive or sensitive tools: never preselected, asked again on every authorization (never granted from remembered consent).',
+      ),
+    tools: z
+      .array(z.string().min(1).max(100))
+      .default([])
+      .describe('Names of the MCP tools this scope unlocks, listed on the consent page.'),
+    allow: z
+      .array(z.string().regex(/^(role|user):\S+$/, 'an entry is `role:NAME` or `user:USERNAME`'))
+      .optional()
+      .describe('Who may be granted this scope (`role:admin`, `user:alice`). Default: everyone. Others see it as not available.'),
+    accessTokenTtl: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_ACCESS_TOKEN_TTL)
+      .optional()
+      .describe("Shorter lifetime, in seconds, of access tokens carrying this scope (e.g. a dangerous one); the shortest of a token's scopes applies."),
   })
   .strict();
 
@@ -188,6 +219,108 @@ export const configSchema = z
       .strict()
       .default({ reloadInterval: 30, activationDelay: 60 })
       .describe('Signing keys.'),
+    audit: z
+      .object({
+        sink: z
+          .enum(['file', 'stdout', 'redis'])
+          .default('file')
+          .describe('Where audit records go: JSON lines in `dataDir/audit/`, standard output, or a Redis stream (needs `redisUrl`).'),
+        maxFileBytes: z
+          .number()
+          .int()
+          .min(64 * 1024)
+          .max(1024 * 1024 * 1024)
+          .default(10 * 1024 * 1024)
+          .describe('With the file sink, the size at which the current file is rotated (renamed, never deleted).'),
+        checkpointEvery: z
+          .number()
+          .int()
+          .min(1)
+          .max(100000)
+          .default(100)
+          .describe("Every this many records, a chain's head (sequence number and hash) is checkpointed in the store, so deleting the newest records is detected."),
+      })
+      .strict()
+      .default({ sink: 'file', maxFileBytes: 10 * 1024 * 1024, checkpointEvery: 100 })
+      .describe('The tamper-evident audit log.'),
+    rateLimits: z
+      .object({
+        signInPerAccount: rateLimit('Failed sign-ins per account', 5, 900),
+        signInPerSource: rateLimit('Failed sign-ins per source address', 20, 900),
+        tokenPerClient: rateLimit('Token requests per client', 600, 60),
+        registrationPerSource: rateLimit('Client registrations per source address', 30, 3600),
+        userCodesPerSource: rateLimit('Wrong device user codes per source address', 5, 900),
+        documentFetchesPerHost: rateLimit('Client metadata document fetches per host', 30, 60),
+      })
+      .strict()
+      .default({
+        signInPerAccount: { max: 5, window: 900 },
+        signInPerSource: { max: 20, window: 900 },
+        tokenPerClient: { max: 600, window: 60 },
+        registrationPerSource: { max: 30, window: 3600 },
+        userCodesPerSource: { max: 5, window: 900 },
+        documentFetchesPerHost: { max: 30, window: 60 },
+      })
+      .describe('Rate limits: in memory for one process, in Redis when the store is Redis (shared by replicas). Over a limit: `429` with `Retry-After`.'),
+    refreshTokens: z
+      .object({
+        reuseGraceWindow: z
+          .number()
+          .int()
+          .min(0)
+          .max(60)
+          .default(5)
+          .describe(
+            'Seconds during which a rotated refresh token presented again (a retried or concurrent refresh) gets the same successor instead of an error. Presented later it is treated as stolen: the whole grant is revoked. `0` turns the window off.',
+          ),
+      })
+      .strict()
+      .default({ reuseGraceWindow: 5 })
+      .describe('Refresh token rotation.'),
+    cimd: z
+      .object({
+        enabled: z.boolean().default(true).describe('Accept `https` client ids whose metadata document is fetched from that URL.'),
+        allowDomains: z
+          .array(domainName)
+          .default([])
+          .describe('When not empty, only documents on these domains (or their subdomains) are fetched.'),
+        denyDomains: z.array(domainName).default([]).describe('Documents on these domains (or their subdomains) are never fetched.'),
+        timeout: z.number().int().min(100).max(10000).default(3000).describe('Milliseconds a document fetch may take, connection included.'),
+        maxBytes: z.number().int().min(512).max(65536).default(8192).describe('Largest document accepted, in bytes.'),
+        maxCacheAge: z
+          .number()
+          .int()
+          .min(0)
+          .max(86400)
+          .default(86400)
+          .describe('Longest time, in seconds, a document is cached (its own caching headers may say less).'),
+        dangerouslyAllowPrivateNetwork: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Fetch documents (and client `jwks_uri`s) from loopback and private addresses, over `http` too. Tests and local development only.',
+          ),
+      })
+      .strict()
+      .default({ enabled: true, allowDomains: [], denyDomains: [], timeout: 3000, maxBytes: 8192, maxCacheAge: 86400, dangerouslyAllowPrivateNetwork: false })
+      .describe('Client ID metadata documents (MCP clients identified by an `https` URL).'),
+    registration: z
+      .object({
+        mode: z
+          .enum(['open', 'token', 'off'])
+          .default('open')
+          .describe('Dynamic client registration (RFC 7591): `open` to anyone, `token` with the initial access token, or `off`.'),
+        initialAccessToken: z
+          .string()
+          .min(32, 'must be at least 32 characters')
+          .max(512)
+          .optional()
+          .describe('The bearer token registrations need in `token` mode (env `MCP_AUTHZ_REGISTRATION_TOKEN`).'),
+        unusedClientTtl: seconds('How long a registered client that is never used is kept; every use restarts the clock', 30 * 86400, 5 * 365 * 86400),
+      })
+      .strict()
+      .default({ mode: 'open', unusedClientTtl: 30 * 86400 })
+      .describe('Dynamic client registration.'),
     deviceFlow: z
       .object({
         charset: z.enum(['base-20', 'digits']).default('base-20').describe('Alphabet of user codes.'),
@@ -275,6 +408,10 @@ export const configSchema = z
 
     if (config.defaultResource !== undefined && !resourceUris.has(config.defaultResource)) {
       issue(['defaultResource'], `${config.defaultResource} is not a configured resource`);
+    }
+
+    if (config.registration.mode === 'token' && !config.registration.initialAccessToken) {
+      issue(['registration', 'initialAccessToken'], 'required when registration.mode is token');
     }
 
     if (config.keys.activationDelay !== 0 && config.keys.activationDelay < 2 * config.keys.reloadInterval) {

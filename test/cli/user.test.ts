@@ -4,19 +4,17 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PassThrough } from 'node:stream';
 import { openStore } from '../../adapters/index.js';
 import { createAccountService } from '../../src/accounts/service.js';
 import { parseCommandLine } from '../../src/cli/args.js';
 import { createSecretReader, SecretInterruptedError } from '../../src/cli/read-secret.js';
 import { runUserCommand } from '../../src/cli/user-commands.js';
+import { runCli, type CliResult } from '../helpers/cli.js';
 
-const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 const dataDir = mkdtempSync(join(tmpdir(), 'mcp-authz-user-cli-'));
 after(() => rmSync(dataDir, { recursive: true, force: true }));
 
@@ -25,35 +23,13 @@ const NEW_PASSWORD = 'second-Secret-7h2m1';
 /** every password any test sends; none may ever be printed */
 const SECRETS = [PASSWORD, NEW_PASSWORD, 'short', 'never-on-argv-123'];
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `mcp-authz ARGS` with `stdin` piped in, no config variables but DATA_DIR. */
-function cli(args: string[], stdin = ''): Promise<Result> {
-  const env = { ...process.env };
-  for (const name of ['PORT', 'HOST', 'ISSUER', 'REDIS_URL', 'LOG_LEVEL', 'TRUST_PROXY', 'MCP_AUTHZ_CONFIG']) delete env[name];
-  env.DATA_DIR = dataDir;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill(), 20_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const printed = stdout + stderr;
-      if (SECRETS.some((secret) => printed.includes(secret))) reject(new Error(`a password was printed by: ${args.join(' ')}`));
-      else if (printed.includes('scrypt$')) reject(new Error(`a password hash was printed by: ${args.join(' ')}`));
-      else resolve({ code, stdout, stderr });
-    });
-    child.stdin.on('error', () => {}); // the CLI may exit before reading stdin
-    child.stdin.end(stdin);
-  });
+/** Runs `mcp-authz ARGS` with `stdin` piped in; fails if a password or its hash is printed. */
+async function cli(args: string[], stdin = ''): Promise<CliResult> {
+  const result = await runCli(args, { dataDir, stdin });
+  const printed = result.stdout + result.stderr;
+  if (SECRETS.some((secret) => printed.includes(secret))) throw new Error(`a password was printed by: ${args.join(' ')}`);
+  if (printed.includes('scrypt$')) throw new Error(`a password hash was printed by: ${args.join(' ')}`);
+  return result;
 }
 
 /** Checks a password against the store the CLI wrote. */

@@ -64,8 +64,8 @@ test('the documented example loads, with defaults filled in', () => {
   assert.equal(notes?.uri, 'https://notes.example.com/mcp');
   assert.equal(notes?.accessTokenTtl, 3600);
   assert.deepEqual(notes?.defaultScopes, ['notes:read']);
-  assert.deepEqual(notes?.scopes['notes:read'], { description: 'Read your notes', dangerous: false });
-  assert.deepEqual(notes?.scopes['notes:delete'], { description: 'Delete notes', dangerous: true });
+  assert.deepEqual(notes?.scopes['notes:read'], { description: 'Read your notes', dangerous: false, tools: [] });
+  assert.deepEqual(notes?.scopes['notes:delete'], { description: 'Delete notes', dangerous: true, tools: [] });
   const [client] = config.clients;
   assert.equal(client?.client_id, 'nightly-report');
   assert.deepEqual(client?.grant_types, ['client_credentials']);
