@@ -25,6 +25,7 @@ import { devicePolling } from './provider/device-polling.js';
 import { refreshReuseGrace } from './provider/refresh-reuse.js';
 import { sessionFormGuard } from './provider/session-guard.js';
 import { jwtAccessTokens } from './provider/jwt-access-tokens.js';
+import { auditTokenEndpoints } from './provider/token-endpoint-audit.js';
 import { canonicalResourceParameters } from './provider/resource-parameters.js';
 import { discoveryDocuments } from './provider/discovery.js';
 import { RevocationHub } from './revocation/hub.js';
@@ -79,10 +80,14 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   let hub: RevocationHub | undefined;
   let audit: AuditLog | undefined;
   try {
-    audit = createAuditLog({ config, store, log });
+    const auditLog = createAuditLog({ config, store, log });
+    audit = auditLog;
     await store.ping();
     const { created } = await loadOrCreateKeySet(store.settings);
-    if (created) log.info({ event: 'keys.created' }, 'created the first signing keys');
+    if (created) {
+      log.info({ event: 'keys.created' }, 'created the first signing keys');
+      auditLog.record({ event: 'key.rotated', outcome: 'success', actor: 'server', details: { created: true } });
+    }
     const secrets = await loadOrCreateSecrets(store.settings);
 
     const issuer = new URL(config.issuer);
@@ -91,14 +96,14 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const resources = new ResourceRegistry(config);
     const render = createRenderer({ viewsDir: VIEWS_DIR, cache: true });
     const csrf = createCsrf({ key: secrets.csrfKey, secureCookies: secure });
-    const limits = new RateLimits(store.limits, config.rateLimits, log);
+    const limits = new RateLimits(store.limits, config.rateLimits, log, auditLog);
     const pages = providerPages(resources, render, new Set(config.clients.map((c) => c.client_id)));
     const usage = clientUsage(store, config, log);
     const publisher = revocationPublisher(store.revocations, longestAccessTokenTtl(config), log);
     hub = new RevocationHub(store.revocations, log);
     await hub.start();
     const holder = new ProviderHolder(
-      (jwks) => createProvider({ config, store, secrets, jwks, resources, pages, basePath, log, usage, limits }, publisher, log),
+      (jwks) => createProvider({ config, store, secrets, jwks, resources, pages, basePath, log, usage, limits, audit: auditLog }, publisher, log),
       store.settings,
       keyTiming(config),
       basePath,
@@ -108,8 +113,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     holder.start(config.keys.reloadInterval * 1000);
 
     const accounts = createAccountService(store.accounts);
-    const router = interactionRouter({ config, holder, resources, accounts, render, csrf, log, basePath, limits });
-    const apps = connectedAppsRouter({ config, store, holder, resources, csrf, publisher, log, basePath, render });
+    const router = interactionRouter({ config, holder, resources, accounts, render, csrf, log, basePath, limits, audit: auditLog });
+    const apps = connectedAppsRouter({ config, store, holder, resources, csrf, publisher, log, basePath, render, audit: auditLog });
 
     // oidc-provider runs on our koa context when mounted: its signed cookies use our app's keys.
     const app = new Koa({ proxy: config.trustProxy, keys: secrets.cookieKeys });
@@ -130,10 +135,11 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     app.use(sessionFormGuard({ store, paths: [`${basePath}/device`, `${basePath}/session/end/confirm`] }));
     app.use(devicePolling({ store, basePath, interval: config.deviceFlow.interval, deviceCodeTtl: config.ttl.deviceCode }));
     app.use(refreshReuseGrace({ store, basePath, graceSeconds: config.refreshTokens.reuseGraceWindow, log }));
+    app.use(auditTokenEndpoints(auditLog, basePath));
     app.use(jwtAccessTokens({ holder, hub, store, resources, publisher, issuer: config.issuer, basePath }));
     app.use(canonicalResourceParameters(resources, basePath));
     app.use(discoveryDocuments(resources, basePath));
-    app.use(registrationHygiene({ config, store, holder, resources, usage, log, limits, path: `${basePath}${REGISTRATION_PATH}` }));
+    app.use(registrationHygiene({ config, store, holder, resources, usage, log, limits, audit: auditLog, path: `${basePath}${REGISTRATION_PATH}` }));
     app.use(holder.middleware);
 
     return {
@@ -144,7 +150,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       hub,
       publisher,
       log,
-      audit,
+      audit: auditLog,
       async close() {
         holder.stop();
         await hub?.stop();

@@ -29,8 +29,6 @@ export const AUDIT_EVENTS = [
   'admin.user_password_changed',
   'admin.user_roles_changed',
   'admin.grant_revoked',
-  'admin.keys_rotated',
-  'audit.checkpoint',
 ] as const;
 
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];

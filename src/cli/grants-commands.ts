@@ -16,6 +16,7 @@ import { revocationPublisher } from '../revocation/publisher.js';
 import { revokeGrant } from '../grants/revoke.js';
 import type { CommandLine } from './args.js';
 import type { CommandIO } from './commands.js';
+import { cliActor } from '../audit/log.js';
 
 export const GRANTS_USAGE = `usage:
   mcp-authz grants list [--user USERNAME] [--client CLIENT_ID]   list grants, newest first
@@ -69,7 +70,16 @@ async function list(store: Store, io: CommandIO, username: string | undefined, c
 
 async function revoke(store: Store, config: Config, io: CommandIO, grantId: string): Promise<number> {
   const publisher = revocationPublisher(store.revocations, longestAccessTokenTtl(config));
-  if (!(await revokeGrant(store, publisher, grantId))) {
+  const record = await store.grants.get(grantId);
+  const done = await revokeGrant(store, publisher, grantId);
+  io.audit?.record({
+    event: 'admin.grant_revoked',
+    outcome: done ? 'success' : 'failure',
+    actor: cliActor(),
+    ...(record ? { client: record.clientId } : {}),
+    details: { grantId: grantId.slice(0, 512), ...(record ? { accountId: record.accountId } : {}), ...(done ? {} : { reason: 'not_found' }) },
+  });
+  if (!done) {
     io.stderr.write(`mcp-authz: no grant "${oneLine(grantId)}" (see mcp-authz grants list)\n`);
     return 1;
   }

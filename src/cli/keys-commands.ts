@@ -8,6 +8,7 @@ import { describeKey, readKeySet, rotateKeys } from '../keys/signing-keys.js';
 import { keyTiming } from '../keys/timing.js';
 import type { CommandLine } from './args.js';
 import type { CommandIO } from './commands.js';
+import { cliActor } from '../audit/log.js';
 
 export async function runKeysCommand(commandLine: CommandLine, store: Store, config: Config, io: CommandIO): Promise<number> {
   const { subcommand, args, flags } = commandLine;
@@ -26,6 +27,12 @@ export async function runKeysCommand(commandLine: CommandLine, store: Store, con
   if (subcommand === 'rotate') {
     const timing = keyTiming(config);
     const { added, retiring } = await rotateKeys(store.settings, timing, now);
+    io.audit?.record({
+      event: 'key.rotated',
+      outcome: 'success',
+      actor: cliActor(),
+      details: { added: added.map((k) => k.jwk.kid), retiring: retiring.map((k) => k.jwk.kid) },
+    });
     for (const k of added) io.stdout.write(`added ${k.jwk.kid} (${k.jwk.alg}), signing from ${new Date(k.activatesAt).toISOString()}\n`);
     for (const k of retiring) {
       io.stdout.write(`retiring ${k.jwk.kid} (${k.jwk.alg}) at ${new Date(k.retiredAt!).toISOString()}; published until ${new Date(k.retiredAt! + timing.retentionMs).toISOString()}\n`);

@@ -22,6 +22,8 @@ import { AccountExistsError, AccountInputError, AccountNotFoundError, createAcco
 import { rolesSchema, usernameSchema } from '../accounts/schema.js';
 import { UsageError, type CommandLine } from './args.js';
 import type { CommandIO } from './commands.js';
+import type { AuditEvent } from '../audit/events.js';
+import { cliActor } from '../audit/log.js';
 import { createSecretReader, SecretInputError, SecretInterruptedError, type SecretReader } from './read-secret.js';
 
 export const USER_USAGE = `usage:
@@ -49,6 +51,19 @@ interface Context {
   secrets: () => SecretReader;
 }
 
+/** The audit event of each subcommand that changes an account. */
+const EVENTS: Record<string, AuditEvent['event']> = {
+  add: 'admin.user_added',
+  remove: 'admin.user_removed',
+  passwd: 'admin.user_password_changed',
+  roles: 'admin.user_roles_changed',
+};
+
+/** Records an operator's action on an account (never the password). */
+function recordAdmin(io: CommandIO, event: AuditEvent['event'], outcome: AuditEvent['outcome'], details: NonNullable<AuditEvent['details']>): void {
+  io.audit?.record({ event, outcome, actor: cliActor(), details });
+}
+
 export async function runUserCommand(commandLine: CommandLine, store: Store, io: CommandIO): Promise<number> {
   let reader: SecretReader | undefined;
   const ctx: Context = {
@@ -59,8 +74,9 @@ export async function runUserCommand(commandLine: CommandLine, store: Store, io:
     io,
     secrets: () => (reader ??= createSecretReader(io)),
   };
+  let sub: string | undefined;
   try {
-    const sub = checkCommandLine(commandLine);
+    sub = checkCommandLine(commandLine);
     const [name] = commandLine.args;
     const roles = commandLine.flags.role ?? [];
     switch (sub) {
@@ -88,6 +104,9 @@ export async function runUserCommand(commandLine: CommandLine, store: Store, io:
       err instanceof AccountInputError ||
       err instanceof SecretInputError
     ) {
+      const event = sub === undefined ? undefined : EVENTS[sub];
+      const parsed = usernameSchema.safeParse(commandLine.args[0]);
+      if (event) recordAdmin(io, event, 'failure', { reason: err.name, ...(parsed.success ? { username: parsed.data } : {}) });
       io.stderr.write(`mcp-authz: ${err.message}\n`);
       return 1;
     }
@@ -149,15 +168,18 @@ async function add(ctx: Context, name: string, roles: string[]): Promise<number>
   if (await accounts.findByUsername(name)) throw new AccountExistsError(name);
   const password = await newPassword(ctx);
   const account = await accounts.create(name, password, roles);
+  recordAdmin(io, 'admin.user_added', 'success', { username: account.username, accountId: account.id, roles: account.roles });
   io.stdout.write(`created user ${account.username} (id ${account.id}; roles: ${rolesText(account.roles)})\n`);
   return 0;
 }
 
 async function passwd(ctx: Context, name: string): Promise<number> {
   const { accounts, io } = ctx;
-  if (!(await accounts.findByUsername(name))) throw new AccountNotFoundError(name);
+  const account = await accounts.findByUsername(name);
+  if (!account) throw new AccountNotFoundError(name);
   const password = await newPassword(ctx);
   await accounts.setPassword(name, password);
+  recordAdmin(io, 'admin.user_password_changed', 'success', { username: name, accountId: account.id });
   io.stdout.write(`password changed for user ${name}\n`);
   return 0;
 }
@@ -169,12 +191,15 @@ async function remove({ store, accounts, revocations, io }: Context, name: strin
   // their grants go, with every token of them, and tokens already issued to this person stop
   // working at every MCP server that follows the feed
   const revoked = await revokeAllForAccount(store, revocations, account.id);
+  recordAdmin(io, 'admin.user_removed', 'success', { username: name, accountId: account.id, grantIds: revoked });
   io.stdout.write(`removed user ${name}; their access tokens and ${revoked.length} grant${revoked.length === 1 ? '' : 's'} are revoked\n`);
   return 0;
 }
 
 async function setRoles({ accounts, io }: Context, name: string, roles: string[]): Promise<number> {
   await accounts.setRoles(name, roles);
+  const account = await accounts.findByUsername(name);
+  recordAdmin(io, 'admin.user_roles_changed', 'success', { username: name, roles, ...(account ? { accountId: account.id } : {}) });
   io.stdout.write(`roles of user ${name}: ${rolesText(roles)}\n`);
   return 0;
 }

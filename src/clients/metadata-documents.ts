@@ -9,8 +9,7 @@
  * fetches per host (`rateLimits.documentFetchesPerHost`), and a log line naming the reason of
  * every refusal.
  */
-import type Provider from 'oidc-provider';
-import { errors, type Client, type Configuration } from 'oidc-provider';
+import Provider, { errors, type Client, type Configuration } from 'oidc-provider';
 import type { Context } from 'koa';
 // oidc-provider recognises only https client ids; the development switch resolves loopback http ones with the same code
 import { resolveClientByMetadataDocument } from 'oidc-provider/lib/helpers/client_id_metadata_document.js';
@@ -19,6 +18,8 @@ import { isLoopbackHost } from '../config/uri.js';
 import type { Logger } from '../observability/logger.js';
 import { describeWait, retryAfterSeconds, type RateLimits } from '../http/limits.js';
 import { guardedFetch } from './guarded-fetch.js';
+import type { AuditLog } from '../audit/events.js';
+import { requestFacts } from '../audit/request-facts.js';
 
 type CimdConfig = Config['cimd'];
 
@@ -71,10 +72,13 @@ export class DocumentFetchLimited extends errors.TemporarilyUnavailable {
 }
 
 /** The oidc-provider settings for metadata documents and for every fetch done for clients. */
-export function metadataDocumentSettings(cimd: CimdConfig, log: Logger, limits: RateLimits): Pick<Configuration, 'fetch' | 'fetchResponseBodyLimits'> & {
+export function metadataDocumentSettings(cimd: CimdConfig, log: Logger, limits: RateLimits, audit: AuditLog): Pick<Configuration, 'fetch' | 'fetchResponseBodyLimits'> & {
   feature: NonNullable<NonNullable<Configuration['features']>['clientIdMetadataDocument']>;
 } {
-  const refused = (clientId: string, reason: string) => log.warn({ event: 'cimd.rejected', clientId, reason }, 'client metadata document refused');
+  const refused = (clientId: string, reason: string) => {
+    log.warn({ event: 'cimd.rejected', clientId, reason }, 'client metadata document refused');
+    recordRejection(audit, clientId, reason);
+  };
   return {
     fetch: guardedFetch({
       allowPrivateNetwork: cimd.dangerouslyAllowPrivateNetwork,
@@ -117,7 +121,7 @@ export function metadataDocumentSettings(cimd: CimdConfig, log: Logger, limits: 
  * Wraps `Client.find`: logs why a metadata document was refused (fetch, JSON, validation),
  * and — only with `cimd.dangerouslyAllowPrivateNetwork` — resolves loopback `http` client ids.
  */
-export function watchMetadataDocuments(provider: Provider, cimd: CimdConfig, log: Logger): void {
+export function watchMetadataDocuments(provider: Provider, cimd: CimdConfig, log: Logger, audit: AuditLog): void {
   const Client = provider.Client as unknown as { find(id: string): Promise<Client | undefined> };
   const find = Client.find.bind(Client);
   Client.find = async (id: string) => {
@@ -136,8 +140,20 @@ export function watchMetadataDocuments(provider: Provider, cimd: CimdConfig, log
       const reason = detail ?? (cause?.message ? `${description}: ${cause.message}` : description) ?? (err as Error).message;
       if (error !== 'invalid_client' || !/not allowed/.test(description ?? '')) {
         log.warn({ event: 'cimd.rejected', clientId: id, error, reason }, 'client metadata document refused');
+        recordRejection(audit, id, reason ?? error ?? 'refused');
       }
       throw err;
     }
   };
+}
+
+/** `cimd.rejected` in the audit log, with the request being served (oidc-provider's current context). */
+function recordRejection(audit: AuditLog, clientId: string, reason: string): void {
+  audit.record({
+    event: 'cimd.rejected',
+    outcome: 'failure',
+    client: clientId.slice(0, 512),
+    ...requestFacts(Provider.ctx as unknown as Context | undefined),
+    details: { reason: reason.slice(0, 512) },
+  });
 }

@@ -20,6 +20,8 @@ import type { ProviderHolder } from '../provider/holder.js';
 import type { ResourceRegistry } from '../provider/resources.js';
 import type { ClientUsage } from './usage.js';
 import { tooManyRequests, type RateLimits } from '../http/limits.js';
+import type { AuditLog } from '../audit/events.js';
+import { requestFacts } from '../audit/request-facts.js';
 
 /** oidc-provider's own limit for JSON bodies (lib/shared/selective_body.js). */
 const BODY_LIMIT = 56 * 1024;
@@ -34,10 +36,11 @@ export interface RegistrationDeps {
   usage: ClientUsage;
   log: Logger;
   limits: RateLimits;
+  audit: AuditLog;
   path: string;
 }
 
-export function registrationHygiene({ config, store, holder, resources, usage, log, limits, path }: RegistrationDeps): Middleware {
+export function registrationHygiene({ config, store, holder, resources, usage, log, limits, audit, path }: RegistrationDeps): Middleware {
   const known = new Set([...OIDC_SCOPES, ...resources.scopeNames]);
   const digests = store.model(DIGEST_MODEL);
   const ttl = config.registration.unusedClientTtl;
@@ -91,6 +94,7 @@ export function registrationHygiene({ config, store, holder, resources, usage, l
         ctx.set('Cache-Control', 'no-store');
         ctx.body = client.metadata();
         log.info({ event: 'client.registration_reused', requestId: requestId(ctx), clientId: client.clientId }, 'identical registration: the registered client is returned');
+        audit.record({ event: 'client.registered', outcome: 'success', client: client.clientId, ...requestFacts(ctx), details: { reused: true, authMethod: 'none' } });
         await usage.used(client);
         return;
       }
@@ -102,12 +106,29 @@ export function registrationHygiene({ config, store, holder, resources, usage, l
     const answer = ctx.body as { client_id?: unknown; error?: unknown; error_description?: unknown } | undefined;
     if (ctx.status === 201 && typeof answer?.client_id === 'string') {
       log.info({ event: 'client.registered', requestId: requestId(ctx), clientId: answer.client_id, source: ctx.ip }, 'client registered');
+      const authMethod = (answer as { token_endpoint_auth_method?: unknown }).token_endpoint_auth_method;
+      audit.record({
+        event: 'client.registered',
+        outcome: 'success',
+        client: answer.client_id,
+        ...requestFacts(ctx),
+        details: { reused: false, ...(typeof authMethod === 'string' ? { authMethod: authMethod.slice(0, 64) } : {}) },
+      });
       if (digest) await digests.upsert(digest, { clientId: answer.client_id }, ttl);
     } else if (ctx.status >= 400 && ctx.status < 500) {
       log.info(
         { event: 'client.registration_rejected', requestId: requestId(ctx), source: ctx.ip, error: answer?.error, reason: answer?.error_description },
         'client registration rejected',
       );
+      audit.record({
+        event: 'client.registration_rejected',
+        outcome: 'failure',
+        ...requestFacts(ctx),
+        details: {
+          error: typeof answer?.error === 'string' ? answer.error.slice(0, 64) : `http_${ctx.status}`,
+          ...(typeof answer?.error_description === 'string' ? { reason: answer.error_description.slice(0, 512) } : {}),
+        },
+      });
     }
   };
 }

@@ -28,6 +28,8 @@ import type { Config } from '../config/schema.js';
 import { usernameSchema } from '../accounts/schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { Render } from './render.js';
+import type { AuditLog } from '../audit/events.js';
+import { requestFacts } from '../audit/request-facts.js';
 
 export type LimitName = keyof Config['rateLimits'];
 export type KeyKind = 'account' | 'source' | 'client' | 'host';
@@ -53,10 +55,12 @@ export class RateLimits {
   readonly #counters: RateCounters;
   readonly #rules: Record<LimitName, RateRule>;
   readonly #log: Logger;
+  readonly #audit: AuditLog;
 
-  constructor(counters: RateCounters, config: Config['rateLimits'], log: Logger) {
+  constructor(counters: RateCounters, config: Config['rateLimits'], log: Logger, audit: AuditLog) {
     this.#counters = counters;
     this.#log = log;
+    this.#audit = audit;
     const rule = ({ max, window }: { max: number; window: number }): RateRule => ({ max, windowMs: window * 1000 });
     this.#rules = {
       signInPerAccount: rule(config.signInPerAccount),
@@ -130,7 +134,7 @@ export class RateLimits {
     return this.#counters.hit(`cimd:host:${host.toLowerCase()}`, this.#rules.documentFetchesPerHost);
   }
 
-  /** Logs a refusal as `rate_limit.hit`; `ctx` is absent outside a request. */
+  /** Logs and audits a refusal as `rate_limit.hit`; `ctx` is absent outside a request. */
   logHit(ctx: Context | undefined, refusal: Refusal, details: HitDetails = {}): void {
     const requestId = (ctx?.state as { requestId?: string } | undefined)?.requestId;
     this.#log.warn(
@@ -145,6 +149,19 @@ export class RateLimits {
       },
       'rate limit hit',
     );
+    this.#audit.record({
+      event: 'rate_limit.hit',
+      outcome: 'failure',
+      ...(details.clientId ? { client: details.clientId } : {}),
+      ...requestFacts(ctx),
+      details: {
+        limit: refusal.limit,
+        key: refusal.key,
+        retryAfter: retryAfterSeconds(refusal.retryAfterMs),
+        ...(details.accountId ? { accountId: details.accountId } : {}),
+        ...(details.host ? { host: details.host } : {}),
+      },
+    });
   }
 }
 

@@ -27,6 +27,8 @@ import type { Logger } from '../observability/logger.js';
 import { SESSION_COOKIE } from '../provider/session-guard.js';
 import { revokeAllForAccount, revokeGrant } from '../grants/revoke.js';
 import { clientView } from './describe.js';
+import type { AuditLog } from '../audit/events.js';
+import { requestFacts } from '../audit/request-facts.js';
 
 export const CONNECTED_APPS_PATH = '/account/apps';
 
@@ -40,6 +42,7 @@ export interface ConnectedAppsDeps {
   log: Logger;
   basePath: string;
   render: Render;
+  audit: AuditLog;
 }
 
 interface SignedIn {
@@ -63,7 +66,7 @@ function moment(ms: number): Moment {
 }
 
 export function connectedAppsRouter(deps: ConnectedAppsDeps): Router {
-  const { config, store, holder, resources, csrf, publisher, log, basePath } = deps;
+  const { config, store, holder, resources, csrf, publisher, log, basePath, audit } = deps;
   const base = `${basePath}${CONNECTED_APPS_PATH}`;
   const staticClientIds = new Set(config.clients.map((c) => c.client_id));
   const secureCookies = new URL(config.issuer).protocol === 'https:';
@@ -165,6 +168,14 @@ export function connectedAppsRouter(deps: ConnectedAppsDeps): Router {
     }
     await revokeGrant(store, publisher, record.grantId);
     log.info({ requestId: ctx.state.requestId, event: 'grant.revoked_by_user', grantId: record.grantId, clientId: record.clientId }, 'grant revoked by its person');
+    audit.record({
+      event: 'grant.revoked',
+      outcome: 'success',
+      actor: who.accountId,
+      client: record.clientId,
+      ...requestFacts(ctx),
+      details: { grantId: record.grantId, by: 'person', accountId: who.accountId },
+    });
     ctx.status = 303;
     ctx.redirect(`${base}?done=revoked`);
   });
@@ -178,6 +189,15 @@ export function connectedAppsRouter(deps: ConnectedAppsDeps): Router {
     await store.model('Session').destroy(who.sessionId);
     ctx.cookies.set(SESSION_COOKIE, null, { signed: true, httpOnly: true, sameSite: 'lax', secure: secureCookies, path: '/' });
     log.info({ requestId: ctx.state.requestId, event: 'grants.revoked_all_by_user', accountId: who.accountId, count: revoked.length }, 'signed out of all apps');
+    for (const grantId of revoked) {
+      audit.record({
+        event: 'grant.revoked',
+        outcome: 'success',
+        actor: who.accountId,
+        ...requestFacts(ctx),
+        details: { grantId, by: 'person_signed_out_of_all_apps', accountId: who.accountId },
+      });
+    }
     render(ctx, { title: 'Signed out', state: 'signed-out', revokedCount: revoked.length });
   });
 

@@ -23,6 +23,8 @@ import { consentChoices, decide } from './consent-choices.js';
 import { clientView, lifetimes, maskUserCode, requestedResources } from './describe.js';
 import { PageError } from '../http/page-error.js';
 import { describeWait, tooManyRequestsPage, type RateLimits } from '../http/limits.js';
+import type { AuditLog } from '../audit/events.js';
+import { requestFacts } from '../audit/request-facts.js';
 
 export interface InteractionDeps {
   config: Config;
@@ -35,6 +37,7 @@ export interface InteractionDeps {
   basePath: string;
   /** sign-in attempts per account and per source (src/http/limits.ts) */
   limits: RateLimits;
+  audit: AuditLog;
 }
 
 const uidParam = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
@@ -58,7 +61,7 @@ const expired = () =>
   new PageError(400, 'Sign-in expired', 'This sign-in request has expired or was opened in another browser. Go back to the app and start again.');
 
 export function interactionRouter(deps: InteractionDeps): Router {
-  const { config, holder, resources, accounts, render, csrf, log, basePath, limits } = deps;
+  const { config, holder, resources, accounts, render, csrf, log, basePath, limits, audit } = deps;
   const router = new Router({ prefix: `${basePath}/interaction` });
   const staticClientIds = new Set(config.clients.map((c) => c.client_id));
 
@@ -155,6 +158,22 @@ export function interactionRouter(deps: InteractionDeps): Router {
       },
       'consent offered',
     );
+    requested.forEach((r, i) => {
+      const offered = choices[i]!;
+      audit.record({
+        event: 'consent.offered',
+        outcome: 'success',
+        actor: account.id,
+        client: client.clientId,
+        resource: r.resource.uri,
+        ...requestFacts(ctx),
+        details: {
+          scopes: offered.filter((c) => c.state === 'ask').map((c) => c.scope),
+          kept: offered.filter((c) => c.state === 'kept').map((c) => c.scope),
+          unavailable: offered.filter((c) => c.state === 'unavailable').map((c) => c.scope),
+        },
+      });
+    });
     allowRedirect(ctx, interaction.params.redirect_uri);
     // a device flow shows the code again, so a person never approves a device they did not start
     const deviceCode = (interaction as { deviceCode?: string }).deviceCode;
@@ -204,12 +223,23 @@ export function interactionRouter(deps: InteractionDeps): Router {
       );
     }
     const account = await accounts.authenticate(input.username, input.password);
+    const client = typeof interaction.params.client_id === 'string' ? { client: interaction.params.client_id } : {};
     if (!account) {
       log.info({ requestId: ctx.state.requestId, event: 'login.failed' }, 'sign-in failed');
+      // the account is named only if it exists: a username typed wrong may be a password
+      const known = await accounts.findByUsername(input.username);
+      audit.record({
+        event: 'login.failed',
+        outcome: 'failure',
+        ...client,
+        ...requestFacts(ctx),
+        details: { reason: known ? 'wrong_password' : 'unknown_account', ...(known ? { accountId: known.id } : {}) },
+      });
       return renderLogin(ctx, interaction, { error: 'Incorrect username or password.', username: input.username.slice(0, 64) }, 401);
     }
     await attempt.succeeded();
     log.info({ requestId: ctx.state.requestId, event: 'login.succeeded', accountId: account.id }, 'signed in');
+    audit.record({ event: 'login.succeeded', outcome: 'success', actor: account.id, ...client, ...requestFacts(ctx), details: { method: 'password' } });
     await finish(ctx, { login: { accountId: account.id, amr: ['pwd'] } }, false);
   });
 
@@ -249,8 +279,22 @@ export function interactionRouter(deps: InteractionDeps): Router {
       granted += decision.kept.length + decision.granted.length;
     });
     const outcome = requested.map(({ resource }, i) => ({ resource: resource.uri, ...decisions[i]! }));
+    const recordDecision = (event: 'consent.granted' | 'consent.refused', grantId?: string) => {
+      for (const { resource, granted: allowed, refused, kept, unavailable } of outcome) {
+        audit.record({
+          event,
+          outcome: event === 'consent.granted' ? 'success' : 'failure',
+          actor: accountId,
+          client: clientId,
+          resource,
+          ...requestFacts(ctx),
+          details: { scopes: allowed, refused, kept, unavailable, ...(grantId ? { grantId } : {}) },
+        });
+      }
+    };
     if (granted === 0 && requested.length > 0) {
       log.info({ requestId: ctx.state.requestId, event: 'consent.refused', clientId, accountId, resources: outcome }, 'consent refused');
+      recordDecision('consent.refused');
       return finish(ctx, { error: 'access_denied', error_description: 'the user granted none of the requested scopes' }, false);
     }
     if (defaultsGranted.length) {
@@ -262,6 +306,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
     }
     const grantId = await grant.save();
     log.info({ requestId: ctx.state.requestId, event: 'consent.granted', clientId, accountId, grantId, resources: outcome }, 'consent granted');
+    recordDecision('consent.granted', grantId);
     await finish(ctx, { consent: { grantId } }, true);
   });
 
@@ -269,6 +314,22 @@ export function interactionRouter(deps: InteractionDeps): Router {
     const interaction = await details(ctx);
     await form(ctx, csrfOnly, `interaction:${interaction.uid}`);
     log.info({ requestId: ctx.state.requestId, event: 'interaction.aborted', clientId: interaction.params.client_id }, 'sign-in cancelled');
+    const accountId = interaction.session?.accountId;
+    if (interaction.prompt.name === 'consent' && accountId) {
+      // "Deny" on the consent page: everything asked is refused
+      const clientId = String(interaction.params.client_id);
+      for (const { resource } of requestedResources(resources, clientId, interaction.params.resource, interaction.params.scope)) {
+        audit.record({
+          event: 'consent.refused',
+          outcome: 'failure',
+          actor: accountId,
+          client: clientId,
+          resource: resource.uri,
+          ...requestFacts(ctx),
+          details: { reason: 'denied' },
+        });
+      }
+    }
     await finish(ctx, { error: 'access_denied', error_description: 'the user cancelled the request' }, false);
   });
 

@@ -20,6 +20,7 @@ import type { Logger } from '../observability/logger.js';
 import { metadataDocumentSettings } from '../clients/metadata-documents.js';
 import type { ClientUsage } from '../clients/usage.js';
 import type { RateLimits } from '../http/limits.js';
+import type { AuditLog } from '../audit/events.js';
 
 /** The pages oidc-provider renders itself, supplied by src/interactions. */
 export interface ProviderPages {
@@ -48,6 +49,7 @@ export interface ProviderDeps {
   usage: ClientUsage;
   /** the rate limits (src/http/limits.ts): token requests per client, document fetches per host */
   limits: RateLimits;
+  audit: AuditLog;
 }
 
 export const ACCESS_TOKEN_ALG = 'ES256';
@@ -57,7 +59,7 @@ export const REGISTRATION_PATH = '/register';
 
 export function providerConfiguration(deps: ProviderDeps): Configuration {
   const { config, store, secrets, jwks, resources, pages, basePath, log } = deps;
-  const documents = metadataDocumentSettings(config.cimd, log, deps.limits);
+  const documents = metadataDocumentSettings(config.cimd, log, deps.limits, deps.audit);
   const tokenTtl = (token: { resourceServer?: { audience?: string | string[]; accessTokenTTL?: number }; scope?: string }) => {
     const audience = token.resourceServer?.audience;
     const resource = typeof audience === 'string' ? resources.find(audience) : undefined;

@@ -10,11 +10,13 @@ import { watchMetadataDocuments } from '../clients/metadata-documents.js';
 import { allowAnyLoopbackPort } from '../clients/loopback-redirects.js';
 import { grantUsage } from '../grants/usage.js';
 import { limitTokenRequests } from './token-limit.js';
+import { auditProviderEvents } from './audit-events.js';
 
 export function createProvider(deps: ProviderDeps, publisher: RevocationPublisher, log: Logger): Provider {
   const provider = new Provider(deps.config.issuer, providerConfiguration(deps));
   provider.proxy = deps.config.trustProxy;
-  watchMetadataDocuments(provider, deps.config.cimd, log);
+  watchMetadataDocuments(provider, deps.config.cimd, log, deps.audit);
+  auditProviderEvents(provider, deps.audit, log);
   allowAnyLoopbackPort(provider);
   limitTokenRequests(provider, deps.limits);
 

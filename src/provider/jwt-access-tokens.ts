@@ -16,7 +16,7 @@ import type { RevocationHub } from '../revocation/hub.js';
 import type { RevocationPublisher } from '../revocation/publisher.js';
 import { ACCESS_TOKEN_ALG } from './configuration.js';
 
-interface AccessTokenClaims extends JWTPayload {
+export interface AccessTokenClaims extends JWTPayload {
   jti: string;
   exp: number;
   client_id: string;
@@ -81,6 +81,8 @@ export function jwtAccessTokens(deps: JwtAccessTokenDeps): Middleware {
     const token = oidc?.params?.token;
     if (!client || typeof token !== 'string') return;
     const claims = await verifyOwn(token);
+    // for the audit record (src/provider/token-endpoint-audit.ts): the claims, never the token
+    if (claims) (ctx.state as { accessTokenClaims?: AccessTokenClaims }).accessTokenClaims = claims;
 
     if (ctx.path === revocationPath) {
       // RFC 7009 §2.2: an invalid or unknown token is answered with 200 as well
@@ -95,6 +97,7 @@ export function jwtAccessTokens(deps: JwtAccessTokenDeps): Middleware {
       }
       await publisher.token(claims.jti, claims.exp);
       hub.revoked.add({ type: 'token', jti: claims.jti, until: claims.exp });
+      (ctx.state as { accessTokenRevoked?: boolean }).accessTokenRevoked = true;
       return;
     }
 

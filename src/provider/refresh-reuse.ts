@@ -136,17 +136,6 @@ export function refreshReuseGrace(options: RefreshReuseOptions): Middleware {
     } else {
       await rotations.release(key).catch(() => {});
     }
-    if (ctx.status === 400 && isObject(body) && body.error === 'invalid_grant') {
-      // oidc-provider keeps the presented token as an entity before refusing a consumed one
-      const oidc = (ctx as unknown as { oidc?: { entities?: { RefreshToken?: { consumed?: unknown; grantId?: unknown } } } }).oidc;
-      const presented = oidc?.entities?.RefreshToken;
-      if (presented?.consumed) {
-        log.warn(
-          { event: 'refresh_token.reuse_detected', clientId, grantId: presented.grantId, requestId: ctx.state.requestId },
-          'rotated refresh token presented again after the grace window; grant revoked',
-        );
-      }
-    }
   }
 
   return async (ctx, next) => {

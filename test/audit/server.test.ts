@@ -1,33 +1,52 @@
 /**
- * The audit log inside a real server: created with it, writing nothing until something is
- * recorded (start-up and requests record nothing yet), and checkpointed when the server closes.
+ * The audit log inside a real server: created with it, recording the first start's new
+ * signing keys, writing nothing more until something happens (start-up and requests that
+ * change nothing record nothing), and checkpointed when the server closes.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer } from '../helpers/server.js';
-import { CHAIN_INDEX, readCheckpoint } from '../../src/audit/checkpoints.js';
+import { startServer, type TestServer } from '../helpers/server.js';
+import { readCheckpoint } from '../../src/audit/checkpoints.js';
 import { openStore } from '../../adapters/index.js';
 import { sampleEvent } from './support.js';
 
-test('a server records nothing by itself; what it is given is written, and checkpointed on close', async () => {
+const records = (dataDir: string) => {
+  const file = join(dataDir, 'audit', 'audit.jsonl');
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .trimEnd()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { event: string; chain: string; actor?: string; details?: Record<string, unknown> });
+};
+
+test('the first start records its new keys; later starts and reads record nothing; what is given is written, and checkpointed on close', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'mcp-authz-audit-server-'));
+  let server: TestServer | undefined;
   try {
-    const server = await startServer({ store: 'sqlite', dataDir });
+    server = await startServer({ store: 'sqlite', dataDir });
+    await server.server.audit.flush();
+    const first = records(dataDir);
+    assert.deepEqual(first.map((r) => [r.event, r.actor, r.details]), [['key.rotated', 'server', { created: true }]]);
+    await server.stop();
+    server = undefined;
+
+    server = await startServer({ store: 'sqlite', dataDir });
     const res = await fetch(server.url('/.well-known/oauth-authorization-server'));
     assert.equal(res.status, 200);
     await server.server.audit.flush();
-    assert.equal(existsSync(join(dataDir, 'audit')), false);
-    assert.equal(await server.server.store.settings.get(CHAIN_INDEX), undefined);
+    assert.equal(records(dataDir).length, 1, 'a restart and a metadata request record nothing');
 
     server.server.audit.record(sampleEvent(1));
     await server.server.audit.flush();
-    const lines = readFileSync(join(dataDir, 'audit', 'audit.jsonl'), 'utf8').trimEnd().split('\n');
-    assert.equal(lines.length, 1);
-    const { chain } = JSON.parse(lines[0]!) as { chain: string };
+    const all = records(dataDir);
+    assert.equal(all.length, 2);
+    const { chain } = all[1]!;
+    assert.notEqual(chain, first[0]!.chain, 'each server process writes its own chain');
     await server.stop();
+    server = undefined;
 
     const store = await openStore({ dataDir, redisKeyPrefix: 'x:' });
     try {
@@ -38,6 +57,7 @@ test('a server records nothing by itself; what it is given is written, and check
       await store.close();
     }
   } finally {
+    await server?.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
 });

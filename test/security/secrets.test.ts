@@ -57,6 +57,14 @@ describe('no secret reaches a log', () => {
     collect(refreshed.access_token, refreshed.refresh_token);
     await client.tokenIntrospection(request.config, refreshed.access_token);
     await client.tokenRevocation(request.config, refreshed.refresh_token ?? tokens.refresh_token!);
+    // sign-in only (no MCP server): an opaque access token for userinfo, whose id is its value
+    const signIn = await authorizationRequest(t, 'confidential-web', { scope: 'openid' });
+    collect(signIn.verifier, signIn.state);
+    const signInCallback = await authorize(browser, signIn.url, REDIRECT, PASSWORD);
+    collect(signInCallback.searchParams.get('code'));
+    const signInTokens = await client.authorizationCodeGrant(signIn.config, signInCallback, { pkceCodeVerifier: signIn.verifier, expectedState: signIn.state });
+    collect(signInTokens.access_token, signInTokens.refresh_token, signInTokens.id_token);
+
     // a replayed (revoked) refresh token, and a garbage one
     await client.refreshTokenGrant(request.config, tokens.refresh_token!).catch(() => undefined);
 
@@ -122,6 +130,9 @@ describe('no secret reaches a log', () => {
       ['error responses', errorBodies.join('\n')],
     ];
     assert.ok(t.logs.length > 50, 'the flows were logged');
+    for (const event of ['login.failed', 'token.issued', 'token.refreshed', 'token.introspected', 'token.revoked', 'client.registered']) {
+      assert.ok(audit.includes(`"event":"${event}"`), `the audit log records ${event}`);
+    }
     assert.ok(secrets.size > 20, `collected ${secrets.size} secrets`);
     for (const [name, text] of sources) {
       for (const secret of secrets) {

@@ -1,0 +1,15 @@
+/**
+ * What an audit record says about the HTTP request behind an event: its request id and its
+ * source address (koa's `ctx.ip`, which honours `trustProxy`).
+ */
+import type { Context } from 'koa';
+import type { AuditEvent } from './events.js';
+
+export function requestFacts(ctx: Pick<Context, 'ip' | 'state'> | undefined): Pick<AuditEvent, 'requestId' | 'source'> {
+  if (!ctx) return {};
+  const requestId = (ctx.state as { requestId?: unknown } | undefined)?.requestId;
+  return {
+    ...(typeof requestId === 'string' && requestId ? { requestId } : {}),
+    ...(ctx.ip ? { source: ctx.ip } : {}),
+  };
+}
