@@ -6,9 +6,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { userTokens } from '../helpers/flows.js';
+import { authorizationRequest, userTokens } from '../helpers/flows.js';
+import { Browser, findForm, formData, type ParsedForm } from '../helpers/browser-driver.js';
 import { serverFixture, STORE_KINDS } from '../helpers/harness.js';
-import { NOTES, REDIRECT, SECRET } from '../helpers/fixtures.js';
+import { NOTES, PASSWORD, REDIRECT, SECRET } from '../helpers/fixtures.js';
 import { client, jwt } from '../helpers/rp.js';
 import type { TestServer } from '../helpers/server.js';
 
@@ -122,15 +123,38 @@ function probes(): Probe[] {
     { method: 'GET', path: '/.well-known/oauth-authorization-server/extra/path' },
     { method: 'GET', path: '/static/../package.json' },
     { method: 'GET', path: '/static/%2e%2e/package.json' },
-    { method: 'GET', path: '/reg' },
-    { method: 'POST', path: '/reg', body: '{}', headers: { 'content-type': 'application/json' } },
+    // registration
+    { method: 'GET', path: '/register' },
+    { method: 'POST', path: '/register', body: '{}', headers: { 'content-type': 'application/json' } },
+    { method: 'POST', path: '/register', body: '{"redirect_uris":', headers: { 'content-type': 'application/json' } },
+    { method: 'POST', path: '/register', body: '[1,2,3]', headers: { 'content-type': 'application/json' } },
+    { method: 'POST', path: '/register', body: `{"redirect_uris":["${long}"]}`, headers: { 'content-type': 'application/json' } },
+    { method: 'POST', path: '/register', body: big, headers: { 'content-type': 'application/json' } },
+    { method: 'POST', path: '/register', body: 'redirect_uris=x' },
+    // connected apps
+    { method: 'GET', path: '/account/apps', query: 'done=%ff' },
+    { method: 'POST', path: '/account/apps/revoke', body: 'grant=x&csrf=y' },
+    { method: 'POST', path: '/account/apps/revoke-all', body: big },
     { method: 'GET', path: '/healthz', query: 'x=1' },
   ];
 }
 
 for (const kind of STORE_KINDS) {
   describe(`bad input (${kind})`, () => {
-    const s = serverFixture(kind);
+    // generous limits: the fuzzing must reach the handlers, and alice must still sign in at the end
+    const generous = { max: 100_000, window: 60 };
+    const s = serverFixture(kind, {
+      config: {
+        rateLimits: {
+          signInPerAccount: generous,
+          signInPerSource: generous,
+          tokenPerClient: generous,
+          registrationPerSource: generous,
+          userCodesPerSource: generous,
+          documentFetchesPerHost: generous,
+        },
+      },
+    });
 
     it('every endpoint answers malformed, missing, repeated and oversized input safely', async () => {
       for (const probe of probes()) {
@@ -165,6 +189,75 @@ for (const kind of STORE_KINDS) {
         }),
         { numRuns: 150 },
       );
+    });
+
+    it('random registration metadata never produces a 5xx (fast-check)', async () => {
+      const text = fc.oneof(fc.string({ maxLength: 30 }), fc.constantFrom('', 'https://app.example.com/cb', 'http://127.0.0.1/cb', 'javascript:alert(1)', 'none', 'web', 'native', NOTES, '%ff'));
+      const metadata = fc.record(
+        {
+          redirect_uris: fc.oneof(fc.array(text, { maxLength: 3 }), text, fc.constant(null)),
+          client_name: fc.oneof(text, fc.integer()),
+          token_endpoint_auth_method: fc.oneof(text, fc.constantFrom('none', 'client_secret_basic', 'private_key_jwt', 'client_secret_post')),
+          grant_types: fc.oneof(fc.array(fc.constantFrom('authorization_code', 'refresh_token', 'client_credentials', 'implicit', 'password', 'x'), { maxLength: 3 }), text),
+          response_types: fc.oneof(fc.array(fc.constantFrom('code', 'token', 'id_token', ''), { maxLength: 2 }), text),
+          application_type: text,
+          scope: fc.oneof(text, fc.constantFrom('openid notes:read', 'notes:read unknown:scope')),
+          client_id: text,
+          jwks: fc.oneof(fc.constant({ keys: [] }), fc.constant({ keys: [{ kty: 'EC' }] }), text),
+          jwks_uri: text,
+          logo_uri: text,
+        },
+        { requiredKeys: [] },
+      );
+      await fc.assert(
+        fc.asyncProperty(fc.oneof({ weight: 4, arbitrary: metadata }, { weight: 1, arbitrary: fc.jsonValue() }), async (body) => {
+          const probe: Probe = { method: 'POST', path: '/register', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } };
+          const { res, text: answer } = await send(s.t, probe);
+          assertSafe(probe, res, answer);
+        }),
+        { numRuns: 120 },
+      );
+    });
+
+    it('random form fields on the sign-in, consent and connected-apps pages never produce a 5xx (fast-check)', async () => {
+      // live pages, with their session cookies and real CSRF tokens among the values tried
+      const browser = new Browser();
+      const request = await authorizationRequest(s.t, 'web-app', { scope: 'notes:read notes:write', resource: NOTES });
+      let page = await browser.go(request.url, {}, REDIRECT);
+      const login = findForm(page, '/login');
+      page = await browser.go(request.url, {}, REDIRECT);
+      const secondLogin = findForm(page, '/login');
+      page = await browser.submit(secondLogin, { username: 'alice', password: PASSWORD }, undefined, REDIRECT);
+      const consent = findForm(page, '/confirm');
+      page = await browser.go(s.t.url('/account/apps'));
+      const apps = page.forms.filter((f) => f.action.includes('/account/apps'));
+
+      const fuzzForm = async (form: ParsedForm, runs: number) => {
+        const names = [...new Set([...form.fields.map((f) => f.name), ...form.buttons.map((b) => b.name), 'scope', 'username', 'password', 'grant'])];
+        const known = form.fields.map((f) => f.value).filter(Boolean);
+        const value = fc.oneof(
+          fc.string({ maxLength: 40 }),
+          fc.constantFrom('', 'alice', '0:notes:read', '0:notes:write', '1:notes:read', '0:', ':', '%ff', 'a'.repeat(300), ...known),
+        );
+        await fc.assert(
+          fc.asyncProperty(fc.boolean(), fc.array(fc.tuple(fc.nat(), value), { maxLength: 6 }), async (asSubmitted, pairs) => {
+            // half the time from the form as the page would submit it (real CSRF token), so the handler is reached
+            const body = asSubmitted ? formData(form) : new URLSearchParams();
+            for (const [i, v] of pairs) body.append(names[i % names.length]!, v);
+            const url = new URL(form.action);
+            const probe: Probe = { method: 'POST', path: url.pathname, body: body.toString(), headers: { cookie: browser.jar.header(form.action) } };
+            const { res, text } = await send(s.t, probe);
+            assertSafe(probe, res, text);
+          }),
+          { numRuns: runs },
+        );
+      };
+      await fuzzForm(login, 60);
+      await fuzzForm(consent, 60);
+      for (const form of apps) await fuzzForm(form, 30);
+      // the fuzzing got past the CSRF checks into the handlers
+      assert.ok(s.t.logs.some((l) => l.event === 'login.failed'), 'the sign-in handler was reached');
+      assert.ok(s.t.logs.some((l) => l.event === 'consent.granted' || l.event === 'consent.refused'), 'the consent handler was reached');
     });
 
     it('and afterwards every flow still works (nothing in the store was corrupted)', async () => {
