@@ -76,6 +76,7 @@ export function metadataDocumentSettings(cimd: CimdConfig, log: Logger, limits: 
   feature: NonNullable<NonNullable<Configuration['features']>['clientIdMetadataDocument']>;
 } {
   const refused = (clientId: string, reason: string) => {
+    if (!firstRejection(clientId)) return;
     log.warn({ event: 'cimd.rejected', clientId, reason }, 'client metadata document refused');
     recordRejection(audit, clientId, reason);
   };
@@ -138,7 +139,7 @@ export function watchMetadataDocuments(provider: Provider, cimd: CimdConfig, log
         cause?: { message?: string; status?: number };
       };
       const reason = detail ?? (cause?.message ? `${description}: ${cause.message}` : description) ?? (err as Error).message;
-      if (error !== 'invalid_client' || !/not allowed/.test(description ?? '')) {
+      if ((error !== 'invalid_client' || !/not allowed/.test(description ?? '')) && firstRejection(id)) {
         log.warn({ event: 'cimd.rejected', clientId: id, error, reason }, 'client metadata document refused');
         recordRejection(audit, id, reason ?? error ?? 'refused');
       }
@@ -147,13 +148,30 @@ export function watchMetadataDocuments(provider: Provider, cimd: CimdConfig, log
   };
 }
 
-/** `cimd.rejected` in the audit log, with the request being served (oidc-provider's current context). */
+/** The request being served, if any (oidc-provider's current context). */
+const currentRequest = () => Provider.ctx as unknown as Context | undefined;
+
+/**
+ * True the first time a request refuses `clientId`: the engine may look a client up more than
+ * once per request, and one refusal is one log line and one audit record.
+ */
+function firstRejection(clientId: string): boolean {
+  const ctx = currentRequest();
+  if (!ctx) return true;
+  const state = ctx.state as { cimdRejected?: Set<string> };
+  state.cimdRejected ??= new Set();
+  if (state.cimdRejected.has(clientId)) return false;
+  state.cimdRejected.add(clientId);
+  return true;
+}
+
+/** `cimd.rejected` in the audit log, with the request being served. */
 function recordRejection(audit: AuditLog, clientId: string, reason: string): void {
   audit.record({
     event: 'cimd.rejected',
     outcome: 'failure',
     client: clientId.slice(0, 512),
-    ...requestFacts(Provider.ctx as unknown as Context | undefined),
+    ...requestFacts(currentRequest()),
     details: { reason: reason.slice(0, 512) },
   });
 }

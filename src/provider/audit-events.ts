@@ -4,7 +4,8 @@
  *   `token.refreshed`, naming a JWT access token by its `jti` (an opaque token's id is its value:
  *   never recorded);
  * - `grant.error` on a refresh token used before → `refresh_token.reuse_detected` (the engine
- *   has revoked the grant: `grant.revoked` follows);
+ *   revoked the grant just before answering: its `grant.revoked`, `by: refresh_token_reuse`,
+ *   comes first);
  * - `grant.revoked` → `grant.revoked`, with what caused it.
  * Revocation and introspection are recorded around the endpoints (src/provider/token-endpoint-audit.ts),
  * where JWT access tokens are handled too.

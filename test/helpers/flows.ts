@@ -4,7 +4,7 @@
  * polls.
  */
 import assert from 'node:assert/strict';
-import { Browser, authorize } from './browser-driver.js';
+import { Browser, authorize, findForm, type Page } from './browser-driver.js';
 import { NOTES, PASSWORD, REDIRECT } from './fixtures.js';
 import { basicClient, client, publicClient } from './rp.js';
 import type { TestServer } from './server.js';
@@ -74,4 +74,21 @@ export async function pollDevice(t: TestServer, deviceCode: string): Promise<{ s
     body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode, client_id: 'tv-app' }),
   });
   return { status: res.status, body: (await res.json()) as Record<string, string> };
+}
+
+/**
+ * A person approves a device in `browser`: (a wrong user code first, if asked,) the user code,
+ * "this is my device", sign-in as alice unless already signed in, and consent as offered.
+ */
+export async function approveDevice(t: TestServer, browser: Browser, userCode: string, options: { wrongCodeFirst?: string } = {}): Promise<Page> {
+  let page: Page;
+  if (options.wrongCodeFirst) {
+    page = await browser.go(t.url('/device'));
+    await browser.submit(findForm(page, '/device'), { user_code: options.wrongCodeFirst });
+  }
+  page = await browser.go(t.url('/device'));
+  page = await browser.submit(findForm(page, '/device'), { user_code: userCode });
+  page = await browser.submit(findForm(page, '/device'), {}, { name: 'confirm', value: 'yes' });
+  if (page.forms.some((f) => f.action.endsWith('/login'))) page = await browser.submit(findForm(page, '/login'), { username: 'alice', password: PASSWORD });
+  return browser.submit(findForm(page, '/confirm'));
 }

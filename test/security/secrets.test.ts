@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { Browser, authorize, findForm } from '../helpers/browser-driver.js';
 import { NOTES, PASSWORD, REDIRECT, SECRET } from '../helpers/fixtures.js';
-import { authorizationRequest, pollDevice, startDevice } from '../helpers/flows.js';
+import { approveDevice, authorizationRequest, pollDevice, startDevice } from '../helpers/flows.js';
 import { client } from '../helpers/rp.js';
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
@@ -95,13 +95,7 @@ describe('no secret reaches a log', () => {
     // device flow, with a wrong user code first
     const device = await startDevice(t);
     collect(device.device_code, device.user_code, device.user_code.replace('-', ''));
-    page = await browser.go(t.url('/device'));
-    await browser.submit(findForm(page, '/device'), { user_code: 'BCDF-GHJK' });
-    page = await browser.go(t.url('/device'));
-    page = await browser.submit(findForm(page, '/device'), { user_code: device.user_code });
-    page = await browser.submit(findForm(page, '/device'), {}, { name: 'confirm', value: 'yes' });
-    if (page.forms.some((f) => f.action.endsWith('/login'))) page = await browser.submit(findForm(page, '/login'), { username: 'alice', password: PASSWORD });
-    await browser.submit(findForm(page, '/confirm'));
+    await approveDevice(t, browser, device.user_code, { wrongCodeFirst: 'BCDF-GHJK' });
     const polled = await pollDevice(t, device.device_code);
     collect(polled.body.access_token, polled.body.refresh_token);
 
