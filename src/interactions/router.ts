@@ -279,8 +279,10 @@ export function interactionRouter(deps: InteractionDeps): Router {
       granted += decision.kept.length + decision.granted.length;
     });
     const outcome = requested.map(({ resource }, i) => ({ resource: resource.uri, ...decisions[i]! }));
-    const recordDecision = (event: 'consent.granted' | 'consent.refused', grantId?: string) => {
+    // one record per MCP server: a server of which nothing is allowed is refused, even in a grant
+    const recordDecision = (grantId?: string) => {
       for (const { resource, granted: allowed, refused, kept, unavailable } of outcome) {
+        const event = grantId && allowed.length + kept.length > 0 ? 'consent.granted' : 'consent.refused';
         audit.record({
           event,
           outcome: event === 'consent.granted' ? 'success' : 'failure',
@@ -294,7 +296,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
     };
     if (granted === 0 && requested.length > 0) {
       log.info({ requestId: ctx.state.requestId, event: 'consent.refused', clientId, accountId, resources: outcome }, 'consent refused');
-      recordDecision('consent.refused');
+      recordDecision();
       return finish(ctx, { error: 'access_denied', error_description: 'the user granted none of the requested scopes' }, false);
     }
     if (defaultsGranted.length) {
@@ -306,7 +308,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
     }
     const grantId = await grant.save();
     log.info({ requestId: ctx.state.requestId, event: 'consent.granted', clientId, accountId, grantId, resources: outcome }, 'consent granted');
-    recordDecision('consent.granted', grantId);
+    recordDecision(grantId);
     await finish(ctx, { consent: { grantId } }, true);
   });
 

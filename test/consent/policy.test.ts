@@ -6,6 +6,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { Browser, findForm, type Page } from '../helpers/browser-driver.js';
 import { fixtureConfig, NOTES, PASSWORD, REDIRECT } from '../helpers/fixtures.js';
@@ -175,5 +177,20 @@ describe('consent policy', () => {
     assert.ok(granted.grantId);
     assert.ok(granted.resources[0]!.refused.includes('notes:write'));
     assert.ok(!granted.resources[0]!.granted.includes('notes:admin'));
+
+    // and the audit log carries the same decision, for this MCP server
+    await t.server.audit.flush();
+    const audit = readFileSync(join(t.dataDir, 'audit', 'audit.jsonl'), 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { event: string; client?: string; resource?: string; details?: Record<string, string[] | string> });
+    const mine = (event: string) => audit.filter((r) => r.event === event && r.client === 'web-app').at(-1)!;
+    assert.equal(mine('consent.offered').resource, NOTES);
+    assert.deepEqual(mine('consent.offered').details!.unavailable, ['notes:admin']);
+    const decision = mine('consent.granted');
+    assert.equal(decision.resource, NOTES);
+    assert.deepEqual(decision.details!.scopes, ['notes:read']);
+    assert.ok((decision.details!.refused as string[]).includes('notes:write'));
+    assert.equal(decision.details!.grantId, granted.grantId);
   });
 });
