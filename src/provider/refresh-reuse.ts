@@ -10,7 +10,7 @@
  * atomic), runs the engine, and settles its OAuth answer (200 or 400) sealed with AES-256-GCM
  * under a key derived from the token itself, so the store alone cannot read the successor.
  * Concurrent requests wait for that answer. After the window the record is gone, the engine
- * sees a consumed token and revokes the grant, and the event is logged.
+ * sees a consumed token and revokes the grant (logged and audited in src/provider/audit-events.ts).
  *
  * Only public clients (a `client_id` and no client authentication) are served replays:
  * a confidential client authenticates and is never answered without the engine.
