@@ -10,7 +10,9 @@ import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/schema.js';
-import type { Problem, SourceLine } from './verify.js';
+import type { SettingsStore } from '../../adapters/contract.js';
+import { verifyRecords, type Problem, type SourceLine, type VerifyResult } from './verify.js';
+import { readCheckpoint, readCheckpoints } from './checkpoints.js';
 import { auditDir, connectRedis, CURRENT_FILE, fileWhere, ROTATED_FILE, rotatedAt, STDOUT_WHERE, streamKey, streamWhere } from './sinks.js';
 
 export interface Retention {
@@ -33,6 +35,31 @@ export interface AuditSource {
   last(n: number): Promise<string[]>;
   retention(): Promise<Retention>;
   close(): Promise<void>;
+}
+
+/**
+ * Verifies everything a source holds against the store's checkpoints, as `audit verify` does:
+ * checkpoints first (every checkpoint read then is at or behind the records read next), the
+ * source's retention, then the records. `problems` and `notes` are all of them.
+ */
+export async function verifySource(source: AuditSource, settings: SettingsStore): Promise<VerifyResult> {
+  const stored = await readCheckpoints(settings);
+  const retention = await source.retention();
+  const result = await verifyRecords(source.lines(), stored.checkpoints, {
+    mixed: source.mixed,
+    trimmed: retention.trimmed,
+    ...(source.where !== undefined ? { where: source.where } : {}),
+    lateCheckpoint: (chain) => readCheckpoint(settings, chain),
+  });
+  return {
+    ...result,
+    problems: [
+      ...stored.problems.map((message): Problem => ({ kind: 'checkpoint-missing', location: 'store:audit.chains', message })),
+      ...retention.problems,
+      ...result.problems,
+    ],
+    notes: [...retention.notes, ...result.notes],
+  };
 }
 
 /** Records written this long before a rotation (or a stream id) may still be in it: clocks and queues. */

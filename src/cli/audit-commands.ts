@@ -13,9 +13,7 @@
 import type { Store } from '../../adapters/contract.js';
 import type { Config } from '../config/schema.js';
 import { AUDIT_EVENTS, AUDIT_USER_DETAIL_KEYS } from '../audit/events.js';
-import { readCheckpoint, readCheckpoints } from '../audit/checkpoints.js';
-import { openAuditSource, parseAuditLine, SourceUsageError, type AuditSource } from '../audit/read.js';
-import { verifyRecords, type Problem } from '../audit/verify.js';
+import { openAuditSource, parseAuditLine, SourceUsageError, verifySource, type AuditSource } from '../audit/read.js';
 import type { CommandLine } from './args.js';
 import type { CommandIO } from './commands.js';
 
@@ -84,22 +82,9 @@ export async function runAuditCommand(commandLine: CommandLine, store: Store, co
 }
 
 async function verify(source: AuditSource, store: Store, io: CommandIO): Promise<number> {
-  // checkpoints first: every checkpoint read now is at or behind the records read next
-  const stored = await readCheckpoints(store.settings);
-  const retention = await source.retention();
-  const result = await verifyRecords(source.lines(), stored.checkpoints, {
-    mixed: source.mixed,
-    trimmed: retention.trimmed,
-    ...(source.where !== undefined ? { where: source.where } : {}),
-    lateCheckpoint: (chain) => readCheckpoint(store.settings, chain),
-  });
-  const problems: Problem[] = [
-    ...stored.problems.map((message): Problem => ({ kind: 'checkpoint-missing', location: 'store:audit.chains', message })),
-    ...retention.problems,
-    ...result.problems,
-  ];
+  const result = await verifySource(source, store.settings);
+  const { problems, notes } = result;
   const summary = `${result.records} record(s) in ${result.chains} chain(s) from ${source.description}${source.mixed ? ` (${result.skipped} other line(s) skipped)` : ''}`;
-  const notes = [...retention.notes, ...result.notes];
   if (problems.length === 0) {
     io.stdout.write(`ok: ${summary}\n`);
     for (const note of notes) io.stdout.write(`note: ${oneLine(note)}\n`);

@@ -11,7 +11,7 @@
  * - CORS for browser-based clients, from any origin (the endpoint uses no cookies).
  */
 import { createHash } from 'node:crypto';
-import type { Context, Middleware } from 'koa';
+import type { Middleware } from 'koa';
 import type { Store } from '../../adapters/contract.js';
 import { OIDC_SCOPES, type Config } from '../config/schema.js';
 import { readBody, replayBody } from '../http/form-params.js';
@@ -80,7 +80,7 @@ export function registrationHygiene({ config, store, holder, resources, usage, l
         body = Buffer.from(JSON.stringify(metadata));
       }
       if (unknown.length > 0) {
-        log.info({ event: 'registration.scopes_dropped', requestId: requestId(ctx), dropped: unknown }, 'unknown scopes dropped from a registration');
+        log.info({ event: 'registration.scopes_dropped', ...requestFacts(ctx), dropped: unknown }, 'unknown scopes dropped from a registration');
       }
     }
 
@@ -93,7 +93,7 @@ export function registrationHygiene({ config, store, holder, resources, usage, l
         ctx.status = 201;
         ctx.set('Cache-Control', 'no-store');
         ctx.body = client.metadata();
-        log.info({ event: 'client.registration_reused', requestId: requestId(ctx), clientId: client.clientId }, 'identical registration: the registered client is returned');
+        log.info({ event: 'client.registration_reused', ...requestFacts(ctx), clientId: client.clientId }, 'identical registration: the registered client is returned');
         audit.record({ event: 'client.registered', outcome: 'success', client: client.clientId, ...requestFacts(ctx), details: { reused: true, authMethod: 'none' } });
         await usage.used(client);
         return;
@@ -105,7 +105,7 @@ export function registrationHygiene({ config, store, holder, resources, usage, l
 
     const answer = ctx.body as { client_id?: unknown; error?: unknown; error_description?: unknown } | undefined;
     if (ctx.status === 201 && typeof answer?.client_id === 'string') {
-      log.info({ event: 'client.registered', requestId: requestId(ctx), clientId: answer.client_id, source: ctx.ip }, 'client registered');
+      log.info({ event: 'client.registered', ...requestFacts(ctx), clientId: answer.client_id }, 'client registered');
       const authMethod = (answer as { token_endpoint_auth_method?: unknown }).token_endpoint_auth_method;
       audit.record({
         event: 'client.registered',
@@ -117,7 +117,7 @@ export function registrationHygiene({ config, store, holder, resources, usage, l
       if (digest) await digests.upsert(digest, { clientId: answer.client_id }, ttl);
     } else if (ctx.status >= 400 && ctx.status < 500) {
       log.info(
-        { event: 'client.registration_rejected', requestId: requestId(ctx), source: ctx.ip, error: answer?.error, reason: answer?.error_description },
+        { event: 'client.registration_rejected', ...requestFacts(ctx), error: answer?.error, reason: answer?.error_description },
         'client registration rejected',
       );
       audit.record({
@@ -144,8 +144,4 @@ function parseObject(raw: Buffer): Record<string, unknown> | undefined {
 
 function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('base64url');
-}
-
-function requestId(ctx: Context): string | undefined {
-  return (ctx.state as { requestId?: string }).requestId;
 }

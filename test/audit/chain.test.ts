@@ -16,11 +16,11 @@ import { openStore } from '../../adapters/index.js';
 import { createAuditLog, type ChainedAuditLog } from '../../src/audit/log.js';
 import type { AuditEvent } from '../../src/audit/events.js';
 import { CHAIN_INDEX, readCheckpoint } from '../../src/audit/checkpoints.js';
-import { fileSource, sinkFileSource, sinkFiles } from '../../src/audit/read.js';
+import { fileSource, sinkFileSource, sinkFiles, verifySource } from '../../src/audit/read.js';
 import { genesisHash, recordHash } from '../../src/audit/record.js';
 import { ROTATED_FILE } from '../../src/audit/sinks.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { auditConfig, capturedLogger, forge, sampleEvent, verifySource } from './support.js';
+import { auditConfig, capturedLogger, forge, sampleEvent } from './support.js';
 
 const root = mkdtempSync(join(tmpdir(), 'mcp-authz-audit-chain-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -50,7 +50,7 @@ describe('one chain in the file sink', () => {
   async function verifyCopy(name: string, lines: string[]) {
     const copy = join(root, `${name}.jsonl`);
     writeFileSync(copy, lines.length ? `${lines.join('\n')}\n` : '');
-    const result = await verifySource(fileSource([copy], { mixed: false }), store);
+    const result = await verifySource(fileSource([copy], { mixed: false }), store.settings);
     return { copy, result, kinds: result.problems.map((p) => p.kind) };
   }
 
@@ -78,7 +78,7 @@ describe('one chain in the file sink', () => {
   });
 
   it('verifies the untouched file', async () => {
-    const result = await verifySource(sinkFileSource(dataDir), store);
+    const result = await verifySource(sinkFileSource(dataDir), store.settings);
     assert.deepEqual(result.problems, []);
     assert.equal(result.records, 10);
     assert.equal(result.chains, 1);
@@ -215,7 +215,7 @@ describe('rotation and several writers on one file', () => {
     assert.ok(names.filter((n) => n !== 'audit.jsonl').every((n) => ROTATED_FILE.test(n)), names.join(', '));
     const total = files.reduce((n, f) => n + readFileSync(f, 'utf8').trimEnd().split('\n').length, 0);
     assert.equal(total, 600);
-    const result = await verifySource(sinkFileSource(dataDir), store);
+    const result = await verifySource(sinkFileSource(dataDir), store.settings);
     assert.deepEqual(result.problems, []);
     assert.equal(result.records, 600);
     assert.equal(result.chains, 2);
@@ -231,7 +231,7 @@ describe('rotation and several writers on one file', () => {
       const deleted = JSON.parse(lines.at(-1)!) as { chain: string; seq: number };
       // the record before it in its own chain (the other writer's records interleave)
       const before = lines.findLastIndex((l, i) => i < lines.length - 1 && (JSON.parse(l) as { chain: string }).chain === deleted.chain);
-      const result = await verifySource(sinkFileSource(dataDir), store);
+      const result = await verifySource(sinkFileSource(dataDir), store.settings);
       assert.deepEqual(result.problems.map((p) => p.kind), ['deleted']);
       assert.equal(result.problems[0]!.chain, deleted.chain);
       assert.equal(result.problems[0]!.seq, deleted.seq);
@@ -317,7 +317,7 @@ describe('write failures', () => {
       assert.equal(resumed?.lost, 3);
       const lines = readFileSync(join(dataDir, 'audit', 'audit.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
       assert.deepEqual(lines.map((l) => [l.seq, l.lost]), [[1, 3], [2, undefined]]);
-      const result = await verifySource(sinkFileSource(dataDir), store);
+      const result = await verifySource(sinkFileSource(dataDir), store.settings);
       assert.deepEqual(result.problems, []);
       assert.equal(result.notes.length, 1);
       assert.match(result.notes[0]!, /3 record\(s\) could not be written before seq 1/);
@@ -350,7 +350,7 @@ describe('the stdout sink', () => {
       assert.equal(lines.filter((l) => (JSON.parse(l) as { audit?: number }).audit === 1).length, 6);
       const file = join(root, 'stdout.log');
       writeFileSync(file, collected);
-      const result = await verifySource(fileSource([file], { mixed: true }), store);
+      const result = await verifySource(fileSource([file], { mixed: true }), store.settings);
       assert.deepEqual(result.problems, []);
       assert.equal(result.records, 6);
       assert.equal(result.skipped, 6);

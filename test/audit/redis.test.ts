@@ -10,10 +10,10 @@ import { Redis } from 'ioredis';
 import type { Store } from '../../adapters/contract.js';
 import { openStore } from '../../adapters/index.js';
 import { createAuditLog } from '../../src/audit/log.js';
-import { redisSource } from '../../src/audit/read.js';
+import { redisSource, verifySource } from '../../src/audit/read.js';
 import { readCheckpoint } from '../../src/audit/checkpoints.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
-import { auditConfig, capturedLogger, sampleEvent, verifySource } from './support.js';
+import { auditConfig, capturedLogger, sampleEvent } from './support.js';
 
 let redis: RedisServer;
 let client: Redis;
@@ -70,7 +70,7 @@ describe('two replicas on one stream', () => {
     }
     const source = redisSource(redis.url, key);
     try {
-      const result = await verifySource(source, store);
+      const result = await verifySource(source, store.settings);
       assert.deepEqual(result.problems, []);
       assert.equal(result.records, 40);
       assert.equal(result.chains, 2);
@@ -90,7 +90,7 @@ describe('two replicas on one stream', () => {
     assert.equal(await client.xdel(key, victim[0]), 1);
     const source = redisSource(redis.url, key);
     try {
-      const result = await verifySource(source, store);
+      const result = await verifySource(source, store.settings);
       const kinds = result.problems.map((p) => p.kind);
       assert.deepEqual(kinds, ['deleted', 'deleted']);
       assert.equal(result.problems[0]!.location, `${key}#${victim[0]}`);
@@ -111,7 +111,7 @@ describe('retention', () => {
       assert.equal(await client.xtrim(key, 'MAXLEN', 12), 8);
       const source = redisSource(redis.url, key);
       try {
-        const result = await verifySource(source, store);
+        const result = await verifySource(source, store.settings);
         assert.deepEqual(result.problems, []);
         assert.equal(result.records, 12);
         assert.ok(result.notes.some((n) => /8 of the oldest entries/.test(n)), result.notes.join('\n'));
@@ -124,7 +124,7 @@ describe('retention', () => {
       assert.equal(await client.xdel(key, ...newest.map((e) => e[0])), 2);
       const again = redisSource(redis.url, key);
       try {
-        const result = await verifySource(again, store);
+        const result = await verifySource(again, store.settings);
         assert.ok(result.problems.some((p) => p.kind === 'truncated'), JSON.stringify(result.problems));
       } finally {
         await again.close();

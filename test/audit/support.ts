@@ -1,16 +1,12 @@
 /**
  * What the audit tests share: a configuration, a logger whose lines the test can read, sample
- * events, and verify run the way `mcp-authz audit verify` runs it.
+ * events and forged records.
  */
 import { Writable } from 'node:stream';
-import type { Store } from '../../adapters/contract.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config, ConfigInput } from '../../src/config/schema.js';
 import { createLogger, type Logger } from '../../src/observability/logger.js';
 import type { AuditEvent } from '../../src/audit/events.js';
-import { readCheckpoint, readCheckpoints } from '../../src/audit/checkpoints.js';
-import type { AuditSource } from '../../src/audit/read.js';
-import { verifyRecords, type VerifyResult } from '../../src/audit/verify.js';
 import { canonicalJson, recordHash, sha256Hex } from '../../src/audit/record.js';
 import { fixtureConfig } from '../helpers/fixtures.js';
 
@@ -51,19 +47,6 @@ export function sampleEvent(i: number): AuditEvent {
     { event: 'token.revoked', outcome: 'success', actor: 'nightly-report', client: 'nightly-report', details: { jti: `jti-${i}` } },
   ];
   return kinds[i % kinds.length]!;
-}
-
-/** verify as the CLI runs it: checkpoints first, then the records. */
-export async function verifySource(source: AuditSource, store: Store): Promise<VerifyResult> {
-  const stored = await readCheckpoints(store.settings);
-  const retention = await source.retention();
-  const result = await verifyRecords(source.lines(), stored.checkpoints, {
-    mixed: source.mixed,
-    trimmed: retention.trimmed,
-    ...(source.where !== undefined ? { where: source.where } : {}),
-    lateCheckpoint: (chain) => readCheckpoint(store.settings, chain),
-  });
-  return { ...result, problems: [...retention.problems, ...result.problems], notes: [...retention.notes, ...result.notes] };
 }
 
 /** Re-hashes a record after editing it, as a forger who knows the format would. */

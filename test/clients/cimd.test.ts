@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { Browser, authorize } from '../helpers/browser-driver.js';
 import { NOTES, PASSWORD } from '../helpers/fixtures.js';
-import { authorizationRequest } from '../helpers/flows.js';
+import { authorizationRequest, openAuthorization } from '../helpers/flows.js';
 import { client, jwt } from '../helpers/rp.js';
 import { specialAddressKind } from '../../src/clients/special-addresses.js';
 
@@ -106,18 +106,7 @@ async function waitForRefusal(t: TestServer, clientId: string, pattern: RegExp) 
 
 /** GET /auth for a document client: the answer must be our error page, never a redirect to the client. */
 async function authorizationRefused(t: TestServer, clientId: string, redirectUri = 'http://127.0.0.1:7777/callback') {
-  const url = new URL(t.url('/auth'));
-  url.search = new URLSearchParams({
-    client_id: clientId,
-    redirect_uri: redirectUri,
-    response_type: 'code',
-    scope: 'notes:read',
-    resource: NOTES,
-    code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
-    code_challenge_method: 'S256',
-    state: 'xyz',
-  }).toString();
-  const res = await fetch(url, { redirect: 'manual', headers: { accept: 'text/html' } });
+  const res = await openAuthorization(t, clientId, redirectUri);
   const html = await res.text();
   assert.equal(res.status, 400, `expected an error page, got ${res.status} ${res.headers.get('location') ?? ''}`);
   assert.equal(res.headers.get('location'), null);

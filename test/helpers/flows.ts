@@ -92,3 +92,23 @@ export async function approveDevice(t: TestServer, browser: Browser, userCode: s
   if (page.forms.some((f) => f.action.endsWith('/login'))) page = await browser.submit(findForm(page, '/login'), { username: 'alice', password: PASSWORD });
   return browser.submit(findForm(page, '/confirm'));
 }
+
+/**
+ * Opens the authorization endpoint for `clientId` as a browser would (a valid PKCE request for
+ * notes:read at the notes server), without following the answer: for clients the test has
+ * no openid-client configuration of, such as metadata document URLs.
+ */
+export function openAuthorization(t: TestServer, clientId: string, redirectUri = 'http://127.0.0.1:7777/callback'): Promise<Response> {
+  const url = new URL(t.url('/auth'));
+  url.search = new URLSearchParams({
+    client_id: clientId,
+    redirect_uri: redirectUri,
+    response_type: 'code',
+    scope: 'notes:read',
+    resource: NOTES,
+    code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+    code_challenge_method: 'S256',
+    state: 'xyz',
+  }).toString();
+  return fetch(url, { redirect: 'manual', headers: { accept: 'text/html' } });
+}

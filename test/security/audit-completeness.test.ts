@@ -16,7 +16,7 @@ import { decodeJwt } from 'jose';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { Browser, authorize, findForm } from '../helpers/browser-driver.js';
 import { fixtureConfig, NOTES, PASSWORD, REDIRECT, SECRET } from '../helpers/fixtures.js';
-import { approveDevice, authorizationRequest, pollDevice, startDevice } from '../helpers/flows.js';
+import { approveDevice, authorizationRequest, openAuthorization, pollDevice, startDevice } from '../helpers/flows.js';
 import { client } from '../helpers/rp.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { AUDIT_EVENTS } from '../../src/audit/events.js';
@@ -185,18 +185,7 @@ describe('audit completeness', () => {
     assert.ok(limited, 'the registration limit was reached');
 
     // 8. a client id metadata document on a private address: never fetched
-    const cimd = new URL(t.url('/auth'));
-    cimd.search = new URLSearchParams({
-      client_id: PRIVATE_DOCUMENT,
-      redirect_uri: 'http://127.0.0.1:7777/callback',
-      response_type: 'code',
-      scope: 'notes:read',
-      resource: NOTES,
-      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
-      code_challenge_method: 'S256',
-      state: 'cimd-state',
-    }).toString();
-    const cimdAnswer = await fetch(cimd, { redirect: 'manual', headers: { accept: 'text/html' } });
+    const cimdAnswer = await openAuthorization(t!, PRIVATE_DOCUMENT);
     await cimdAnswer.text();
     assert.equal(cimdAnswer.status, 400, 'the document client is refused');
 

@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { Browser, findForm, type ParsedForm, formData } from '../helpers/browser-driver.js';
 import { NOTES, PASSWORD, SECRET } from '../helpers/fixtures.js';
-import { authorizationRequest, startDevice } from '../helpers/flows.js';
+import { authorizationRequest, openAuthorization, startDevice } from '../helpers/flows.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 
 const WRONG = 'not the right password at all';
@@ -287,20 +287,7 @@ describe('registration, user code and metadata document limits', () => {
 
   test('metadata documents: past the fetches per host, 429 without a fetch (page and JSON); another host is unaffected', async () => {
     const doc = (host: string, n: number) => `http://${host}:${port}/clients/${n}.json`;
-    const authorize = (clientId: string) => {
-      const url = new URL(t.url('/auth'));
-      url.search = new URLSearchParams({
-        client_id: clientId,
-        redirect_uri: 'http://127.0.0.1/callback',
-        response_type: 'code',
-        scope: 'notes:read',
-        resource: NOTES,
-        code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
-        code_challenge_method: 'S256',
-        state: 'xyz',
-      }).toString();
-      return fetch(url, { redirect: 'manual', headers: { accept: 'text/html' } });
-    };
+    const authorize = (clientId: string) => openAuthorization(t, clientId, 'http://127.0.0.1/callback');
     for (const n of [1, 2]) {
       const res = await authorize(doc('localhost', n));
       assert.equal(res.status, 303, `document ${n} is fetched and the request goes on to sign-in`);
