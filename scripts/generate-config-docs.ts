@@ -157,7 +157,7 @@ function collect(schema: DocumentedObject, output: JsonSchema | undefined, path:
     section.rows.push({
       key,
       type,
-      default: isDocumentedObject(prop) ? 'see below' : defaultText(def, required.has(name)),
+      default: isDocumentedObject(prop) && def !== undefined ? 'see below' : defaultText(def, required.has(name)),
       description: prop.description ?? '',
     });
   }

@@ -47,6 +47,7 @@ import { providerPages } from './interactions/provider-pages.js';
 import { connectedAppsRouter } from './interactions/connected-apps.js';
 import { clientUsage } from './clients/usage.js';
 import { registrationHygiene } from './clients/registration.js';
+import { MachineClients } from './clients/machine-clients.js';
 import { REGISTRATION_PATH } from './provider/configuration.js';
 import type { AuditLog } from './audit/events.js';
 import { createAuditLog } from './audit/log.js';
@@ -99,11 +100,12 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const limits = new RateLimits(store.limits, config.rateLimits, log, auditLog);
     const pages = providerPages(resources, render, new Set(config.clients.map((c) => c.client_id)));
     const usage = clientUsage(store, config, log);
+    const machine = new MachineClients(config);
     const publisher = revocationPublisher(store.revocations, longestAccessTokenTtl(config), log);
     hub = new RevocationHub(store.revocations, log);
     await hub.start();
     const holder = new ProviderHolder(
-      (jwks) => createProvider({ config, store, secrets, jwks, resources, pages, basePath, log, usage, limits, audit: auditLog }, publisher, log),
+      (jwks) => createProvider({ config, store, secrets, jwks, resources, pages, basePath, log, usage, limits, machine, audit: auditLog }, publisher, log),
       store.settings,
       keyTiming(config),
       basePath,
@@ -139,7 +141,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     app.use(jwtAccessTokens({ holder, hub, store, resources, publisher, issuer: config.issuer, basePath }));
     app.use(canonicalResourceParameters(resources, basePath));
     app.use(discoveryDocuments(resources, basePath));
-    app.use(registrationHygiene({ config, store, holder, resources, usage, log, limits, audit: auditLog, path: `${basePath}${REGISTRATION_PATH}` }));
+    app.use(registrationHygiene({ config, store, holder, resources, usage, log, limits, audit: auditLog, machine, path: `${basePath}${REGISTRATION_PATH}` }));
     app.use(holder.middleware);
 
     return {

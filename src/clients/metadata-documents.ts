@@ -14,10 +14,11 @@ import type { Context } from 'koa';
 // oidc-provider recognises only https client ids; the development switch resolves loopback http ones with the same code
 import { resolveClientByMetadataDocument } from 'oidc-provider/lib/helpers/client_id_metadata_document.js';
 import type { Config } from '../config/schema.js';
-import { isLoopbackHost } from '../config/uri.js';
+import { isLoopbackHost, normalizeHostname } from '../config/uri.js';
 import type { Logger } from '../observability/logger.js';
 import { describeWait, retryAfterSeconds, type RateLimits } from '../http/limits.js';
 import { guardedFetch } from './guarded-fetch.js';
+import type { MachineClients } from './machine-clients.js';
 import type { AuditLog } from '../audit/events.js';
 import { requestFacts } from '../audit/request-facts.js';
 
@@ -43,7 +44,9 @@ export function policyRefusal(id: string, cimd: CimdConfig): string | undefined 
   if (!url) return 'client_id is not a URL';
   if (url.pathname === '/' || url.pathname === '') return 'a client_id URL must have a path';
   if (url.search || url.hash) return 'a client_id URL must not have a query or fragment';
-  const host = url.hostname.toLowerCase();
+  // `evil.example.`, `EVIL.example` and `evil.example` are one host to DNS, so to the policy too
+  const host = normalizeHostname(url.hostname);
+  if (host === undefined) return `${url.hostname} is not a valid host name`;
   const within = (domain: string) => host === domain || host.endsWith(`.${domain}`);
   if (cimd.denyDomains.some(within)) return `${host} is on the deny list (cimd.denyDomains)`;
   if (cimd.allowDomains.length > 0 && !cimd.allowDomains.some(within)) return `${host} is not on the allow list (cimd.allowDomains)`;
@@ -51,10 +54,10 @@ export function policyRefusal(id: string, cimd: CimdConfig): string | undefined 
 }
 
 /** Why a resolved document does not describe a usable MCP client, or undefined. */
-export function documentRefusal(client: Client): string | undefined {
+export function documentRefusal(client: Client, machine: MachineClients): string | undefined {
   if (!client.clientName) return 'the document has no client_name';
   if (client.grantTypeAllowed('authorization_code') && (client.redirectUris ?? []).length === 0) return 'the document has no redirect_uris';
-  return undefined;
+  return machine.documentRefusal(client);
 }
 
 /**
@@ -72,7 +75,13 @@ export class DocumentFetchLimited extends errors.TemporarilyUnavailable {
 }
 
 /** The oidc-provider settings for metadata documents and for every fetch done for clients. */
-export function metadataDocumentSettings(cimd: CimdConfig, log: Logger, limits: RateLimits, audit: AuditLog): Pick<Configuration, 'fetch' | 'fetchResponseBodyLimits'> & {
+export function metadataDocumentSettings(
+  cimd: CimdConfig,
+  log: Logger,
+  limits: RateLimits,
+  audit: AuditLog,
+  machine: MachineClients,
+): Pick<Configuration, 'fetch' | 'fetchResponseBodyLimits'> & {
   feature: NonNullable<NonNullable<Configuration['features']>['clientIdMetadataDocument']>;
 } {
   const refused = (clientId: string, reason: string) => {
@@ -98,7 +107,8 @@ export function metadataDocumentSettings(cimd: CimdConfig, log: Logger, limits: 
           refused(clientId, reason);
           return false;
         }
-        const host = new URL(clientId).hostname;
+        // normalised as the policy normalised it: one host, one budget
+        const host = normalizeHostname(new URL(clientId).hostname)!;
         const decision = await limits.documentFetch(host);
         if (decision.allowed) return true;
         const koa = ctx as unknown as Context | undefined;
@@ -109,7 +119,7 @@ export function metadataDocumentSettings(cimd: CimdConfig, log: Logger, limits: 
         throw new DocumentFetchLimited(host, decision.retryAfterMs);
       },
       allowClient: (_ctx, client) => {
-        const reason = documentRefusal(client);
+        const reason = documentRefusal(client, machine);
         if (reason) refused(client.clientId, reason);
         return reason === undefined;
       },

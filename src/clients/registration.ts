@@ -7,6 +7,8 @@
  * - a public client registering with byte-identical metadata gets the client registered
  *   before instead of a new one, so clients that register on every connection do not
  *   fill the store;
+ * - the client credentials grant is refused (`invalid_client_metadata`) unless
+ *   `registration.clientCredentials` offers it (src/clients/machine-clients.ts);
  * - every registration (and refusal) is logged; the directory records new clients;
  * - CORS for browser-based clients, from any origin (the endpoint uses no cookies).
  */
@@ -22,6 +24,7 @@ import type { ClientUsage } from './usage.js';
 import { tooManyRequests, type RateLimits } from '../http/limits.js';
 import type { AuditLog } from '../audit/events.js';
 import { requestFacts } from '../audit/request-facts.js';
+import type { MachineClients } from './machine-clients.js';
 
 /** oidc-provider's own limit for JSON bodies (lib/shared/selective_body.js). */
 const BODY_LIMIT = 56 * 1024;
@@ -37,10 +40,11 @@ export interface RegistrationDeps {
   log: Logger;
   limits: RateLimits;
   audit: AuditLog;
+  machine: MachineClients;
   path: string;
 }
 
-export function registrationHygiene({ config, store, holder, resources, usage, log, limits, audit, path }: RegistrationDeps): Middleware {
+export function registrationHygiene({ config, store, holder, resources, usage, log, limits, audit, machine, path }: RegistrationDeps): Middleware {
   const known = new Set([...OIDC_SCOPES, ...resources.scopeNames]);
   const digests = store.model(DIGEST_MODEL);
   const ttl = config.registration.unusedClientTtl;
@@ -84,8 +88,10 @@ export function registrationHygiene({ config, store, holder, resources, usage, l
       }
     }
 
+    // tokens without a person are for clients the operator configured (src/clients/machine-clients.ts)
+    const refusal = machine.registrationRefusal(metadata);
     // byte-identical public registrations share one client (public clients hold no secret)
-    const digest = raw && metadata?.token_endpoint_auth_method === 'none' && !ctx.get('authorization') ? sha256(raw) : undefined;
+    const digest = !refusal && raw && metadata?.token_endpoint_auth_method === 'none' && !ctx.get('authorization') ? sha256(raw) : undefined;
     if (digest) {
       const previous = await digests.find(digest);
       const client = typeof previous?.clientId === 'string' ? await holder.provider.Client.find(previous.clientId) : undefined;
@@ -100,8 +106,14 @@ export function registrationHygiene({ config, store, holder, resources, usage, l
       }
     }
 
-    if (raw) replayBody(ctx, body!);
-    await next();
+    if (refusal) {
+      ctx.status = 400;
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = { error: 'invalid_client_metadata', error_description: refusal };
+    } else {
+      if (raw) replayBody(ctx, body!);
+      await next();
+    }
 
     const answer = ctx.body as { client_id?: unknown; error?: unknown; error_description?: unknown } | undefined;
     if (ctx.status === 201 && typeof answer?.client_id === 'string') {

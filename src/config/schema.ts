@@ -4,7 +4,7 @@
  * from the descriptions below (`npm run docs`), and a test fails when it is stale.
  */
 import { z } from 'zod';
-import { canonicalResourceUri, isLoopbackHost } from './uri.js';
+import { canonicalResourceUri, hasUserinfo, isLoopbackHost, normalizeHostname } from './uri.js';
 
 /** No access token lives longer than this (seconds). */
 export const MAX_ACCESS_TOKEN_TTL = 86400;
@@ -20,9 +20,19 @@ const scopeName = z
 const seconds = (what: string, def: number, max: number) =>
   z.number().int().min(1).max(max).default(def).describe(`${what}, in seconds.`);
 
+const DOMAIN_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** A domain name, compared as host names are (src/config/uri.ts normalizeHostname): any case, IDN or punycode, a trailing dot or none. */
 const domainName = z
   .string()
-  .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a lower-case domain name such as example.com');
+  .transform((v, ctx) => {
+    const name = normalizeHostname(v);
+    if (name === undefined || !DOMAIN_NAME.test(name)) {
+      ctx.addIssue({ code: 'custom', message: 'a domain name such as example.com' });
+      return z.NEVER;
+    }
+    return name;
+  });
 
 const rateLimit = (what: string, max: number, window: number) =>
   z
@@ -35,6 +45,12 @@ const rateLimit = (what: string, max: number, window: number) =>
     .describe(`${what}: at most \`max\` per \`window\` seconds (default ${max} per ${window} s).`);
 
 const absoluteUrl = z.string().refine((v) => URL.canParse(v), 'must be an absolute URL');
+
+/** An MCP server's URL (RFC 8707 resource indicator): absolute, no fragment, no userinfo; kept in canonical form. */
+const resourceUri = absoluteUrl
+  .refine((v) => !v.includes('#'), 'must not contain a fragment')
+  .refine((v) => !hasUserinfo(v), 'must not contain userinfo (user@)')
+  .transform(canonicalResourceUri);
 
 export const scopeSchema = z
   .object({
@@ -50,9 +66,11 @@ export const scopeSchema = z
       .default([])
       .describe('Names of the MCP tools this scope unlocks, listed on the consent page.'),
     allow: z
-      .array(z.string().regex(/^(role|user):\S+$/, 'an entry is `role:NAME` or `user:USERNAME`'))
+      .array(z.string().regex(/^(role|user|client):\S+$/, 'an entry is `role:NAME`, `user:USERNAME` or `client:CLIENT_ID`'))
       .optional()
-      .describe('Who may be granted this scope (`role:admin`, `user:alice`). Default: everyone. Others see it as not available.'),
+      .describe(
+        'Who may be granted this scope: people by role or name (`role:admin`, `user:alice`), and clients acting for themselves with client credentials (`client:nightly-report`). Default: every person, and machine clients only when the scope is not `dangerous`. People not listed see it as not available.',
+      ),
     accessTokenTtl: z
       .number()
       .int()
@@ -65,12 +83,9 @@ export const scopeSchema = z
 
 export const resourceSchema = z
   .object({
-    uri: absoluteUrl
-      .refine((v) => !v.includes('#'), 'must not contain a fragment')
-      .transform(canonicalResourceUri)
-      .describe("The MCP server's canonical URL; it becomes the `aud` of the tokens issued for it."),
+    uri: resourceUri.describe("The MCP server's canonical URL; it becomes the `aud` of the tokens issued for it."),
     aliases: z
-      .array(absoluteUrl.refine((v) => !v.includes('#'), 'must not contain a fragment').transform(canonicalResourceUri))
+      .array(resourceUri)
       .default([])
       .describe('Other URLs clients may name for this MCP server (e.g. its origin without the path); tokens are still issued for `uri`.'),
     name: z.string().min(1).max(100).describe('Human-readable name of the MCP server, shown on consent pages.'),
@@ -134,7 +149,9 @@ export const clientSchema = z
       .string()
       .regex(/^\S+( \S+)*$/, 'a space-separated list of scope names')
       .optional()
-      .describe('Space-separated scopes the client may ever be granted. Default: every scope of its resources.'),
+      .describe(
+        "Space-separated scopes the client may ever be granted. Default: every scope of its resources. Its tokens without a person (client credentials) never carry a `dangerous` scope or one with an `allow` list unless that list names it (`client:ID`).",
+      ),
     resources: z
       .array(absoluteUrl.transform(canonicalResourceUri))
       .optional()
@@ -300,9 +317,36 @@ export const configSchema = z
           .describe(
             'Fetch documents (and client `jwks_uri`s) from loopback and private addresses, over `http` too. Tests and local development only.',
           ),
+        clientCredentials: z
+          .array(
+            z
+              .object({
+                domain: domainName.describe('Documents on this domain (or its subdomains).'),
+                scopes: z
+                  .array(scopeName)
+                  .min(1)
+                  .describe(
+                    'The most a token of such a client may carry; `dangerous` scopes and scopes with an `allow` list only when that list names the client (`client:<document URL>`).',
+                  ),
+              })
+              .strict(),
+          )
+          .default([])
+          .describe(
+            'Domains whose metadata documents may declare the client credentials grant (tokens without a person), each with its scope ceiling. Empty by default: a document declaring `client_credentials` is refused.',
+          ),
       })
       .strict()
-      .default({ enabled: true, allowDomains: [], denyDomains: [], timeout: 3000, maxBytes: 8192, maxCacheAge: 86400, dangerouslyAllowPrivateNetwork: false })
+      .default({
+        enabled: true,
+        allowDomains: [],
+        denyDomains: [],
+        timeout: 3000,
+        maxBytes: 8192,
+        maxCacheAge: 86400,
+        dangerouslyAllowPrivateNetwork: false,
+        clientCredentials: [],
+      })
       .describe('Client ID metadata documents (MCP clients identified by an `https` URL).'),
     registration: z
       .object({
@@ -317,6 +361,18 @@ export const configSchema = z
           .optional()
           .describe('The bearer token registrations need in `token` mode (env `MCP_AUTHZ_REGISTRATION_TOKEN`).'),
         unusedClientTtl: seconds('How long a registered client that is never used is kept; every use restarts the clock', 30 * 86400, 5 * 365 * 86400),
+        clientCredentials: z
+          .object({
+            scopes: z
+              .array(scopeName)
+              .min(1)
+              .describe('The most a token of such a client may carry: neither `dangerous` scopes nor scopes with an `allow` list can be among them.'),
+          })
+          .strict()
+          .optional()
+          .describe(
+            'Lets dynamically registered clients use the client credentials grant (tokens without a person), up to `scopes`. Off when absent: registering `client_credentials` is `invalid_client_metadata`. Anyone who can register (with `mode: open`, anyone at all) gets such tokens: prefer `mode: token`.',
+          ),
       })
       .strict()
       .default({ mode: 'open', unusedClientTtl: 30 * 86400 })
@@ -403,6 +459,38 @@ export const configSchema = z
     config.resources.forEach((resource, i) => {
       resource.resourceServerClients.forEach((id, j) => {
         if (!clientIds.has(id)) issue(['resources', i, 'resourceServerClients', j], `"${id}" is not a configured client`);
+      });
+    });
+
+    // `client:ID` in an allow list names a configured client or a metadata document URL
+    config.resources.forEach((resource, i) => {
+      for (const [name, scope] of Object.entries(resource.scopes)) {
+        scope.allow?.forEach((entry, j) => {
+          const id = entry.startsWith('client:') ? entry.slice('client:'.length) : undefined;
+          if (id !== undefined && !clientIds.has(id) && !/^https:\/\/[^/]+\/./.test(id)) {
+            issue(['resources', i, 'scopes', name, 'allow', j], `"${id}" is not a configured client (nor a metadata document URL)`);
+          }
+        });
+      }
+    });
+
+    // machine clients nobody configured: their scope ceiling must name scopes that exist, and
+    // registered clients (whose ids nobody knows in advance) can never hold a dangerous or restricted one
+    const scopesByName = new Map<string, z.infer<typeof scopeSchema>[]>();
+    for (const resource of config.resources) {
+      for (const [name, scope] of Object.entries(resource.scopes)) scopesByName.set(name, [...(scopesByName.get(name) ?? []), scope]);
+    }
+    config.registration.clientCredentials?.scopes.forEach((name, j) => {
+      const declared = scopesByName.get(name);
+      const at = ['registration', 'clientCredentials', 'scopes', j];
+      if (!declared) issue(at, `"${name}" is not a scope of any resource`);
+      else if (declared.some((scope) => scope.dangerous || scope.allow)) {
+        issue(at, `"${name}" is dangerous or restricted by an allow list: a dynamically registered client can never be granted it`);
+      }
+    });
+    config.cimd.clientCredentials.forEach((entry, i) => {
+      entry.scopes.forEach((name, j) => {
+        if (!scopesByName.has(name)) issue(['cimd', 'clientCredentials', i, 'scopes', j], `"${name}" is not a scope of any resource`);
       });
     });
 

@@ -129,9 +129,9 @@ export class RateLimits {
     await this.#counters.forget(sourceKey('usercode', source), hit);
   }
 
-  /** One metadata document fetch from `host`. */
+  /** One metadata document fetch from `host` (normalised: src/config/uri.ts normalizeHostname). */
   documentFetch(host: string): Promise<RateDecision> {
-    return this.#counters.hit(`cimd:host:${host.toLowerCase()}`, this.#rules.documentFetchesPerHost);
+    return this.#counters.hit(`cimd:host:${host}`, this.#rules.documentFetchesPerHost);
   }
 
   /** Logs and audits a refusal as `rate_limit.hit`; `ctx` is absent outside a request. */

@@ -5,7 +5,7 @@
  */
 import { errors, type Configuration, type KoaContextWithOIDC, type ErrorOut, type Client } from 'oidc-provider';
 import type { JWK } from 'jose';
-import { OIDC_SCOPES, type Config } from '../config/schema.js';
+import { OIDC_SCOPES, type Config, type ResourceConfig } from '../config/schema.js';
 import type { Store } from '../../adapters/contract.js';
 import type { ServerSecrets } from '../keys/secrets.js';
 import { adapterClass } from './adapter.js';
@@ -21,6 +21,7 @@ import { metadataDocumentSettings } from '../clients/metadata-documents.js';
 import type { ClientUsage } from '../clients/usage.js';
 import type { RateLimits } from '../http/limits.js';
 import type { AuditLog } from '../audit/events.js';
+import { CLIENT_CREDENTIALS, type MachineClients } from '../clients/machine-clients.js';
 
 /** The pages oidc-provider renders itself, supplied by src/interactions. */
 export interface ProviderPages {
@@ -49,17 +50,31 @@ export interface ProviderDeps {
   usage: ClientUsage;
   /** the rate limits (src/http/limits.ts): token requests per client, document fetches per host */
   limits: RateLimits;
+  /** who may get tokens without a person, and how many scopes (src/clients/machine-clients.ts) */
+  machine: MachineClients;
   audit: AuditLog;
 }
 
 export const ACCESS_TOKEN_ALG = 'ES256';
+
+/** Whether the engine is serving a client credentials token request (a token without a person). */
+function isClientCredentials(ctx: KoaContextWithOIDC): boolean {
+  return ctx.oidc.route === 'token' && (ctx.oidc.params as { grant_type?: unknown } | undefined)?.grant_type === CLIENT_CREDENTIALS;
+}
+
+/** The scopes of `resource` a client acting for itself may get: none when it may not act alone at all. */
+function machineScopes({ machine, resources }: ProviderDeps, client: Client, resource: ResourceConfig): string[] {
+  const ceiling = machine.ceiling(client);
+  if (!ceiling) return [];
+  return resources.machineScopes(client.clientId, resource, ceiling.kind === 'ceiling' ? ceiling.scopes : undefined);
+}
 
 /** RFC 7591 registration endpoint, under the issuer (where SDKs look when metadata names none). */
 export const REGISTRATION_PATH = '/register';
 
 export function providerConfiguration(deps: ProviderDeps): Configuration {
   const { config, store, secrets, jwks, resources, pages, basePath, log } = deps;
-  const documents = metadataDocumentSettings(config.cimd, log, deps.limits, deps.audit);
+  const documents = metadataDocumentSettings(config.cimd, log, deps.limits, deps.audit, deps.machine);
   const tokenTtl = (token: { resourceServer?: { audience?: string | string[]; accessTokenTTL?: number }; scope?: string }) => {
     const audience = token.resourceServer?.audience;
     const resource = typeof audience === 'string' ? resources.find(audience) : undefined;
@@ -186,9 +201,14 @@ export function providerConfiguration(deps: ProviderDeps): Configuration {
           if (!resource) throw new errors.InvalidTarget('the resource is not an MCP server known to this authorization server');
           if (!resources.mayUse(client.clientId, resource)) throw new errors.InvalidTarget('this client may not request tokens for that resource');
           // a person's tokens carry only scopes both the client and the scope policy allow them,
-          // whatever the grant says (roles may have changed since); a machine's, its client's
+          // whatever the grant says (roles may have changed since); a token without a person, only
+          // what its client may hold alone (src/clients/machine-clients.ts)
           const person = personOf(ctx.oidc.account);
-          const scopes = person ? resources.grantableScopes(client.clientId, resource, person) : resources.allowedScopes(client.clientId, resource);
+          const scopes = isClientCredentials(ctx)
+            ? machineScopes(deps, client, resource)
+            : person
+              ? resources.grantableScopes(client.clientId, resource, person)
+              : resources.allowedScopes(client.clientId, resource);
           return {
             audience: resource.uri,
             scope: scopes.join(' '),

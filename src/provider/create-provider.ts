@@ -10,6 +10,7 @@ import { watchMetadataDocuments } from '../clients/metadata-documents.js';
 import { allowAnyLoopbackPort } from '../clients/loopback-redirects.js';
 import { grantUsage } from '../grants/usage.js';
 import { limitTokenRequests } from './token-limit.js';
+import { guardClientCredentials } from './machine-grant.js';
 import { auditProviderEvents } from './audit-events.js';
 
 export function createProvider(deps: ProviderDeps, publisher: RevocationPublisher, log: Logger): Provider {
@@ -19,6 +20,7 @@ export function createProvider(deps: ProviderDeps, publisher: RevocationPublishe
   auditProviderEvents(provider, deps.audit, log);
   allowAnyLoopbackPort(provider);
   limitTokenRequests(provider, deps.limits);
+  guardClientCredentials(provider, deps.machine);
 
   provider.registerResponseMode('form_post', async (ctx, redirectUri, payload) => {
     const fields = Object.fromEntries(Object.entries(payload).filter(([, v]) => typeof v === 'string')) as Record<string, string>;

@@ -2,5 +2,5 @@
 // handlers the token endpoint calls once the client is authenticated.
 declare module 'oidc-provider/lib/helpers/weak_cache.js' {
   import type Provider from 'oidc-provider';
-  export default function instance(provider: Provider): { grantTypeHandlers?: unknown };
+  export default function instance(provider: Provider): { grantTypeHandlers?: unknown; responseModes?: unknown };
 }

@@ -4,7 +4,7 @@
  * else is `invalid_target` (never "allow any resource").
  */
 import type { Config, ResourceConfig } from '../config/schema.js';
-import { tryCanonicalResourceUri } from '../config/uri.js';
+import { hasUserinfo, tryCanonicalResourceUri } from '../config/uri.js';
 
 /** A signed-in person, as scope policy (`scopes[…].allow`) sees them. */
 export interface Person {
@@ -42,8 +42,13 @@ export class ResourceRegistry {
     return [...new Set(this.#byUri.values())];
   }
 
-  /** Looks a resource indicator up after canonicalising it (scheme/host case, default port, trailing slash), aliases included. */
+  /**
+   * Looks a resource indicator up after canonicalising it (scheme/host case, default port,
+   * trailing slash), aliases included. An indicator with a fragment (RFC 8707 §2 forbids one)
+   * or with userinfo names no MCP server, whatever follows: it is `invalid_target`.
+   */
   find(indicator: string): ResourceConfig | undefined {
+    if (indicator.includes('#') || hasUserinfo(indicator)) return undefined;
     const uri = tryCanonicalResourceUri(indicator);
     return uri === undefined ? undefined : this.#byUri.get(uri);
   }
@@ -63,11 +68,32 @@ export class ResourceRegistry {
     return Object.keys(resource.scopes).filter((scope) => !scopes || scopes.has(scope));
   }
 
-  /** Whether `person` may be granted `scope` of `resource` under its `allow` list (no list: anyone). */
+  /** Whether `person` may be granted `scope` of `resource` under its `allow` list (no list: anyone; `client:` entries name no person). */
   personMayHave(resource: ResourceConfig, scope: string, person: Person): boolean {
     const allow = resource.scopes[scope]?.allow;
     if (!allow) return true;
     return allow.some((entry) => entry === `user:${person.username}` || (entry.startsWith('role:') && person.roles.includes(entry.slice('role:'.length))));
+  }
+
+  /**
+   * Whether `clientId`, acting for itself (client credentials, no person), may hold `scope` of
+   * `resource`: only when the scope's `allow` list names it, or when the scope has no list and
+   * is not dangerous. A person's consent is what lets anything else be granted.
+   */
+  clientMayHaveAlone(resource: ResourceConfig, scope: string, clientId: string): boolean {
+    const policy = resource.scopes[scope];
+    if (!policy) return false;
+    if (policy.allow) return policy.allow.includes(`client:${clientId}`);
+    return !policy.dangerous;
+  }
+
+  /**
+   * The scopes of `resource` a token without a person may carry for `clientId`: its client
+   * policy, within `ceiling` (for clients the operator did not configure), and only those
+   * scope policy lets a client hold alone.
+   */
+  machineScopes(clientId: string, resource: ResourceConfig, ceiling?: ReadonlySet<string>): string[] {
+    return this.allowedScopes(clientId, resource).filter((scope) => (!ceiling || ceiling.has(scope)) && this.clientMayHaveAlone(resource, scope, clientId));
   }
 
   /** The scopes of `resource` a token for `person` through `clientId` may carry: client policy and scope policy both. */

@@ -242,6 +242,14 @@ describe('client ID metadata documents', () => {
     const denied = `https://bad.localhost:${port}/clients/good.json`;
     await authorizationRefused(policy, denied);
     await waitForRefusal(policy, denied, /deny list/);
+    // the same host written as a fully qualified name (trailing dot), in capitals, or with an empty label
+    for (const variant of [`https://bad.localhost.:${port}/clients/good.json`, `https://BAD.Localhost.:${port}/clients/x.json`]) {
+      await authorizationRefused(policy, variant);
+      await waitForRefusal(policy, variant, /bad\.localhost is on the deny list/);
+    }
+    const emptyLabel = `https://bad.localhost..:${port}/clients/good.json`;
+    await authorizationRefused(policy, emptyLabel);
+    await waitForRefusal(policy, emptyLabel, /not a valid host name/);
 
     const pathless = `https://localhost:${port}`;
     await authorizationRefused(policy, pathless);

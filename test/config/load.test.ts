@@ -200,6 +200,31 @@ test('each kind of bad input is a ConfigError naming the field and why', () => {
       {},
       /clients\[0\]\.scope: "files:read" is not a scope of this client's resources/,
     ],
+    [
+      'resource URI with userinfo',
+      `resources:\n  - { uri: "https://user@notes.example.com/mcp", name: Notes, scopes: { a: { description: A } } }\n`,
+      {},
+      /resources\[0\]\.uri: must not contain userinfo/,
+    ],
+    [
+      'allow names a client that is not configured',
+      `resources:\n  - uri: https://notes.example.com/mcp\n    name: Notes\n    scopes: { notes:purge: { description: P, allow: ["client:nobody"] } }\n`,
+      {},
+      /resources\[0\]\.scopes\["notes:purge"\]\.allow\[0\]: "nobody" is not a configured client/,
+    ],
+    [
+      'registered machine clients may not be offered a dangerous scope',
+      `resources:\n  - uri: https://notes.example.com/mcp\n    name: Notes\n    scopes: { notes:read: { description: R }, notes:delete: { description: D, dangerous: true } }\nregistration:\n  clientCredentials: { scopes: [notes:read, notes:delete] }\n`,
+      {},
+      /registration\.clientCredentials\.scopes\[1\]: "notes:delete" is dangerous or restricted/,
+    ],
+    [
+      'a machine ceiling naming an unknown scope',
+      `${RESOURCE}cimd:\n  clientCredentials: [{ domain: agents.example.com, scopes: [files:read] }]\n`,
+      {},
+      /cimd\.clientCredentials\[0\]\.scopes\[0\]: "files:read" is not a scope of any resource/,
+    ],
+    ['a domain that is no domain name', 'cimd:\n  denyDomains: ["evil..example"]\n', {}, /cimd\.denyDomains\[0\]: a domain name such as example\.com/],
     ['http issuer on a non-loopback host', 'issuer: http://auth.example.com\n', {}, /issuer: must be https/],
     ['http issuer from the environment', '', { ISSUER: 'http://auth.example.com' }, /issuer: must be https/],
     ['PORT=abc', '', { PORT: 'abc' }, /port: Invalid input: expected number/],
@@ -213,6 +238,11 @@ test('each kind of bad input is a ConfigError naming the field and why', () => {
   for (const [name, yaml, env, ...patterns] of cases) {
     refusedAs(name, () => load(yaml, env), /^invalid configuration|^config file /, ...patterns);
   }
+});
+
+test('CIMD domains are compared as host names are: any case, IDN, a trailing dot', () => {
+  const config = load('cimd:\n  denyDomains: [EVIL.Example., bücher.example]\n  allowDomains: [agents.example.com]\n');
+  assert.deepEqual(config.cimd.denyDomains, ['evil.example', 'xn--bcher-kva.example']);
 });
 
 test('a missing file is a ConfigError naming it', () => {

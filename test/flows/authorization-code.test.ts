@@ -129,6 +129,11 @@ for (const kind of STORE_KINDS) {
       for (const [clientId, resource] of [
         ['web-app', 'https://unknown.example.com/mcp'],
         ['confidential-web', CALENDAR],
+        // RFC 8707 §2: no fragment; and no userinfo, which would otherwise canonicalise to the server
+        ['web-app', `${NOTES}#fragment`],
+        ['web-app', `${NOTES}#`],
+        ['web-app', NOTES.replace('https://', 'https://user:pass@')],
+        ['web-app', NOTES.replace('https://', 'https://@')],
       ] as const) {
         const { url } = await authorizationRequest(s.t, clientId, { scope: 'notes:read', resource });
         const page = await new Browser().go(url, {}, REDIRECT);

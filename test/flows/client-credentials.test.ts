@@ -136,7 +136,7 @@ for (const kind of STORE_KINDS) {
 
     it('invalid_target for an unknown server and for one the client may not use', async () => {
       const rp = await basicClient(s.t, 'nightly-report');
-      for (const resource of ['https://unknown.example.com/mcp', CALENDAR]) {
+      for (const resource of ['https://unknown.example.com/mcp', CALENDAR, `${NOTES}#x`, NOTES.replace('https://', 'https://alice@')]) {
         await assert.rejects(client.clientCredentialsGrant(rp, { scope: 'notes:read', resource }), (err: Error & { error?: string }) => err.error === 'invalid_target');
       }
     });

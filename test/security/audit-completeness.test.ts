@@ -48,6 +48,8 @@ describe('audit completeness', () => {
     audit: { sink: 'file' },
     rateLimits: { registrationPerSource: { max: REGISTRATIONS, window: 3600 } },
     refreshTokens: { reuseGraceWindow: GRACE },
+    // the run registers a machine client: an explicit choice of the operator's
+    registration: { clientCredentials: { scopes: ['notes:read'] } },
   } satisfies Partial<ConfigInput>;
 
   let t: TestServer | undefined;

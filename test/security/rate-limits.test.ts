@@ -299,6 +299,12 @@ describe('registration, user code and metadata document limits', () => {
     assert.equal(page.headers.get('location'), null, 'never a redirect to the client');
     assert.match(await page.text(), /Too many requests/);
     assert.equal(fetched.get('/clients/3.json'), undefined, 'the document was not fetched');
+    // the same host with a trailing dot or in capitals is the same host: no fresh budget
+    // (https ids: the count is taken before anything is fetched)
+    for (const [host, n] of [['localhost.', 6], ['LOCALHOST', 7]] as const) {
+      assert.equal((await authorize(`https://${host}:${port}/clients/${n}.json`)).status, 429, `${host} shares the count of localhost`);
+      assert.equal(fetched.get(`/clients/${n}.json`), undefined);
+    }
 
     const json = await fetch(t.url('/token'), {
       method: 'POST',

@@ -28,7 +28,8 @@ describe('no secret reaches a log', () => {
   };
 
   before(async () => {
-    t = await startServer({ store: 'sqlite' });
+    // a registered machine client's secret is among those followed: the operator allows such clients
+    t = await startServer({ store: 'sqlite', config: { registration: { clientCredentials: { scopes: ['notes:read'] } } } });
     // every answer the tests get back: error bodies are checked too
     globalThis.fetch = async (input, init) => {
       const res = await originalFetch(input, init);

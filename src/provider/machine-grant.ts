@@ -1,0 +1,31 @@
+/**
+ * The token endpoint's own check on the client credentials grant (src/clients/machine-clients.ts):
+ * a client that may not act without a person is `unauthorized_client`, whatever its metadata
+ * says — registration and metadata document checks refuse such clients earlier, this holds
+ * should one get past them (a client registered before the policy changed, a cached document).
+ *
+ * Runs inside the engine, right before the grant's handler: the client has authenticated and
+ * oidc-provider has checked that its metadata allows the grant. Reached through the same
+ * oidc-provider internal as the token limit (src/provider/token-limit.ts).
+ */
+import type Provider from 'oidc-provider';
+import { errors, type KoaContextWithOIDC } from 'oidc-provider';
+import instance from 'oidc-provider/lib/helpers/weak_cache.js';
+import { CLIENT_CREDENTIALS, type MachineClients } from '../clients/machine-clients.js';
+
+type GrantHandler = (ctx: KoaContextWithOIDC) => Promise<void>;
+
+export function guardClientCredentials(provider: Provider, machine: MachineClients): void {
+  const handlers = instance(provider).grantTypeHandlers as Map<string, GrantHandler> | undefined;
+  const handler = handlers?.get(CLIENT_CREDENTIALS);
+  if (!handlers || !handler) {
+    throw new Error('oidc-provider has no client_credentials handler: update src/provider/machine-grant.ts for this oidc-provider version');
+  }
+  handlers.set(CLIENT_CREDENTIALS, async (ctx: KoaContextWithOIDC) => {
+    const client = ctx.oidc.client;
+    if (!client || !machine.ceiling(client)) {
+      throw new errors.UnauthorizedClient('this client may not get tokens without a person (client_credentials)');
+    }
+    return handler(ctx);
+  });
+}
