@@ -280,9 +280,18 @@ describe('special-use addresses', () => {
       ['::ffff:10.0.0.1', 'private'],
       ['64:ff9b::a9fe:a9fe', 'link-local'],
       ['2002:c0a8:0101::1', 'private'],
+      // the review's two: local-use NAT64 and IPv4-mapped, whatever address they carry
+      ['64:ff9b:1::808:808', 'reserved'],
+      ['64:ff9b:1:ffff::a00:1', 'reserved'],
+      ['::ffff:8.8.8.8', 'IPv4-mapped'],
+      ['::ffff:0:808:808', 'IPv4-mapped'],
+      ['::ffff:0:127.0.0.1', 'loopback'],
+      // nothing outside global unicast
+      ['4000::1', 'not a global unicast address'],
+      ['e000::1', 'not a global unicast address'],
       ['not-an-ip', 'not an IP address'],
     ];
     for (const [address, kind] of special) assert.equal(specialAddressKind(address), kind, address);
-    for (const address of ['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8']) assert.equal(specialAddressKind(address), undefined, address);
+    for (const address of ['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111', '64:ff9b::808:808']) assert.equal(specialAddressKind(address), undefined, address);
   });
 });
