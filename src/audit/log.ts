@@ -15,7 +15,7 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import { auditEventSchema, FORBIDDEN_DETAIL_KEYS, type AuditEvent, type AuditLog } from './events.js';
 import { CheckpointWriter, registerChain } from './checkpoints.js';
-import { genesisHash, RECORD_FORMAT, recordHash } from './record.js';
+import { genesisHash, RECORD_FORMAT, recordHash, serializeRecord } from './record.js';
 import { auditDir, FileSink, RedisStreamSink, StreamSink, streamKey, type AuditSink } from './sinks.js';
 
 export interface AuditLogOptions {
@@ -147,7 +147,7 @@ export function createAuditLog(options: AuditLogOptions): ChainedAuditLog {
     ) as Record<string, unknown>;
     const hash = recordHash(body);
     try {
-      await sink.write(`${JSON.stringify({ ...body, hash })}\n`);
+      await sink.write(`${serializeRecord({ ...body, hash })}\n`);
     } catch (err) {
       writeFailed(err);
       return;

@@ -7,12 +7,12 @@
 import { createReadStream } from 'node:fs';
 import { open, readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/schema.js';
 import type { SettingsStore } from '../../adapters/contract.js';
 import { verifyRecords, type Problem, type SourceLine, type VerifyResult } from './verify.js';
 import { readCheckpoint, readCheckpoints } from './checkpoints.js';
+import { decodeLine } from './record.js';
 import { auditDir, connectRedis, CURRENT_FILE, fileWhere, ROTATED_FILE, rotatedAt, STDOUT_WHERE, streamKey, streamWhere } from './sinks.js';
 
 export interface Retention {
@@ -77,17 +77,26 @@ export function parseAuditLine(text: string): Record<string, unknown> | undefine
   }
 }
 
+/**
+ * A file's lines exactly as written: split at `\n` only (a `\r` stays part of its line) and
+ * decoded strictly, so verify sees every byte that differs from what the writer wrote.
+ */
 async function* fileLines(path: string, display: string): AsyncGenerator<SourceLine> {
-  const input = createReadStream(path, { encoding: 'utf8' });
-  const reader = createInterface({ input, crlfDelay: Infinity });
+  const input = createReadStream(path);
   let line = 0;
+  let rest = Buffer.alloc(0);
   try {
-    for await (const text of reader) {
-      line++;
-      yield { text, location: `${display}:${line}` };
+    for await (const chunk of input as AsyncIterable<Buffer>) {
+      const buffer = rest.length ? Buffer.concat([rest, chunk]) : chunk;
+      let start = 0;
+      for (let i = buffer.indexOf(0x0a); i !== -1; i = buffer.indexOf(0x0a, start)) {
+        yield { text: decodeLine(buffer.subarray(start, i)), location: `${display}:${++line}` };
+        start = i + 1;
+      }
+      rest = Buffer.from(buffer.subarray(start));
     }
+    if (rest.length) yield { text: decodeLine(rest), location: `${display}:${++line}` };
   } finally {
-    reader.close();
     input.destroy();
   }
 }
@@ -178,11 +187,21 @@ export function sinkFileSource(dataDir: string): AuditSource {
 }
 
 type StreamEntry = [id: string, fields: string[]];
+type StreamBufferEntry = [id: Buffer, fields: Buffer[]];
 
-function entryLine(key: string, [id, fields]: StreamEntry): SourceLine {
+/** An entry's record, for display (`audit tail`). */
+function entryText([, fields]: StreamEntry): string {
   const at = fields.indexOf('r');
-  return { text: at >= 0 && at % 2 === 0 ? (fields[at + 1] ?? '') : '', location: `${key}#${id}` };
+  return at >= 0 && at % 2 === 0 ? (fields[at + 1] ?? '') : '';
 }
+
+/** An entry's record as stored (bytes decoded strictly, as for files). */
+function entryBytesLine(key: string, [id, fields]: StreamBufferEntry): SourceLine {
+  const at = fields.findIndex((field, i) => i % 2 === 0 && field.equals(RECORD_FIELD));
+  return { text: at >= 0 ? decodeLine(fields[at + 1] ?? Buffer.alloc(0)) : '', location: `${key}#${id.toString('latin1')}` };
+}
+
+const RECORD_FIELD = Buffer.from('r');
 
 /** The Redis stream `<prefix>audit`, read in pages with XRANGE. */
 export function redisSource(url: string, key: string): AuditSource {
@@ -196,10 +215,10 @@ export function redisSource(url: string, key: string): AuditSource {
       const client = await redis();
       let start = sinceMs === undefined ? '-' : String(Math.max(0, Math.floor(sinceMs - SLACK_MS)));
       for (;;) {
-        const page = (await client.xrange(key, start, '+', 'COUNT', 1000)) as StreamEntry[];
-        for (const entry of page) yield entryLine(key, entry);
+        const page = (await client.xrangeBuffer(key, start, '+', 'COUNT', 1000)) as StreamBufferEntry[];
+        for (const entry of page) yield entryBytesLine(key, entry);
         if (page.length < 1000) return;
-        start = `(${page[page.length - 1]![0]}`;
+        start = `(${page[page.length - 1]![0].toString('latin1')}`;
       }
     },
     async last(n) {
@@ -210,7 +229,7 @@ export function redisSource(url: string, key: string): AuditSource {
         const count = Math.min(1000, n - found.length);
         const page = (await client.xrevrange(key, end, '-', 'COUNT', count)) as StreamEntry[];
         for (const entry of page) {
-          const { text } = entryLine(key, entry);
+          const text = entryText(entry);
           if (parseAuditLine(text)) found.push(text);
         }
         if (page.length < count) break;

@@ -8,6 +8,11 @@
  * where canonical JSON sorts object keys recursively (arrays keep their order) and `prev` is
  * the hash of the chain's previous record, or for seq 1 the chain's genesis hash
  * sha256("mcp-authz audit genesis\0" + chain).
+ *
+ * A record is written as the canonical JSON of the whole record (`hash` included), in UTF-8,
+ * and nothing else: one byte sequence per record, so a verifier can refuse any other (a
+ * duplicate key, whitespace, an escape JSON.stringify would not write) that parses to the same
+ * value but may read differently to another parser.
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
@@ -64,4 +69,20 @@ export function canonicalJson(value: unknown): string {
 export function recordHash(record: Record<string, unknown>): string {
   const { hash: _hash, ...rest } = record;
   return sha256Hex(`${String(rest.prev)}\n${canonicalJson(rest)}`);
+}
+
+/** The one byte form of a record (`hash` included), without the line's newline. */
+export function serializeRecord(record: Record<string, unknown>): string {
+  return canonicalJson(record);
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** A line's bytes as text, or undefined when they are not UTF-8 (a BOM is kept, so it is seen). */
+export function decodeLine(bytes: Uint8Array): string | undefined {
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    return undefined;
+  }
 }

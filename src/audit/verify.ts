@@ -4,6 +4,9 @@
  *
  * Records of several chains may interleave; each chain is checked on its own, in read order:
  * - a record whose hash does not match its content was **edited**;
+ * - a record whose bytes are not exactly its canonical serialisation (record.ts) was edited
+ *   without changing its value as one parser reads it (**non-canonical**): a duplicate key that
+ *   another parser would read instead, whitespace, escapes; so is a line that is not UTF-8;
  * - a record that does not link to its predecessor (`prev` ≠ the previous record's hash) was
  *   altered with its hash recomputed, or replaced (**broken-link**);
  * - a seq missing from a chain: records **deleted** (in the middle, or at the start);
@@ -18,11 +21,12 @@
  * Memory stays small: per chain, the head and what surrounds each anomaly, never every record.
  */
 import type { Checkpoint } from './checkpoints.js';
-import { auditRecordSchema, chainFieldsSchema, genesisHash, recordHash } from './record.js';
+import { auditRecordSchema, chainFieldsSchema, genesisHash, recordHash, serializeRecord } from './record.js';
 
 export type ProblemKind =
   | 'unreadable'
   | 'malformed'
+  | 'non-canonical'
   | 'edited'
   | 'broken-link'
   | 'deleted'
@@ -45,7 +49,8 @@ export interface Problem {
 }
 
 export interface SourceLine {
-  text: string;
+  /** the line without its newline; undefined when its bytes are not UTF-8 */
+  text: string | undefined;
   location: string;
 }
 
@@ -267,6 +272,10 @@ export async function verifyRecords(
   }
 
   for await (const { text, location } of lines) {
+    if (text === undefined) {
+      problem('unreadable', location, 'not UTF-8 text (edited, or a partial write)');
+      continue;
+    }
     if (!text.trim()) continue;
     let parsed: unknown;
     try {
@@ -313,6 +322,15 @@ export async function verifyRecords(
     }
     if (recordHash(object) !== hash) {
       problem('edited', location, `seq ${seq} of chain ${chain} was altered: its hash does not match its content`, chain, seq);
+    } else if (serializeRecord(object) !== text) {
+      // same value, other bytes: a duplicate key (readers may keep either), whitespace, escapes
+      problem(
+        'non-canonical',
+        location,
+        `seq ${seq} of chain ${chain} was altered: its bytes are not the record's one serialisation (a duplicate key, whitespace or an escape was added)`,
+        chain,
+        seq,
+      );
     } else {
       const full = auditRecordSchema.safeParse(object);
       if (!full.success) {

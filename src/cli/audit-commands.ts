@@ -113,9 +113,9 @@ async function search(source: AuditSource, store: Store, io: CommandIO, filter: 
   }
   let unreadable = 0;
   for await (const { text } of source.lines(filter.since !== undefined ? { sinceMs: filter.since } : {})) {
-    const record = parseAuditLine(text);
+    const record = text === undefined ? undefined : parseAuditLine(text);
     if (!record) {
-      if (!source.mixed && text.trim()) unreadable++;
+      if (!source.mixed && text?.trim() !== '') unreadable++;
       continue;
     }
     if (filter.client !== undefined && record.client !== filter.client) continue;

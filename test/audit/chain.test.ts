@@ -17,7 +17,7 @@ import { createAuditLog, type ChainedAuditLog } from '../../src/audit/log.js';
 import type { AuditEvent } from '../../src/audit/events.js';
 import { CHAIN_INDEX, readCheckpoint } from '../../src/audit/checkpoints.js';
 import { fileSource, sinkFileSource, sinkFiles, verifySource } from '../../src/audit/read.js';
-import { genesisHash, recordHash } from '../../src/audit/record.js';
+import { genesisHash, recordHash, serializeRecord } from '../../src/audit/record.js';
 import { ROTATED_FILE } from '../../src/audit/sinks.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { auditConfig, capturedLogger, forge, sampleEvent } from './support.js';
@@ -95,6 +95,52 @@ describe('one chain in the file sink', () => {
     assert.equal(result.problems[0]!.chain, audit.chain);
   });
 
+  it('each line is the record’s one serialisation: canonical JSON, nothing more', () => {
+    for (const line of original) assert.equal(line, serializeRecord(JSON.parse(line) as Record<string, unknown>));
+  });
+
+  it('the same value in other bytes — a duplicate key, whitespace, escapes, CR: non-canonical at that line; a BOM or bytes not UTF-8: unreadable there', async () => {
+    const line = original[3]!;
+    const record = JSON.parse(line) as Record<string, unknown>;
+    const variants: [string, string][] = [
+      // the review's attack: readers that keep the first duplicate see another client and event
+      ['duplicate key', `{"event":"login.succeeded","client":"other",${line.slice(1)}`],
+      ['whitespace', line.replace('","', '", "')],
+      ['a \\u escape', line.replace('"chain":"', '"\\u0063hain":"')],
+      ['reordered keys', JSON.stringify({ hash: record.hash, ...record })],
+      ['a carriage return', `${line}\r`],
+    ];
+    for (const [label, variant] of variants) {
+      assert.notEqual(variant, line, label);
+      assert.deepEqual(JSON.parse(String(variant)), record, `${label}: parses to the same record`);
+      const { copy, result, kinds } = await verifyCopy(`non-canonical-${label.replace(/\W+/g, '-')}`, [...original.slice(0, 3), String(variant), ...original.slice(4)]);
+      assert.deepEqual(kinds, ['non-canonical'], label);
+      assert.equal(result.problems[0]!.location, `${copy}:4`, label);
+      assert.equal(result.problems[0]!.seq, 4, label);
+    }
+    // a byte order mark, and bytes that are not UTF-8 where a string was: unreadable, and the record missing
+    const bom = await verifyCopy('bom', [...original.slice(0, 3), `\ufeff${line}`, ...original.slice(4)]);
+    assert.deepEqual(
+      bom.result.problems.map((p) => [p.kind, p.location]),
+      [
+        ['unreadable', `${bom.copy}:4`],
+        ['deleted', `${bom.copy}:5`],
+      ],
+    );
+    const copy = join(root, 'not-utf8.jsonl');
+    const bad = Buffer.from(line.replace('"actor":"nightly-report"', '"actor":"nightly-repor\u0000"'), 'utf8');
+    bad[bad.indexOf(0)] = 0xff;
+    writeFileSync(copy, Buffer.concat([Buffer.from(`${original.slice(0, 3).join('\n')}\n`), bad, Buffer.from(`\n${original.slice(4).join('\n')}\n`)]));
+    const result = await verifySource(fileSource([copy], { mixed: false }), store.settings);
+    assert.deepEqual(
+      result.problems.map((p) => [p.kind, p.location]),
+      [
+        ['unreadable', `${copy}:4`],
+        ['deleted', `${copy}:5`],
+      ],
+    );
+  });
+
   it('a deleted line in the middle: deleted, between its neighbours', async () => {
     const lines = original.filter((_, i) => i !== 4);
     const { copy, result, kinds } = await verifyCopy('deleted', lines);
@@ -147,7 +193,7 @@ describe('one chain in the file sink', () => {
       records[i]!.prev = records[i - 1]!.hash;
       records[i] = JSON.parse(forge(records[i]!)) as Record<string, unknown>;
     }
-    const { copy, result, kinds } = await verifyCopy('rewritten', records.map((r) => JSON.stringify(r)));
+    const { copy, result, kinds } = await verifyCopy('rewritten', records.map((r) => serializeRecord(r)));
     assert.deepEqual(kinds, ['checkpoint-mismatch']);
     assert.equal(result.problems[0]!.location, `${copy}:10`);
   });

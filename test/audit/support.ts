@@ -7,7 +7,7 @@ import { parseConfig } from '../../src/config/load.js';
 import type { Config, ConfigInput } from '../../src/config/schema.js';
 import { createLogger, type Logger } from '../../src/observability/logger.js';
 import type { AuditEvent } from '../../src/audit/events.js';
-import { canonicalJson, recordHash, sha256Hex } from '../../src/audit/record.js';
+import { canonicalJson, recordHash, serializeRecord, sha256Hex } from '../../src/audit/record.js';
 import { fixtureConfig } from '../helpers/fixtures.js';
 
 export function auditConfig(dataDir: string, audit: Partial<NonNullable<ConfigInput['audit']>> = {}, extra: Partial<ConfigInput> = {}): Config {
@@ -50,9 +50,10 @@ export function sampleEvent(i: number): AuditEvent {
 }
 
 /** Re-hashes a record after editing it, as a forger who knows the format would. */
+/** A record with its hash recomputed, written as the writer writes (what a careful forger does). */
 export function forge(record: Record<string, unknown>): string {
   const { hash: _hash, ...rest } = record;
-  return JSON.stringify({ ...rest, hash: recordHash(rest) });
+  return serializeRecord({ ...rest, hash: recordHash(rest) });
 }
 
 export { canonicalJson, sha256Hex };
