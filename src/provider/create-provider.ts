@@ -11,6 +11,7 @@ import { allowAnyLoopbackPort } from '../clients/loopback-redirects.js';
 import { grantUsage } from '../grants/usage.js';
 import { limitTokenRequests } from './token-limit.js';
 import { guardClientCredentials } from './machine-grant.js';
+import { checkRefreshTarget } from './refresh-target.js';
 import { auditProviderEvents } from './audit-events.js';
 
 export function createProvider(deps: ProviderDeps, publisher: RevocationPublisher, log: Logger): Provider {
@@ -21,6 +22,7 @@ export function createProvider(deps: ProviderDeps, publisher: RevocationPublishe
   allowAnyLoopbackPort(provider);
   limitTokenRequests(provider, deps.limits);
   guardClientCredentials(provider, deps.machine);
+  checkRefreshTarget(provider, deps.resources);
 
   provider.registerResponseMode('form_post', async (ctx, redirectUri, payload) => {
     const fields = Object.fromEntries(Object.entries(payload).filter(([, v]) => typeof v === 'string')) as Record<string, string>;

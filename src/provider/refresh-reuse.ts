@@ -7,9 +7,11 @@
  *
  * Per token (keyed by a domain-separated SHA-256 of it, never the token), across every
  * replica sharing the store: the first request claims the rotation (`store.rotations`,
- * atomic), runs the engine, and settles its OAuth answer (200 or 400) sealed with AES-256-GCM
- * under a key derived from the token itself, so the store alone cannot read the successor.
- * Concurrent requests wait for that answer. After the window the record is gone, the engine
+ * atomic), runs the engine, and settles a successful answer sealed with AES-256-GCM under a
+ * key derived from the token itself, so the store alone cannot read the successor.
+ * Concurrent requests wait for that answer. An error answer is never replayed: the claim is
+ * released and a retry reaches the engine (which refuses what it must before consuming the
+ * token: src/provider/refresh-target.ts). After the window the record is gone, the engine
  * sees a consumed token and revokes the grant (logged and audited in src/provider/audit-events.ts).
  *
  * Only public clients (a `client_id` and no client authentication) are served replays:
@@ -126,7 +128,8 @@ export function refreshReuseGrace(options: RefreshReuseOptions): Middleware {
       throw err;
     }
     const body: unknown = ctx.body;
-    if ((ctx.status === 200 || ctx.status === 400) && isObject(body)) {
+    // only a rotation that happened is replayed; after an error the token was not consumed
+    if (ctx.status === 200 && isObject(body)) {
       try {
         await rotations.settle(key, sealAnswer(token, { clientId, status: ctx.status, body }), graceSeconds);
       } catch (err) {

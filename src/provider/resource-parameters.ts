@@ -3,7 +3,8 @@
  * one trailing slash) and through configured aliases. oidc-provider compares them as plain
  * strings — between the authorization request and the code exchange or refresh, too — so
  * every known indicator is rewritten to its MCP server's configured URI before the engine
- * sees it, on the authorization, token and device authorization endpoints. Unknown values
+ * sees it, on the authorization, pushed authorization request, token and device authorization
+ * endpoints. Unknown values
  * are left alone (the engine answers invalid_target).
  */
 import type { Middleware } from 'koa';
@@ -11,7 +12,8 @@ import { adjustFormParams } from '../http/form-params.js';
 import type { ResourceRegistry } from './resources.js';
 
 export function canonicalResourceParameters(resources: ResourceRegistry, basePath: string): Middleware {
-  const paths = new Set([`${basePath}/auth`, `${basePath}/token`, `${basePath}/device/auth`]);
+  // /request: a pushed authorization request (RFC 9126) becomes the grant just as /auth does
+  const paths = new Set([`${basePath}/auth`, `${basePath}/request`, `${basePath}/token`, `${basePath}/device/auth`]);
   return async (ctx, next) => {
     if (paths.has(ctx.path) && (ctx.method === 'POST' || (ctx.method === 'GET' && ctx.path === `${basePath}/auth`))) {
       await adjustFormParams(ctx, (params) => {

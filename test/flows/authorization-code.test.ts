@@ -125,6 +125,47 @@ for (const kind of STORE_KINDS) {
       assert.equal(jwt(tokens.access_token).payload.scope, 'notes:read');
     });
 
+    it('a pushed authorization request (PAR) with a non-canonical resource is canonicalised like /auth: its grant refreshes', async () => {
+      const verifier = client.randomPKCECodeVerifier();
+      const pushed = await fetch(s.t.url('/request'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          client_id: 'web-app',
+          response_type: 'code',
+          redirect_uri: REDIRECT,
+          scope: 'notes:read',
+          resource: 'HTTPS://Notes.Example.com:443/mcp/',
+          code_challenge: await client.calculatePKCECodeChallenge(verifier),
+          code_challenge_method: 'S256',
+          state: 'par-state',
+        }),
+      });
+      assert.equal(pushed.status, 201, await pushed.clone().text());
+      const { request_uri: requestUri } = (await pushed.json()) as { request_uri: string };
+      const url = s.t.url(`/auth?${new URLSearchParams({ client_id: 'web-app', request_uri: requestUri })}`);
+      const callback = await authorize(new Browser(), url, REDIRECT, PASSWORD);
+      const form = (body: Record<string, string>) => ({
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ client_id: 'web-app', ...body }),
+      });
+      const code = await fetch(
+        s.t.url('/token'),
+        form({ grant_type: 'authorization_code', code: callback.searchParams.get('code')!, redirect_uri: REDIRECT, code_verifier: verifier }),
+      );
+      const tokens = (await code.json()) as { access_token: string; refresh_token: string };
+      assert.equal(code.status, 200, JSON.stringify(tokens));
+      assert.equal(jwt(tokens.access_token).payload.aud, NOTES);
+      for (const params of [{}, { resource: NOTES }] as Record<string, string>[]) {
+        const refreshed = await fetch(s.t.url('/token'), form({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token, ...params }));
+        const body = (await refreshed.json()) as { access_token: string; refresh_token: string };
+        assert.equal(refreshed.status, 200, JSON.stringify(body));
+        assert.equal(jwt(body.access_token).payload.aud, NOTES);
+        tokens.refresh_token = body.refresh_token;
+      }
+    });
+
     it('answers invalid_target for an unknown resource and for a resource the client may not use', async () => {
       for (const [clientId, resource] of [
         ['web-app', 'https://unknown.example.com/mcp'],

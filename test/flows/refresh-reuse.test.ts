@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { serverFixture, STORE_KINDS } from '../helpers/harness.js';
-import { SECRET } from '../helpers/fixtures.js';
+import { CALENDAR, NOTES, SECRET } from '../helpers/fixtures.js';
 import { userTokens } from '../helpers/flows.js';
 import { startRedis } from '../helpers/redis.js';
 import { startServer, type TestServer } from '../helpers/server.js';
@@ -24,9 +24,13 @@ interface TokenAnswer {
 }
 
 /** POST /token with grant_type=refresh_token, as a public client (client_id in the body) unless `authorization` is given. */
-async function refresh(t: TestServer, refreshToken: string, options: { clientId?: string; authorization?: string } = {}): Promise<TokenAnswer> {
+async function refresh(
+  t: TestServer,
+  refreshToken: string,
+  options: { clientId?: string; authorization?: string; params?: Record<string, string> } = {},
+): Promise<TokenAnswer> {
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
-  const body = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken });
+  const body = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, ...options.params });
   if (options.authorization) headers.authorization = options.authorization;
   else body.set('client_id', options.clientId ?? 'web-app');
   const res = await fetch(t.url('/token'), { method: 'POST', headers, body });
@@ -198,6 +202,30 @@ describe('refresh reuse after the grace window', () => {
     assert.equal(events[0]!.level, 40, 'a warning');
     const logged = JSON.stringify(s.t.logs);
     for (const token of [refreshToken, first.body.refresh_token!, first.body.access_token!]) assert.ok(!logged.includes(token), 'no token in the logs');
+  });
+});
+
+describe('a refresh naming a resource its grant does not cover', () => {
+  const s = serverFixture('sqlite', { config: { refreshTokens: { reuseGraceWindow: 1 } } });
+
+  it('is invalid_target and leaves the token as it was: the correct retry works, at once and after the window', async () => {
+    for (const wait of [0, 1500]) {
+      const { refreshToken, accessToken } = await webAppRefreshToken(s.t);
+      // web-app may use the calendar server, but this grant is for notes; the unknown one is nobody's
+      for (const resource of [CALENDAR, 'https://unknown.example.com/mcp', `${NOTES}#fragment`]) {
+        const wrong = await refresh(s.t, refreshToken, { params: { resource } });
+        assert.equal(wrong.status, 400, JSON.stringify(wrong.body));
+        assert.equal(wrong.body.error, 'invalid_target', resource);
+      }
+      await sleep(wait);
+      const right = await refresh(s.t, refreshToken);
+      assertOk(right);
+      assert.ok(await isActive(s.t, right.body.access_token!), `wait ${wait}: the grant lives on`);
+      assert.ok(await isActive(s.t, accessToken));
+      // and naming the granted server in another spelling is the same server
+      assertOk(await refresh(s.t, right.body.refresh_token!, { params: { resource: 'HTTPS://notes.example.com/mcp/' } }));
+    }
+    assert.ok(!s.t.logs.some((l) => l.event === 'refresh_token.reuse_detected'), 'no reuse was detected');
   });
 });
 
