@@ -41,6 +41,7 @@ import { errorBoundary } from './http/error-boundary.js';
 import { deviceLinkPrefill } from './http/device-link.js';
 import { userCodeAttemptLimit } from './http/user-code-attempts.js';
 import { RateLimits } from './http/limits.js';
+import { trustedBrowsers } from './http/trusted-browser.js';
 import { health } from './http/health.js';
 import { interactionRouter } from './interactions/router.js';
 import { providerPages } from './interactions/provider-pages.js';
@@ -115,7 +116,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     holder.start(config.keys.reloadInterval * 1000);
 
     const accounts = createAccountService(store.accounts);
-    const router = interactionRouter({ config, holder, resources, accounts, render, csrf, log, basePath, limits, audit: auditLog });
+    const trusted = trustedBrowsers({ secureCookies: secure, path: basePath || '/' });
+    const router = interactionRouter({ config, holder, resources, accounts, render, csrf, log, basePath, limits, trusted, audit: auditLog });
     const apps = connectedAppsRouter({ config, store, holder, resources, csrf, publisher, log, basePath, render, audit: auditLog });
 
     // oidc-provider runs on our koa context when mounted: its signed cookies use our app's keys.

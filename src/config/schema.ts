@@ -262,8 +262,13 @@ export const configSchema = z
       .describe('The tamper-evident audit log.'),
     rateLimits: z
       .object({
-        signInPerAccount: rateLimit('Failed sign-ins per account', 5, 900),
-        signInPerSource: rateLimit('Failed sign-ins per source address', 20, 900),
+        signInPerAccountSource: rateLimit('Failed sign-ins per account from one source address (or one browser that signed in to it before), with growing delays', 5, 900),
+        signInPerSource: rateLimit('Failed sign-ins per source address, at any accounts, with growing delays', 20, 900),
+        signInPerAccount: rateLimit(
+          "Failed sign-ins per account from every source together: the account's ceiling against guessing from many addresses. Browsers that signed in to the account before still may; others wait out the window",
+          100,
+          3600,
+        ),
         tokenPerClient: rateLimit('Token requests per client', 600, 60),
         registrationPerSource: rateLimit('Client registrations per source address', 30, 3600),
         userCodesPerSource: rateLimit('Wrong device user codes per source address', 5, 900),
@@ -271,8 +276,9 @@ export const configSchema = z
       })
       .strict()
       .default({
-        signInPerAccount: { max: 5, window: 900 },
+        signInPerAccountSource: { max: 5, window: 900 },
         signInPerSource: { max: 20, window: 900 },
+        signInPerAccount: { max: 100, window: 3600 },
         tokenPerClient: { max: 600, window: 60 },
         registrationPerSource: { max: 30, window: 3600 },
         userCodesPerSource: { max: 5, window: 900 },

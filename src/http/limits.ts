@@ -6,8 +6,9 @@
  *
  * | limit                    | key                               | counts                                  |
  * |--------------------------|-----------------------------------|-----------------------------------------|
- * | `signInPerAccount`       | the username, lowercased          | failed sign-ins (reset by a success)    |
+ * | `signInPerAccountSource` | the username and the source address (or the trusted browser) | failed sign-ins (reset by a success) |
  * | `signInPerSource`        | the source address                | failed sign-ins (never reset)           |
+ * | `signInPerAccount`       | the username, lowercased          | failed sign-ins from every source: the account's ceiling, passed by its trusted browsers |
  * | `tokenPerClient`         | the client (public: and source)   | token requests, once the client is known|
  * | `registrationPerSource`  | the source address                | registration requests                   |
  * | `userCodesPerSource`     | the source address                | wrong device user codes                 |
@@ -15,8 +16,15 @@
  *
  * Limits on failures count every attempt up front (one atomic `hit`) and take back those that did
  * not fail, so a burst of concurrent guesses cannot slip through before the first failure is
- * counted. Sign-in has growing delays: an attempt while either sign-in limit holds is refused
- * before the password is looked at, and doubles that limit's remaining wait (up to an hour).
+ * counted. Sign-in has growing delays: an attempt while the account+source or the source limit
+ * holds is refused before the password is looked at, and doubles that limit's remaining wait (up
+ * to an hour).
+ *
+ * Nobody can lock a person out of their account: failures from one source limit that source
+ * (for the account, and overall), not the account. Only failures from many sources together
+ * reach the account's ceiling, which lasts its window (no growing delay), and which a browser
+ * that has signed in to the account before (src/http/trusted-browser.ts) passes — counted per
+ * browser, not per address, so a guesser behind the same address cannot hold it up either.
  *
  * Every refusal is logged as `rate_limit.hit` with the limit, the kind of key, the request id
  * and the source address, plus the account id (never a username or password), client id or
@@ -32,7 +40,7 @@ import type { AuditLog } from '../audit/events.js';
 import { requestFacts } from '../audit/request-facts.js';
 
 export type LimitName = keyof Config['rateLimits'];
-export type KeyKind = 'account' | 'source' | 'client' | 'host';
+export type KeyKind = 'account' | 'account+source' | 'source' | 'client' | 'host';
 
 /** The longest a growing sign-in delay gets. */
 export const MAX_SIGN_IN_WAIT_MS = 3600_000;
@@ -63,6 +71,7 @@ export class RateLimits {
     this.#audit = audit;
     const rule = ({ max, window }: { max: number; window: number }): RateRule => ({ max, windowMs: window * 1000 });
     this.#rules = {
+      signInPerAccountSource: rule(config.signInPerAccountSource),
       signInPerAccount: rule(config.signInPerAccount),
       signInPerSource: rule(config.signInPerSource),
       tokenPerClient: rule(config.tokenPerClient),
@@ -73,38 +82,49 @@ export class RateLimits {
   }
 
   /**
-   * A sign-in attempt, counted against the account and the source before the password is
-   * looked at (atomically: concurrent guesses cannot all pass before the first failure counts).
-   * Refused when either is limited — with the longer wait of the two; a refused attempt counts
-   * nothing and doubles the limited keys' remaining waits (growing delays, up to an hour).
-   * A failed attempt stays counted; call `succeeded` when the password was right.
+   * A sign-in attempt, counted before the password is looked at (atomically: concurrent guesses
+   * cannot all pass before the first failure counts) against the account from this source, the
+   * source, and the account's ceiling — or, from `trustedBrowser` (the id of a browser that has
+   * signed in to this account before), against the account from that browser only. Refused when
+   * any of them is limited, with the longest wait; a refused attempt counts nothing and doubles
+   * the growing limits' remaining waits (up to an hour). A failed attempt stays counted; call
+   * `succeeded` when the password was right.
    */
-  async signIn(username: string, source: string): Promise<{ refused: Refusal } | { succeeded(): Promise<void> }> {
-    const [accountKey, fromKey] = [signInAccountKey(username), sourceKey('signin', source)];
+  async signIn(username: string, source: string, trustedBrowser?: string): Promise<{ refused: Refusal } | { succeeded(): Promise<void> }> {
+    const account = signInAccount(username);
     const grow = { growUpToMs: MAX_SIGN_IN_WAIT_MS };
-    const [account, from] = await Promise.all([
-      this.#counters.hit(accountKey, this.#rules.signInPerAccount, grow),
-      this.#counters.hit(fromKey, this.#rules.signInPerSource, grow),
-    ]);
-    if (account.allowed && from.allowed) {
+    const pairKey = `signin:pair:${account}\0${trustedBrowser ? `browser:${trustedBrowser}` : `source:${source}`}`;
+    const checks: { limit: LimitName; key: KeyKind; counter: string; options: { growUpToMs?: number } }[] = [
+      { limit: 'signInPerAccountSource', key: 'account+source', counter: pairKey, options: grow },
+    ];
+    if (!trustedBrowser) {
+      checks.push(
+        { limit: 'signInPerSource', key: 'source', counter: sourceKey('signin', source), options: grow },
+        // the ceiling lasts its window: refused attempts do not extend it
+        { limit: 'signInPerAccount', key: 'account', counter: `signin:account:${account}`, options: {} },
+      );
+    }
+    const decisions = await Promise.all(checks.map((c) => this.#counters.hit(c.counter, this.#rules[c.limit], c.options)));
+    const counted = () => checks.map((c, i) => [c.counter, decisions[i]!.hit] as const).filter((pair): pair is [string, string] => pair[1] !== undefined);
+    if (decisions.every((d) => d.allowed)) {
       return {
-        // Whoever typed the right password knows it: the account's failures are forgotten. The
-        // source's are not (only this attempt is taken back), or signing in to one's own account
-        // would reset the count of guesses at others'.
+        // Whoever typed the right password knows it: this source's failures at the account are
+        // forgotten. The source's own count and the account's ceiling are not (only this attempt
+        // is taken back), or signing in to one's own account would reset the count of guesses
+        // at others', or at this account from elsewhere.
         succeeded: async () => {
-          await Promise.all([this.#counters.reset(accountKey), this.#counters.forget(fromKey, from.hit!)]);
+          await Promise.all(counted().map(([counter, hit]) => (counter === pairKey ? this.#counters.reset(counter) : this.#counters.forget(counter, hit))));
         },
       };
     }
-    // the attempt is not made: it counts against neither
-    if (account.hit) await this.#counters.forget(accountKey, account.hit);
-    if (from.hit) await this.#counters.forget(fromKey, from.hit);
-    return {
-      refused:
-        account.retryAfterMs >= from.retryAfterMs
-          ? { limit: 'signInPerAccount', key: 'account', retryAfterMs: account.retryAfterMs }
-          : { limit: 'signInPerSource', key: 'source', retryAfterMs: from.retryAfterMs },
-    };
+    // the attempt is not made: it counts against none of them
+    await Promise.all(counted().map(([counter, hit]) => this.#counters.forget(counter, hit)));
+    let refused: Refusal | undefined;
+    checks.forEach((c, i) => {
+      const d = decisions[i]!;
+      if (!d.allowed && (!refused || d.retryAfterMs > refused.retryAfterMs)) refused = { limit: c.limit, key: c.key, retryAfterMs: d.retryAfterMs };
+    });
+    return { refused: refused! };
   }
 
   /** One token request of an identified client; `key` from {@link tokenClientKey}. */
@@ -175,9 +195,10 @@ export function tokenClientKey(clientId: string, isPublic: boolean, source: stri
   return isPublic ? `token:public:${clientId}\0${source}` : `token:client:${clientId}`;
 }
 
-function signInAccountKey(username: string): string {
+/** The account a sign-in names, as its username is stored (lower-cased). */
+function signInAccount(username: string): string {
   const parsed = usernameSchema.safeParse(username);
-  return `signin:account:${parsed.success ? parsed.data : username.toLowerCase()}`;
+  return parsed.success ? parsed.data : username.toLowerCase();
 }
 
 function sourceKey(limit: string, source: string): string {

@@ -23,6 +23,7 @@ import { consentChoices, decide } from './consent-choices.js';
 import { clientView, lifetimes, maskUserCode, requestedResources } from './describe.js';
 import { PageError } from '../http/page-error.js';
 import { describeWait, tooManyRequestsPage, type RateLimits } from '../http/limits.js';
+import type { TrustedBrowsers } from '../http/trusted-browser.js';
 import type { AuditLog } from '../audit/events.js';
 import { requestFacts } from '../audit/request-facts.js';
 
@@ -37,6 +38,8 @@ export interface InteractionDeps {
   basePath: string;
   /** sign-in attempts per account and per source (src/http/limits.ts) */
   limits: RateLimits;
+  /** browsers that signed in to an account before, which the sign-in limits treat apart */
+  trusted: TrustedBrowsers;
   audit: AuditLog;
 }
 
@@ -61,7 +64,7 @@ const expired = () =>
   new PageError(400, 'Sign-in expired', 'This sign-in request has expired or was opened in another browser. Go back to the app and start again.');
 
 export function interactionRouter(deps: InteractionDeps): Router {
-  const { config, holder, resources, accounts, render, csrf, log, basePath, limits, audit } = deps;
+  const { config, holder, resources, accounts, render, csrf, log, basePath, limits, audit, trusted } = deps;
   const router = new Router({ prefix: `${basePath}/interaction` });
   const staticClientIds = new Set(config.clients.map((c) => c.client_id));
 
@@ -207,37 +210,38 @@ export function interactionRouter(deps: InteractionDeps): Router {
     const interaction = await details(ctx);
     if (interaction.prompt.name !== 'login') throw expired();
     const input = await form(ctx, loginForm, `interaction:${interaction.uid}`);
-    // counted before the password is looked at: while limited, even the right one is refused
-    const attempt = await limits.signIn(input.username, ctx.ip);
+    // counted before the password is looked at: while limited, even the right one is refused;
+    // a browser that signed in to this account before is counted on its own (src/http/trusted-browser.ts)
+    const named = await accounts.findByUsername(input.username);
+    const browser = trusted.read(ctx);
+    const trustedBrowser = named && browser?.accounts.includes(named.id) ? browser.id : undefined;
+    const attempt = await limits.signIn(input.username, ctx.ip, trustedBrowser);
     if ('refused' in attempt) {
       const { refused } = attempt;
-      const known = refused.key === 'account' ? await accounts.findByUsername(input.username) : undefined;
-      limits.logHit(ctx, refused, known ? { accountId: known.id } : {});
-      const who = refused.key === 'account' ? 'for this account' : 'from here';
-      return tooManyRequestsPage(
-        ctx,
-        render,
-        refused.retryAfterMs,
-        'Too many sign-in attempts',
-        `Too many failed sign-ins ${who}. Wait ${describeWait(refused.retryAfterMs)}, then try again: every attempt before then makes the wait longer.`,
-      );
+      limits.logHit(ctx, refused, named && refused.key !== 'source' ? { accountId: named.id } : {});
+      const wait = describeWait(refused.retryAfterMs);
+      const message =
+        refused.key === 'account'
+          ? `This account has had too many failed sign-ins from many places. A browser that has signed in to it before can still sign in; from this one, wait ${wait}.`
+          : `Too many failed sign-ins ${refused.key === 'source' ? 'from here' : 'for this account from here'}. Wait ${wait}, then try again: every attempt before then makes the wait longer.`;
+      return tooManyRequestsPage(ctx, render, refused.retryAfterMs, 'Too many sign-in attempts', message);
     }
     const account = await accounts.authenticate(input.username, input.password);
     const client = typeof interaction.params.client_id === 'string' ? { client: interaction.params.client_id } : {};
     if (!account) {
       log.info({ requestId: ctx.state.requestId, event: 'login.failed' }, 'sign-in failed');
       // the account is named only if it exists: a username typed wrong may be a password
-      const known = await accounts.findByUsername(input.username);
       audit.record({
         event: 'login.failed',
         outcome: 'failure',
         ...client,
         ...requestFacts(ctx),
-        details: { reason: known ? 'wrong_password' : 'unknown_account', ...(known ? { accountId: known.id } : {}) },
+        details: { reason: named ? 'wrong_password' : 'unknown_account', ...(named ? { accountId: named.id } : {}) },
       });
       return renderLogin(ctx, interaction, { error: 'Incorrect username or password.', username: input.username.slice(0, 64) }, 401);
     }
     await attempt.succeeded();
+    trusted.remember(ctx, account.id);
     log.info({ requestId: ctx.state.requestId, event: 'login.succeeded', accountId: account.id }, 'signed in');
     audit.record({ event: 'login.succeeded', outcome: 'success', actor: account.id, ...client, ...requestFacts(ctx), details: { method: 'password' } });
     await finish(ctx, { login: { accountId: account.id, amr: ['pwd'] } }, false);

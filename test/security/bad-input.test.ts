@@ -146,6 +146,7 @@ for (const kind of STORE_KINDS) {
     const s = serverFixture(kind, {
       config: {
         rateLimits: {
+          signInPerAccountSource: generous,
           signInPerAccount: generous,
           signInPerSource: generous,
           tokenPerClient: generous,

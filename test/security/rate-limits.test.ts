@@ -40,8 +40,18 @@ function signInForms(t: TestServer, n: number) {
   return Promise.all(Array.from({ length: n }, () => signInForm(t)));
 }
 
-/** One sign-in attempt from `source`: 303 (signed in), 401 (wrong) or 429 (limited). */
-async function signIn(t: TestServer, username: string, password: string, source: string, prepared?: { browser: Browser; form: ParsedForm }): Promise<Answer> {
+/**
+ * One sign-in attempt from `source`: 303 (signed in), 401 (wrong) or 429 (limited). `trusted`
+ * is the cookie a browser got from an earlier sign-in ({@link trustedCookie}).
+ */
+async function signIn(
+  t: TestServer,
+  username: string,
+  password: string,
+  source: string,
+  prepared?: { browser: Browser; form: ParsedForm },
+  trusted = '',
+): Promise<Answer> {
   const { browser, form } = prepared ?? (await signInForm(t));
   const res = await fetch(form.action, {
     method: 'POST',
@@ -49,13 +59,20 @@ async function signIn(t: TestServer, username: string, password: string, source:
     headers: {
       'content-type': 'application/x-www-form-urlencoded',
       accept: 'text/html',
-      cookie: browser.jar.header(form.action),
+      cookie: [browser.jar.header(form.action), trusted].filter(Boolean).join('; '),
       'x-forwarded-for': source,
     },
     body: formData(form, { username, password }).toString(),
   });
   const retryAfter = res.headers.get('retry-after');
   return { status: res.status, retryAfter: retryAfter === null ? undefined : Number(retryAfter), html: await res.text(), headers: res.headers };
+}
+
+/** The trusted-browser cookie (and its signature) a successful sign-in set. */
+function trustedCookie(answer: Answer): string {
+  const cookies = answer.headers.getSetCookie().filter((c) => c.startsWith('mcp-authz.browser'));
+  assert.equal(cookies.length, 2, 'the browser is remembered: the cookie and its signature');
+  return cookies.map((c) => c.split(';')[0]).join('; ');
 }
 
 function hits(t: TestServer, limit: string): Record<string, unknown>[] {
@@ -84,31 +101,37 @@ describe('sign-in limits', () => {
       startServer({
         store: 'sqlite',
         users: USERS,
-        config: { trustProxy: true, rateLimits: { signInPerAccount: { max: 3, window: 2 }, signInPerSource: { max: 50, window: 2 } } },
+        config: {
+          trustProxy: true,
+          rateLimits: { signInPerAccountSource: { max: 3, window: 2 }, signInPerSource: { max: 50, window: 2 }, signInPerAccount: { max: 4, window: 2 } },
+        },
       }),
       startServer({
         store: 'sqlite',
         users: USERS,
-        config: { trustProxy: true, rateLimits: { signInPerAccount: { max: 3, window: 60 }, signInPerSource: { max: 4, window: 60 } } },
+        config: {
+          trustProxy: true,
+          rateLimits: { signInPerAccountSource: { max: 3, window: 60 }, signInPerSource: { max: 4, window: 60 }, signInPerAccount: { max: 6, window: 60 } },
+        },
       }),
     ]);
   });
   after(() => Promise.all([quick, slow].map((t) => t?.stop())));
 
-  test('per account: after the limit even the right password is refused, from any source, until the wait has passed', async () => {
-    const forms = await signInForms(quick, 4);
-    for (let i = 0; i < 3; i++) assert.equal((await signIn(quick, 'alice', WRONG, '10.1.0.1', forms[i])).status, 401);
-    const refused = await signIn(quick, 'Alice', PASSWORD, '10.1.0.2', forms[3]);
-    assertLimitedPage(refused, /Too many failed sign-ins for this account/);
-    const [hit] = hits(quick, 'signInPerAccount');
-    assert.equal(hit?.key, 'account');
-    assert.equal(hit?.accountId, await accountId(quick, 'alice'), 'the account id is logged');
-    assert.equal(hit?.source, '10.1.0.2');
-    assert.ok(!JSON.stringify(quick.logs).includes(PASSWORD), 'no password in any log line');
-    assert.ok(!JSON.stringify(hits(quick, 'signInPerAccount')).includes('alice'), 'nor the username in the limit log');
-
-    await sleep(refused.retryAfter! * 1000 + 100);
-    assert.equal((await signIn(quick, 'alice', PASSWORD, '10.1.0.2')).status, 303, 'signed in once the wait has passed');
+  test('the review\'s lockout: failures from one source limit that source, never the person signing in from elsewhere', async () => {
+    const forms = await signInForms(slow, 5);
+    for (let i = 0; i < 3; i++) assert.equal((await signIn(slow, 'alice', WRONG, '10.1.0.1', forms[i])).status, 401);
+    // from the guessing source, even the right password waits
+    const refused = await signIn(slow, 'alice', PASSWORD, '10.1.0.1', forms[3]);
+    assertLimitedPage(refused, /Too many failed sign-ins for this account from here/);
+    const [hit] = hits(slow, 'signInPerAccountSource');
+    assert.equal(hit?.key, 'account+source');
+    assert.equal(hit?.accountId, await accountId(slow, 'alice'), 'the account id is logged');
+    assert.equal(hit?.source, '10.1.0.1');
+    assert.ok(!JSON.stringify(slow.logs).includes(PASSWORD), 'no password in any log line');
+    assert.ok(!JSON.stringify(hits(slow, 'signInPerAccountSource')).includes('alice'), 'nor the username in the limit log');
+    // alice, from anywhere else, signs in at once
+    assert.equal((await signIn(slow, 'Alice', PASSWORD, '10.1.0.2', forms[4])).status, 303);
   });
 
   test('growing delays: every attempt while limited doubles the wait', async () => {
@@ -126,18 +149,46 @@ describe('sign-in limits', () => {
     assert.ok(waits[2]! >= 2 * waits[0]!, `waits double: ${waits.join(', ')}`);
   });
 
-  test('per source: failures against any accounts add up; a success forgets the account\'s failures, not the source\'s', async () => {
+  test('the account ceiling: guesses from many sources hold up new browsers for its window, never a browser that signed in before', async () => {
+    const own = await signIn(quick, 'carol', PASSWORD, '10.5.0.100');
+    assert.equal(own.status, 303);
+    const trusted = trustedCookie(own);
+    for (let i = 1; i <= 4; i++) assert.equal((await signIn(quick, 'carol', WRONG, `10.5.0.${i}`)).status, 401, `guess ${i}`);
+    const stranger = await signIn(quick, 'carol', PASSWORD, '10.5.0.9');
+    assertLimitedPage(stranger, /too many failed sign-ins from many places/);
+    const [hit] = hits(quick, 'signInPerAccount');
+    assert.equal(hit?.key, 'account');
+    assert.equal(hit?.accountId, await accountId(quick, 'carol'));
+    // carol's own browser signs in, from wherever it is now, even from a guessing source
+    assert.equal((await signIn(quick, 'carol', PASSWORD, '10.5.0.10', undefined, trusted)).status, 303);
+    assert.equal((await signIn(quick, 'carol', PASSWORD, '10.5.0.1', undefined, trusted)).status, 303);
+    // a forged or altered cookie is no trusted browser
+    const forged = trusted.replace(/mcp-authz\.browser=[^;]+/, `mcp-authz.browser=${Buffer.from(JSON.stringify({ id: 'A'.repeat(22), accounts: [await accountId(quick, 'carol')] })).toString('base64url')}`);
+    assert.equal((await signIn(quick, 'carol', PASSWORD, '10.5.0.11', undefined, forged)).status, 429);
+    // the ceiling lasts its window: refused attempts did not extend it
+    await sleep(stranger.retryAfter! * 1000 + 100);
+    assert.equal((await signIn(quick, 'carol', PASSWORD, '10.5.0.9')).status, 303, 'signed in once the window has passed');
+  });
+
+  test('a trusted browser has its own count: a guesser behind the same address cannot hold it up', async () => {
+    const own = await signIn(slow, 'erin', PASSWORD, '10.7.0.1');
+    const trusted = trustedCookie(own);
+    for (let i = 0; i < 3; i++) assert.equal((await signIn(slow, 'erin', WRONG, '10.7.0.1')).status, 401);
+    assert.equal((await signIn(slow, 'erin', PASSWORD, '10.7.0.1')).status, 429, 'the guessing address waits');
+    assert.equal((await signIn(slow, 'erin', PASSWORD, '10.7.0.1', undefined, trusted)).status, 303, 'the trusted browser there does not');
+  });
+
+  test('per source: failures against any accounts add up; a success forgets the source\'s failures at that account, not overall', async () => {
     const [x, y] = ['10.3.0.1', '10.3.0.2'];
     assert.equal((await signIn(slow, 'bob', WRONG, x)).status, 401);
     assert.equal((await signIn(slow, 'bob', WRONG, x)).status, 401);
     assert.equal((await signIn(slow, 'bob', PASSWORD, x)).status, 303);
-    // bob's two failures are forgotten: two more (from y) are not over his limit of 3
-    assert.equal((await signIn(slow, 'bob', WRONG, y)).status, 401);
-    assert.equal((await signIn(slow, 'bob', WRONG, y)).status, 401, 'a success reset the account count');
+    // bob's two failures from x are forgotten: two more are not over the limit of 3
+    assert.equal((await signIn(slow, 'bob', WRONG, x)).status, 401);
+    assert.equal((await signIn(slow, 'bob', WRONG, y)).status, 401, 'a success reset the count for bob from x');
     assert.equal((await signIn(slow, 'bob', PASSWORD, y)).status, 303);
-    // x still has its two failures: two more at another account reach the source's limit of 4
-    assert.equal((await signIn(slow, 'carol', WRONG, x)).status, 401);
-    assert.equal((await signIn(slow, 'carol', WRONG, x)).status, 401);
+    // x has three failures in all: one more at another account reaches the source's limit of 4
+    assert.equal((await signIn(slow, 'dave', WRONG, x)).status, 401);
     const refused = await signIn(slow, 'dave', PASSWORD, x);
     assertLimitedPage(refused, /Too many failed sign-ins from here/);
     const [hit] = hits(slow, 'signInPerSource');
@@ -148,9 +199,12 @@ describe('sign-in limits', () => {
   });
 
   test('concurrent wrong guesses cannot all slip through before the first failure counts', async () => {
-    const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => signIn(slow, 'frank', WRONG, `10.4.0.${i + 1}`)));
-    const statuses = answers.map((a) => a.status).sort();
-    assert.deepEqual(statuses, [401, 401, 401, 429, 429, 429, 429, 429]);
+    // from one source: its limit for the account (3)
+    const one = await Promise.all(Array.from({ length: 8 }, () => signIn(slow, 'frank', WRONG, '10.4.0.1')));
+    assert.deepEqual(one.map((a) => a.status).sort(), [401, 401, 401, 429, 429, 429, 429, 429]);
+    // from many: the account's ceiling (6), of which 3 are spent
+    const many = await Promise.all(Array.from({ length: 8 }, (_, i) => signIn(slow, 'frank', WRONG, `10.4.1.${i + 1}`)));
+    assert.deepEqual(many.map((a) => a.status).sort(), [401, 401, 401, 429, 429, 429, 429, 429]);
   });
 });
 
@@ -331,7 +385,7 @@ describe('two replicas on one Redis', () => {
   before(async () => {
     redis = await startRedis();
     const shared = { store: 'redis' as const, redisUrl: redis.url, redisKeyPrefix: 'limits:', users: USERS };
-    const config = { trustProxy: true, rateLimits: { signInPerAccount: { max: 3, window: 60 } } };
+    const config = { trustProxy: true, rateLimits: { signInPerAccountSource: { max: 3, window: 60 }, signInPerAccount: { max: 4, window: 60 } } };
     a = await startServer({ ...shared, config });
     b = await startServer({ ...shared, config });
   });
@@ -341,10 +395,14 @@ describe('two replicas on one Redis', () => {
   });
 
   test('failed sign-ins at one replica count at the other', async () => {
-    for (let i = 0; i < 3; i++) assert.equal((await signIn(a, 'alice', WRONG, `10.6.0.${i + 1}`)).status, 401);
-    const refused = await signIn(b, 'alice', PASSWORD, '10.6.0.9');
-    assertLimitedPage(refused, /Too many failed sign-ins for this account/);
-    assert.equal(hits(b, 'signInPerAccount')[0]?.accountId, await accountId(b, 'alice'));
+    // one source's failures for an account, spread over both replicas
+    for (const t of [a, b, a]) assert.equal((await signIn(t, 'alice', WRONG, '10.6.0.1')).status, 401);
+    assertLimitedPage(await signIn(b, 'alice', PASSWORD, '10.6.0.1'), /Too many failed sign-ins for this account from here/);
+    // the account's ceiling, from many sources at both
+    assert.equal((await signIn(b, 'alice', WRONG, '10.6.0.2')).status, 401);
+    const refused = await signIn(a, 'alice', PASSWORD, '10.6.0.9');
+    assertLimitedPage(refused, /too many failed sign-ins from many places/);
+    assert.equal(hits(a, 'signInPerAccount')[0]?.accountId, await accountId(a, 'alice'));
     assert.equal((await signIn(b, 'bob', PASSWORD, '10.6.0.9')).status, 303, 'other accounts are unaffected');
   });
 });
