@@ -13,6 +13,7 @@ import { limitTokenRequests } from './token-limit.js';
 import { guardClientCredentials } from './machine-grant.js';
 import { checkRefreshTarget } from './refresh-target.js';
 import { auditProviderEvents } from './audit-events.js';
+import instance from 'oidc-provider/lib/helpers/weak_cache.js';
 
 export function createProvider(deps: ProviderDeps, publisher: RevocationPublisher, log: Logger): Provider {
   const provider = new Provider(deps.config.issuer, providerConfiguration(deps));
@@ -24,10 +25,7 @@ export function createProvider(deps: ProviderDeps, publisher: RevocationPublishe
   guardClientCredentials(provider, deps.machine);
   checkRefreshTarget(provider, deps.resources);
 
-  provider.registerResponseMode('form_post', async (ctx, redirectUri, payload) => {
-    const fields = Object.fromEntries(Object.entries(payload).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
-    await deps.pages.formPost(ctx, redirectUri, fields);
-  });
+  useOurFormPost(provider, deps.pages);
 
   // the client directory: registrations, and every client's last use (which keeps registered ones alive)
   provider.on('registration_create.success', (_ctx: KoaContextWithOIDC, client: Client) => void deps.usage.registered(client));
@@ -72,4 +70,21 @@ export function createProvider(deps: ProviderDeps, publisher: RevocationPublishe
     });
   }
   return provider;
+}
+
+/**
+ * `response_mode=form_post` answered by our page (an external script under the strict CSP)
+ * instead of the engine's, whose inline script the CSP blocks. `registerResponseMode` keeps a
+ * mode already registered, so the built-in one is replaced in the engine's map of modes (the
+ * same internal as src/provider/token-limit.ts); start-up fails if that map changes shape.
+ */
+function useOurFormPost(provider: Provider, pages: ProviderDeps['pages']): void {
+  const modes = instance(provider).responseModes;
+  if (!(modes instanceof Map) || !modes.has('form_post')) {
+    throw new Error('oidc-provider has no responseModes map with form_post: update src/provider/create-provider.ts for this oidc-provider version');
+  }
+  modes.set('form_post', async (ctx: KoaContextWithOIDC, redirectUri: string, payload: Record<string, unknown>) => {
+    const fields = Object.fromEntries(Object.entries(payload).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
+    await pages.formPost(ctx, redirectUri, fields);
+  });
 }

@@ -139,6 +139,41 @@ describe('flows in headless Chromium (sqlite)', () => {
     return { context, page, dialogs, violations, documents };
   }
 
+  it('response_mode=form_post: our page posts the code to the client by its external script, under the strict CSP', async () => {
+    const { context, page, violations, documents } = await open();
+    try {
+      const { config, verifier, state, url } = await authorizationRequest(s.t, 'web-app', { scope: 'notes:read', resource: NOTES, response_mode: 'form_post' });
+      await page.goto(url);
+      await signIn(page);
+      assert.equal(await heading(page), 'Allow access?');
+      // Allow answers with the auto-submitting page, which posts to the redirect URI (nothing listens there)
+      const posted = page.waitForRequest((r) => r.url().startsWith(REDIRECT) && r.method() === 'POST');
+      await page.click('button:text("Allow")');
+      const request = await posted;
+      const fields = new URLSearchParams(request.postData() ?? '');
+      assert.equal(fields.get('state'), state);
+      assert.equal(fields.get('iss'), s.t.issuer);
+      assert.ok(fields.get('code'), 'the code is posted');
+      assert.equal(request.headers()['content-type'], 'application/x-www-form-urlencoded');
+
+      // the page is the answer to the resumed authorization request
+      const formPage = documents.find((d) => new URL(d.url()).pathname.startsWith('/auth/') && d.status() === 200);
+      assert.ok(formPage, 'the auto-submitting page was served');
+      const csp = formPage.headers()['content-security-policy'] ?? '';
+      assert.match(csp, /script-src 'self'(;|$)/, `no inline script allowed: ${csp}`);
+      assert.ok(!csp.includes('unsafe-inline') && !csp.includes('sha256-'), csp);
+      assert.match(csp, /form-action 'self' http:\/\/127\.0\.0\.1:9/);
+      assert.deepEqual(violations, [], 'no CSP violation: the page ran only our external script');
+
+      const callback = new URL(REDIRECT);
+      for (const [name, value] of fields) callback.searchParams.set(name, value);
+      const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state }, { resource: NOTES });
+      assert.equal(jwt(tokens.access_token).payload.aud, NOTES);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('authorization code + PKCE: sign in, read the consent page, untick a scope, get only what was ticked', async () => {
     const { context, page, dialogs, violations } = await open();
     try {
