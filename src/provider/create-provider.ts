@@ -12,12 +12,14 @@ import { grantUsage } from '../grants/usage.js';
 import { limitTokenRequests } from './token-limit.js';
 import { guardClientCredentials } from './machine-grant.js';
 import { checkRefreshTarget } from './refresh-target.js';
+import { urlsFromIssuer } from './issuer-urls.js';
 import { auditProviderEvents } from './audit-events.js';
 import instance from 'oidc-provider/lib/helpers/weak_cache.js';
 
 export function createProvider(deps: ProviderDeps, publisher: RevocationPublisher, log: Logger): Provider {
   const provider = new Provider(deps.config.issuer, providerConfiguration(deps));
   provider.proxy = deps.config.trustProxy;
+  urlsFromIssuer(provider, deps.config.issuer);
   watchMetadataDocuments(provider, deps.config.cimd, log, deps.audit);
   auditProviderEvents(provider, deps.audit, log);
   allowAnyLoopbackPort(provider);

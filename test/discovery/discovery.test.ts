@@ -1,10 +1,13 @@
 /**
  * Discovery as MCP clients use it (part of #4 item 1): scopes_supported with the MCP servers'
  * scopes, CORS for browser-based clients (MCP-Protocol-Version allowed in preflight), the
- * path-inserted metadata URLs of an issuer with a path, 404 for unknown well-known paths.
+ * path-inserted metadata URLs of an issuer with a path, 404 for unknown well-known paths, and
+ * endpoint URLs built from the issuer whatever the request says its host is.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import type { TestServer } from '../helpers/server.js';
 import { serverFixture } from '../helpers/harness.js';
 import { NOTES, SECRET } from '../helpers/fixtures.js';
 
@@ -71,3 +74,50 @@ describe('an issuer with a path', () => {
     assert.equal(issued.status, 200);
   });
 });
+
+/** GET or POST `path` at the server's socket with the given request target and headers (Host included). */
+function raw(t: TestServer, target: string, headers: Record<string, string>, body?: string): Promise<{ status: number; json: Record<string, unknown> }> {
+  const { hostname, port } = new URL(t.issuer);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: hostname, port, path: target, method: body ? 'POST' : 'GET', headers, setHost: false }, (res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) as Record<string, unknown> }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Every URL-valued member of a metadata document. */
+function urls(meta: Record<string, unknown>): string[] {
+  return Object.values(meta).filter((v): v is string => typeof v === 'string' && /^https?:/.test(v));
+}
+
+for (const issuerPath of ['', '/tenant']) {
+  describe(`endpoint URLs come from the issuer, never the request (issuer path "${issuerPath}")`, () => {
+    // behind a trusted proxy, too: X-Forwarded-Host must not name the endpoints either
+    const s = serverFixture('sqlite', { issuerPath, config: { trustProxy: true } });
+    const wellKnown = `${issuerPath}/.well-known/oauth-authorization-server`;
+
+    it('a forged Host, X-Forwarded-Host or absolute-form target changes no URL of the metadata or the device grant', async () => {
+      const { host } = new URL(s.t.issuer);
+      const attempts: [string, string, Record<string, string>][] = [
+        ['Host', wellKnown, { host: 'evil.example' }],
+        ['X-Forwarded-Host and -Proto', wellKnown, { host, 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https' }],
+        ['absolute-form target', `http://evil.example${wellKnown}`, { host }],
+      ];
+      for (const [label, target, headers] of attempts) {
+        const { status, json } = await raw(s.t, target, headers);
+        assert.equal(status, 200, label);
+        assert.ok(urls(json).length >= 8, `${label}: the document has its endpoints`);
+        for (const url of urls(json)) assert.ok(url.startsWith(`${s.t.issuer}/`) || url === s.t.issuer, `${label}: ${url}`);
+        const device = await raw(s.t, `${issuerPath}/device/auth`, { ...headers, 'content-type': 'application/x-www-form-urlencoded' }, `client_id=tv-app&scope=notes%3Aread&resource=${encodeURIComponent(NOTES)}`);
+        assert.equal(device.status, 200, `${label}: ${JSON.stringify(device.json)}`);
+        for (const name of ['verification_uri', 'verification_uri_complete']) {
+          assert.ok(String(device.json[name]).startsWith(`${s.t.issuer}/device`), `${label}: ${name} ${String(device.json[name])}`);
+        }
+      }
+    });
+  });
+}
