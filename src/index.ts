@@ -129,7 +129,15 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     app.use(errorBoundary(render, log));
     app.use(staticFiles({ dir: join(VIEWS_DIR, 'static'), prefix: '/static' }));
     app.use(health(store));
-    app.use(revocationFeed({ log: store.revocations, hub, path: `${basePath}${FEED_PATH}`, heartbeatMs: 5000 }));
+    app.use(
+      revocationFeed({
+        log: store.revocations,
+        hub,
+        path: `${basePath}${FEED_PATH}`,
+        heartbeatMs: 5000,
+        maxConnectionsPerSource: config.revocationFeed.maxConnectionsPerSource,
+      }),
+    );
     app.use(router.routes());
     app.use(router.allowedMethods());
     app.use(apps.routes());

@@ -300,6 +300,21 @@ export const configSchema = z
       .strict()
       .default({ reuseGraceWindow: 5 })
       .describe('Refresh token rotation.'),
+    revocationFeed: z
+      .object({
+        maxConnectionsPerSource: z
+          .number()
+          .int()
+          .min(1)
+          .max(10000)
+          .default(32)
+          .describe(
+            'Open connections to the revocation feed (`/revocations`) one source address may hold at once, per server process; more are answered `429`. A verifier holds one.',
+          ),
+      })
+      .strict()
+      .default({ maxConnectionsPerSource: 32 })
+      .describe('The revocation feed verifiers follow (public, anonymous: it names what it revokes by hashes only).'),
     cimd: z
       .object({
         enabled: z.boolean().default(true).describe('Accept `https` client ids whose metadata document is fetched from that URL.'),

@@ -12,6 +12,7 @@ import { jwtVerify, type JWTPayload } from 'jose';
 import type { Store } from '../../adapters/contract.js';
 import type { ProviderHolder } from './holder.js';
 import type { ResourceRegistry } from './resources.js';
+import { claimKeys } from '../revocation/feed-events.js';
 import type { RevocationHub } from '../revocation/hub.js';
 import type { RevocationPublisher } from '../revocation/publisher.js';
 import { ACCESS_TOKEN_ALG } from './configuration.js';
@@ -56,7 +57,7 @@ export function jwtAccessTokens(deps: JwtAccessTokenDeps): Middleware {
   }
 
   async function isActive(claims: AccessTokenClaims): Promise<boolean> {
-    if (hub.revoked.isRevoked(claims)) return false;
+    if (hub.revoked.isRevoked(claimKeys(claims))) return false;
     if (claims.grant_id) {
       // a person's token: its grant and its account must still exist
       if (!(await store.model('Grant').find(claims.grant_id))) return false;
@@ -96,7 +97,7 @@ export function jwtAccessTokens(deps: JwtAccessTokenDeps): Middleware {
         return;
       }
       await publisher.token(claims.jti, claims.exp);
-      hub.revoked.add({ type: 'token', jti: claims.jti, until: claims.exp });
+      hub.revoked.add({ type: 'token', key: claims.jti, until: claims.exp });
       (ctx.state as { accessTokenRevoked?: boolean }).accessTokenRevoked = true;
       return;
     }

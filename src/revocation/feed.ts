@@ -5,12 +5,15 @@
  *   event: heartbeat    data: {"time": <epoch ms>} every few seconds, so a verifier can tell
  *                       a quiet feed from a dead one
  * Resume: a reconnecting verifier sends `Last-Event-ID` (or `?after=`) and gets what it missed.
- * The feed carries identifiers only (jti, grant id, subject), never a token.
+ * Each source address may hold `maxConnectionsPerSource` connections at once; more get `429`.
+ * The feed is public and names nothing: each jti, grant id or subject is sent as its hash
+ * (src/revocation/feed-events.ts), which only a holder of a matching token can match.
  */
 import { PassThrough } from 'node:stream';
 import type { Middleware } from 'koa';
 import type { RevocationEntry, RevocationLog } from '../../adapters/contract.js';
 import type { RevocationHub } from './hub.js';
+import { feedEvent } from './feed-events.js';
 
 export const FEED_PATH = '/revocations';
 const BACKLOG_BATCH = 500;
@@ -20,11 +23,18 @@ export interface FeedOptions {
   hub: RevocationHub;
   path: string;
   heartbeatMs: number;
+  /** open connections one source address may hold at once (`revocationFeed.maxConnectionsPerSource`) */
+  maxConnectionsPerSource: number;
 }
 
-const format = (entry: RevocationEntry) => `id: ${entry.id}\nevent: revocation\ndata: ${JSON.stringify(entry.event)}\n\n`;
+/** How long a source over its connection cap is asked to wait. */
+const CAPPED_RETRY_SECONDS = 5;
 
-export function revocationFeed({ log, hub, path, heartbeatMs }: FeedOptions): Middleware {
+const format = (entry: RevocationEntry) => `id: ${entry.id}\nevent: revocation\ndata: ${JSON.stringify(feedEvent(entry.event))}\n\n`;
+
+export function revocationFeed({ log, hub, path, heartbeatMs, maxConnectionsPerSource }: FeedOptions): Middleware {
+  /** open connections per source address, in this process */
+  const open = new Map<string, number>();
   return async (ctx, next) => {
     if (ctx.path !== path) return next();
     if (ctx.method === 'OPTIONS') {
@@ -39,6 +49,17 @@ export function revocationFeed({ log, hub, path, heartbeatMs }: FeedOptions): Mi
       ctx.body = { error: 'invalid_request', error_description: 'use GET' };
       return undefined;
     }
+    const source = ctx.ip;
+    const held = open.get(source) ?? 0;
+    if (held >= maxConnectionsPerSource) {
+      ctx.status = 429;
+      ctx.set('Retry-After', String(CAPPED_RETRY_SECONDS));
+      ctx.set('Cache-Control', 'no-store');
+      ctx.set('Access-Control-Allow-Origin', '*');
+      ctx.body = { error: 'temporarily_unavailable', error_description: 'too many open revocation feed connections from this address' };
+      return undefined;
+    }
+    open.set(source, held + 1);
     const header = ctx.get('last-event-id') || (typeof ctx.query.after === 'string' ? ctx.query.after : '');
     let lastId = header && header.length <= 64 ? header : undefined;
 
@@ -63,7 +84,13 @@ export function revocationFeed({ log, hub, path, heartbeatMs }: FeedOptions): Mi
     });
     const heartbeat = setInterval(() => stream.write(`event: heartbeat\ndata: {"time":${Date.now()}}\n\n`), heartbeatMs);
     heartbeat.unref();
+    let closed = false;
     const close = () => {
+      if (closed) return;
+      closed = true;
+      const left = (open.get(source) ?? 1) - 1;
+      if (left > 0) open.set(source, left);
+      else open.delete(source);
       clearInterval(heartbeat);
       unsubscribe();
       offStop();

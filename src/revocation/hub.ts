@@ -10,6 +10,7 @@ import type { RevocationEntry, RevocationLog } from '../../adapters/contract.js'
 import type { Logger } from '../observability/logger.js';
 // the verifier's own bookkeeping: the server may use the verifier, never the reverse
 import { RevokedSet } from '../verifier/revocation.js';
+import { revokedEntry } from './feed-events.js';
 
 const BATCH = 500;
 const WAIT_MS = 1000;
@@ -69,7 +70,7 @@ export class RevocationHub {
 
   #apply(entries: RevocationEntry[], broadcast: boolean): void {
     for (const entry of entries) {
-      this.revoked.add(entry.event);
+      this.revoked.add(revokedEntry(entry.event));
       this.#lastId = entry.id;
       if (broadcast) this.#events.emit('entry', entry);
     }

@@ -3,27 +3,61 @@
  * with map lookups.
  *
  * Feed protocol (`GET <feed>` with `Accept: text/event-stream`, `Last-Event-ID` on reconnect):
- *   event: revocation  id: <opaque>  data: {"type":"token","jti":…,"until":<s>}
- *                                        | {"type":"grant","grantId":…,"until":<s>}
- *                                        | {"type":"subject","sub":…,"before":<s>,"until":<s>}
+ *   event: revocation  id: <opaque>  data: {"type":"token","hash":…,"until":<s>}
+ *                                        | {"type":"grant","hash":…,"until":<s>}
+ *                                        | {"type":"subject","hash":…,"before":<s>,"until":<s>}
  *   event: heartbeat   data: {"time":<ms>}      every few seconds
  *   event: ready       once the backlog has been sent
- * `until` is when an entry stops mattering (every token it affects has expired); entries
- * are forgotten after it. The feed is fresh while some event arrived within `staleAfter`.
+ * The feed is public (a verifier needs nothing but the issuer to follow it), so it names
+ * nothing: `hash` is {@link revocationHash} of the token's `jti`, the grant id (`grant_id`) or
+ * the subject (`sub`). Only someone holding a token with that claim can tell what an entry
+ * revokes; the identifiers are random, so the hashes cannot be reversed. `until` is when an
+ * entry stops mattering (every token it affects has expired); entries are forgotten after it.
+ * The feed is fresh while some event arrived within `staleAfter`.
  */
 import { z } from 'zod';
 import { readEventStream, type ServerSentEvent } from './sse.js';
 import type { FetchLike } from './types.js';
 import { nowSeconds, sleep, unrefTimer } from './util.js';
 
+/** What a revocation is about: a token (by `jti`), a grant (`grant_id`), or a subject's tokens (`sub`). */
+export type RevocationKind = 'token' | 'grant' | 'subject';
+
+/** Domain separation of the feed's hashes; the authorization server hashes with the same (src/revocation/feed-events.ts). */
+export const REVOCATION_HASH_PREFIX = 'mcp-authz revocation v1\0';
+
+const HASH = z.string().regex(/^[A-Za-z0-9_-]{43}$/);
+
 const RevocationEventSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('token'), jti: z.string().min(1), until: z.number() }),
-  z.object({ type: z.literal('grant'), grantId: z.string().min(1), until: z.number() }),
-  z.object({ type: z.literal('subject'), sub: z.string().min(1), before: z.number(), until: z.number() }),
+  z.object({ type: z.literal('token'), hash: HASH, until: z.number() }),
+  z.object({ type: z.literal('grant'), hash: HASH, until: z.number() }),
+  z.object({ type: z.literal('subject'), hash: HASH, before: z.number(), until: z.number() }),
 ]);
 
 /** One revocation as the feed sends it. */
 export type RevocationEvent = z.infer<typeof RevocationEventSchema>;
+
+/** base64url SHA-256 of the domain prefix, the kind and the identifier: how the feed names what it revokes. */
+export async function revocationHash(kind: RevocationKind, identifier: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(`${REVOCATION_HASH_PREFIX}${kind}\0${identifier}`));
+  let binary = '';
+  for (const byte of new Uint8Array(digest)) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/** One entry of a {@link RevokedSet}: what is revoked, under whatever key its holder uses. */
+export type RevokedEntry =
+  | { type: 'token' | 'grant'; key: string; until: number }
+  /** every token of this subject issued at or before `before` (epoch seconds) */
+  | { type: 'subject'; key: string; before: number; until: number };
+
+/** The keys a token is looked up by: its `jti`, `grant_id` and `sub` (hashed, for the feed), and its `iat`. */
+export interface RevocableKeys {
+  token?: string | undefined;
+  grant?: string | undefined;
+  subject?: string | undefined;
+  iat?: unknown;
+}
 
 /** The claims a revocation can match. */
 export interface RevocableClaims {
@@ -33,44 +67,57 @@ export interface RevocableClaims {
   iat?: unknown;
 }
 
-/** What is revoked right now: jtis, grant ids, and per subject the issue time at or before which its tokens are revoked. */
+/**
+ * A token's keys as the feed names them: the hashes of its claims. Hashes only the kinds
+ * `revoked` has entries of, so a verifier with nothing revoked does no hashing.
+ */
+export async function feedKeys(claims: RevocableClaims, revoked: RevokedSet): Promise<RevocableKeys> {
+  const { tokens, grants, subjects } = revoked.size;
+  const hash = (kind: RevocationKind, count: number, value: unknown) =>
+    count > 0 && typeof value === 'string' ? revocationHash(kind, value) : Promise.resolve(undefined);
+  const [token, grant, subject] = await Promise.all([hash('token', tokens, claims.jti), hash('grant', grants, claims.grant_id), hash('subject', subjects, claims.sub)]);
+  return { token, grant, subject, iat: claims.iat };
+}
+
+/** What is revoked right now: tokens, grants, and per subject the issue time at or before which its tokens are revoked. */
 export class RevokedSet {
-  readonly #jtis = new Map<string, number>();
+  readonly #tokens = new Map<string, number>();
   readonly #grants = new Map<string, number>();
   readonly #subjects = new Map<string, { before: number; until: number }>();
 
-  add(event: RevocationEvent, now = nowSeconds()): void {
-    if (event.until < now) return;
-    if (event.type === 'token') this.#jtis.set(event.jti, Math.max(event.until, this.#jtis.get(event.jti) ?? 0));
-    else if (event.type === 'grant') this.#grants.set(event.grantId, Math.max(event.until, this.#grants.get(event.grantId) ?? 0));
-    else {
+  add(entry: RevokedEntry, now = nowSeconds()): void {
+    if (entry.until < now) return;
+    if (entry.type === 'subject') {
       // merging keeps the later `before` for the later `until`: tokens issued by the earlier
       // `before` expire by its `until`, so the merge never revokes a token neither event did
-      const prev = this.#subjects.get(event.sub);
-      this.#subjects.set(event.sub, { before: Math.max(event.before, prev?.before ?? -Infinity), until: Math.max(event.until, prev?.until ?? 0) });
+      const prev = this.#subjects.get(entry.key);
+      this.#subjects.set(entry.key, { before: Math.max(entry.before, prev?.before ?? -Infinity), until: Math.max(entry.until, prev?.until ?? 0) });
+      return;
     }
+    const map = entry.type === 'token' ? this.#tokens : this.#grants;
+    map.set(entry.key, Math.max(entry.until, map.get(entry.key) ?? 0));
   }
 
-  isRevoked(claims: RevocableClaims, now = nowSeconds()): boolean {
-    if (typeof claims.jti === 'string' && (this.#jtis.get(claims.jti) ?? -1) >= now) return true;
-    if (typeof claims.grant_id === 'string' && (this.#grants.get(claims.grant_id) ?? -1) >= now) return true;
-    if (typeof claims.sub === 'string' && this.#subjects.size) {
-      const subject = this.#subjects.get(claims.sub);
+  isRevoked(keys: RevocableKeys, now = nowSeconds()): boolean {
+    if (keys.token !== undefined && (this.#tokens.get(keys.token) ?? -1) >= now) return true;
+    if (keys.grant !== undefined && (this.#grants.get(keys.grant) ?? -1) >= now) return true;
+    if (keys.subject !== undefined && this.#subjects.size) {
+      const subject = this.#subjects.get(keys.subject);
       // a token without `iat` cannot show it was issued after the cut-off
-      if (subject && subject.until >= now) return typeof claims.iat !== 'number' || claims.iat <= subject.before;
+      if (subject && subject.until >= now) return typeof keys.iat !== 'number' || keys.iat <= subject.before;
     }
     return false;
   }
 
   /** Drops entries whose `until` has passed. */
   prune(now = nowSeconds()): void {
-    for (const [key, until] of this.#jtis) if (until < now) this.#jtis.delete(key);
+    for (const [key, until] of this.#tokens) if (until < now) this.#tokens.delete(key);
     for (const [key, until] of this.#grants) if (until < now) this.#grants.delete(key);
     for (const [key, entry] of this.#subjects) if (entry.until < now) this.#subjects.delete(key);
   }
 
   get size(): { tokens: number; grants: number; subjects: number } {
-    return { tokens: this.#jtis.size, grants: this.#grants.size, subjects: this.#subjects.size };
+    return { tokens: this.#tokens.size, grants: this.#grants.size, subjects: this.#subjects.size };
   }
 }
 
@@ -226,8 +273,10 @@ export class RevocationFeed {
       } catch {
         // not JSON
       }
-      if (parsed) this.revoked.add(parsed);
-      else this.#options.onError?.(new Error('revocation feed sent an event it could not read'));
+      if (parsed) {
+        const { hash, ...rest } = parsed;
+        this.revoked.add({ ...rest, key: hash });
+      } else this.#options.onError?.(new Error('revocation feed sent an event it could not read'));
     } else if (event.event === 'ready' && !this.#ready) {
       this.#ready = true;
       for (const wake of this.#readyWaiters.splice(0)) wake();

@@ -8,7 +8,7 @@ import { VerifierError, isVerifierError } from './errors.js';
 import { Introspector } from './introspection.js';
 import { remoteKeys } from './jwks.js';
 import { protectedResourceMetadata, protectedResourceMetadataUrl } from './metadata.js';
-import { RevocationFeed, type RevocableClaims } from './revocation.js';
+import { feedKeys, RevocationFeed, type RevocableClaims } from './revocation.js';
 import { union } from './scopes.js';
 import type { AuthInfo, FetchLike, OAuthTokenVerifierLike, SdkErrorClasses, Verifier, VerifierOptions } from './types.js';
 import { canonicalResourceUri, isSecureOrLoopback } from './uri.js';
@@ -135,7 +135,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
 
     if (feed) {
-      if (feed.revoked.isRevoked(claims as RevocableClaims)) throw new VerifierError('ERR_TOKEN_REVOKED');
+      if (feed.revoked.isRevoked(await feedKeys(claims as RevocableClaims, feed.revoked))) throw new VerifierError('ERR_TOKEN_REVOKED');
       // an introspected answer is at most `cacheTtl` old: it stands in for the feed
       if (!introspected && !feed.fresh) {
         if (onStale === 'fail-closed') {

@@ -15,7 +15,7 @@ import { fixtureConfig, NOTES, PASSWORD, REDIRECT } from '../helpers/fixtures.js
 import { authorizationRequest } from '../helpers/flows.js';
 import { authorize, Browser } from '../helpers/browser-driver.js';
 import { client } from '../helpers/rp.js';
-import { SseClient, revocationOf } from '../helpers/sse.js';
+import { SseClient, revocationFor } from '../helpers/sse.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'mcp-authz-grants-cli-'));
@@ -106,7 +106,7 @@ test('grants revoke ends the grant (refresh is invalid_grant) and publishes it o
     const { code, stdout, stderr } = await cli(['grants', 'revoke', target.grantId]);
     assert.equal(code, 0, stderr);
     assert.match(stdout, /^revoked grant /);
-    await feed.next(revocationOf((d) => d.type === 'grant' && d.grantId === target.grantId), 2000);
+    await feed.next(revocationFor('grant', target.grantId), 2000);
     await assert.rejects(client.refreshTokenGrant(target.config, target.refreshToken), (err: { error?: string }) => err.error === 'invalid_grant');
 
     const listed = await cli(['grants', 'list', '--user', 'alice']);

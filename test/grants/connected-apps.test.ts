@@ -16,7 +16,7 @@ import { collectCspViolations, launchBrowser } from '../helpers/browser.js';
 import { NOTES, PASSWORD, REDIRECT } from '../helpers/fixtures.js';
 import { authorizationRequest } from '../helpers/flows.js';
 import { client } from '../helpers/rp.js';
-import { SseClient, revocationOf } from '../helpers/sse.js';
+import { SseClient, revocationFor } from '../helpers/sse.js';
 import type { TestServer } from '../helpers/server.js';
 import { createVerifier, type Verifier } from '../../src/verifier/index.js';
 import { codeOf, eventually } from '../verifier/support.js';
@@ -214,8 +214,8 @@ for (const kind of STORE_KINDS) {
         await eventually(refused(verifier, web.tokens.access_token), 1000);
         await eventually(refused(verifier, confidential.tokens.access_token), 1000);
         assert.ok(Date.now() - returned < 1000, `both refused within ${Date.now() - returned} ms`);
-        await sse.next(revocationOf((d) => d.type === 'subject' && d.sub === aliceId), 1000);
-        await sse.next(revocationOf((d) => d.type === 'grant' && d.grantId === confidential.grantId), 1000);
+        await sse.next(revocationFor('subject', aliceId), 1000);
+        await sse.next(revocationFor('grant', confidential.grantId), 1000);
       } finally {
         await sse.close();
       }

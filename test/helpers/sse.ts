@@ -2,6 +2,7 @@
  * A minimal Server-Sent Events reader for tests: connects with fetch, parses events and
  * lets a test wait for the next event matching a predicate.
  */
+import { feedHash } from '../../src/revocation/feed-events.js';
 export interface SseEvent {
   id?: string;
   event: string;
@@ -66,3 +67,9 @@ export class SseClient {
 
 export const revocationOf = (predicate: (data: Record<string, unknown>) => boolean) => (e: SseEvent) =>
   e.event === 'revocation' && predicate(JSON.parse(e.data) as Record<string, unknown>);
+
+/** Matches the feed's revocation of a token (by jti), a grant (by id) or a subject's tokens (by sub): the feed names them by hash. */
+export const revocationFor = (kind: 'token' | 'grant' | 'subject', identifier: unknown) => {
+  const hash = feedHash(kind, String(identifier));
+  return revocationOf((d) => d.type === kind && d.hash === hash);
+};

@@ -11,9 +11,10 @@ import { serverFixture, STORE_KINDS } from '../helpers/harness.js';
 import { NOTES, SECRET } from '../helpers/fixtures.js';
 import { userTokens } from '../helpers/flows.js';
 import { client } from '../helpers/rp.js';
-import { SseClient, revocationOf } from '../helpers/sse.js';
+import { SseClient, revocationFor } from '../helpers/sse.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { startRedis } from '../helpers/redis.js';
+import { feedHash } from '../../src/revocation/feed-events.js';
 
 const basic = (id: string) => `Basic ${Buffer.from(`${id}:${SECRET}`).toString('base64')}`;
 
@@ -67,7 +68,7 @@ for (const kind of STORE_KINDS) {
         const started = Date.now();
         const revoked = await post(s.t, '/token/revocation', 'nightly-report', { token });
         assert.equal(revoked.status, 200);
-        const event = await sse.next(revocationOf((d) => d.type === 'token' && d.jti === jti), 1000);
+        const event = await sse.next(revocationFor('token', jti), 1000);
         assert.ok(Date.now() - started < 1000);
         assert.ok(event.id, 'events carry ids for resume');
         assert.deepEqual((await post(s.t, '/token/introspection', 'nightly-report', { token })).body, { active: false });
@@ -92,7 +93,7 @@ for (const kind of STORE_KINDS) {
         assert.equal(typeof grantId, 'string', 'access tokens name their grant');
         assert.equal((await post(s.t, '/token/introspection', 'confidential-web', { token: tokens.access_token })).body.active, true);
         await client.tokenRevocation(config, tokens.refresh_token!);
-        await sse.next(revocationOf((d) => d.type === 'grant' && d.grantId === grantId), 1000);
+        await sse.next(revocationFor('grant', grantId), 1000);
         assert.deepEqual((await post(s.t, '/token/introspection', 'confidential-web', { token: tokens.access_token })).body, { active: false });
       } finally {
         await sse.close();
@@ -104,19 +105,40 @@ for (const kind of STORE_KINDS) {
       const t1 = await serviceToken(s.t);
       const t2 = await serviceToken(s.t);
       await post(s.t, '/token/revocation', 'nightly-report', { token: t1 });
-      const e1 = await first.next(revocationOf((d) => d.jti === decodeJwt(t1).jti));
+      const e1 = await first.next(revocationFor('token', decodeJwt(t1).jti));
       await first.close();
       await post(s.t, '/token/revocation', 'nightly-report', { token: t2 });
       const resumed = await feed(s.t, { 'last-event-id': e1.id! });
       try {
-        const revocations = resumed.events.filter((e) => e.event === 'revocation').map((e) => JSON.parse(e.data) as { jti?: string });
+        const revocations = resumed.events.filter((e) => e.event === 'revocation').map((e) => JSON.parse(e.data) as { hash?: string });
         assert.deepEqual(
-          revocations.map((r) => r.jti),
-          [decodeJwt(t2).jti],
+          revocations.map((r) => r.hash),
+          [feedHash('token', decodeJwt(t2).jti!)],
           'only the event after the resume point',
         );
       } finally {
         await resumed.close();
+      }
+    });
+
+    it('tells an anonymous reader nothing it can use: no jti, grant id or subject, only hashes', async () => {
+      const sse = await feed(s.t);
+      try {
+        const token = await serviceToken(s.t);
+        const { jti } = decodeJwt(token);
+        const { config, tokens } = await userTokens(s.t, 'confidential-web');
+        const { grant_id: grantId, sub } = decodeJwt(tokens.access_token);
+        await post(s.t, '/token/revocation', 'nightly-report', { token });
+        await client.tokenRevocation(config, tokens.refresh_token!);
+        await sse.next(revocationFor('token', jti), 1000);
+        await sse.next(revocationFor('grant', grantId), 1000);
+        const wire = sse.events.map((e) => e.data).join('\n');
+        for (const identifier of [jti, grantId, sub]) assert.ok(!wire.includes(String(identifier)), `${String(identifier)} is not on the feed`);
+        for (const e of sse.events.filter((e) => e.event === 'revocation')) {
+          assert.deepEqual(Object.keys(JSON.parse(e.data) as object).sort(), e.data.includes('"subject"') ? ['before', 'hash', 'type', 'until'] : ['hash', 'type', 'until']);
+        }
+      } finally {
+        await sse.close();
       }
     });
 
@@ -144,7 +166,7 @@ describe('revocations reach every replica and come from the CLI too', () => {
       const { jti } = decodeJwt(token);
       const started = Date.now();
       await post(a, '/token/revocation', 'nightly-report', { token });
-      await sse.next(revocationOf((d) => d.jti === jti), 1000);
+      await sse.next(revocationFor('token', jti), 1000);
       assert.ok(Date.now() - started < 1000);
       assert.deepEqual((await post(b, '/token/introspection', 'nightly-report', { token })).body, { active: false });
     } finally {
@@ -165,10 +187,38 @@ describe('revocations reach every replica and come from the CLI too', () => {
         encoding: 'utf8',
       });
       assert.equal(run.status, 0, run.stderr);
-      await sse.next(revocationOf((d) => d.type === 'subject' && d.sub === bob.id), 2000);
+      await sse.next(revocationFor('subject', bob.id), 2000);
     } finally {
       await sse.close();
       await t.stop();
+    }
+  });
+});
+
+describe('revocation feed connections per source', () => {
+  const s = serverFixture('sqlite', { config: { trustProxy: true, revocationFeed: { maxConnectionsPerSource: 3 } } });
+
+  it('a source holds at most maxConnectionsPerSource at once: the next is 429, another source is not limited, a closed one frees its place', async () => {
+    const open = await Promise.all([1, 2, 3].map(() => feed(s.t, { 'x-forwarded-for': '10.9.0.1' })));
+    try {
+      const refused = await fetch(s.t.url('/revocations'), { headers: { accept: 'text/event-stream', 'x-forwarded-for': '10.9.0.1' } });
+      assert.equal(refused.status, 429);
+      assert.ok(Number(refused.headers.get('retry-after')) >= 1);
+      assert.equal(((await refused.json()) as { error: string }).error, 'temporarily_unavailable');
+      const other = await feed(s.t, { 'x-forwarded-for': '10.9.0.2' });
+      await other.close();
+      await open.pop()!.close();
+      // the server sees the closed connection go; then the place is free again
+      let again: Response | undefined;
+      for (let i = 0; i < 50 && again?.status !== 200; i++) {
+        await again?.body?.cancel();
+        await new Promise((r) => setTimeout(r, 20));
+        again = await fetch(s.t.url('/revocations'), { headers: { accept: 'text/event-stream', 'x-forwarded-for': '10.9.0.1' } });
+      }
+      assert.equal(again?.status, 200);
+      await again?.body?.cancel();
+    } finally {
+      await Promise.all(open.map((c) => c.close()));
     }
   });
 });

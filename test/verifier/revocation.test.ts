@@ -7,7 +7,8 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { createVerifier, VerifierError, type Verifier, type VerifierOptions } from '../../src/verifier/index.js';
-import { RevokedSet } from '../../src/verifier/revocation.js';
+import { RevokedSet, revocationHash } from '../../src/verifier/revocation.js';
+import { feedEvent } from '../../src/revocation/feed-events.js';
 import { readEventStream, type ServerSentEvent } from '../../src/verifier/sse.js';
 import { clientCredentialsToken, codeOf, eventually, now, startFakeAs, NOTES, SECRET, type FakeAs } from './support.js';
 
@@ -145,17 +146,34 @@ describe('revocation feed client', () => {
 describe('revocation building blocks', () => {
   it('RevokedSet forgets entries after `until` and merges subject cut-offs', () => {
     const set = new RevokedSet();
-    set.add({ type: 'token', jti: 'j', until: 100 }, 50);
-    set.add({ type: 'token', jti: 'stale', until: 40 }, 50);
-    assert.equal(set.isRevoked({ jti: 'j' }, 60), true);
-    assert.equal(set.isRevoked({ jti: 'stale' }, 60), false);
-    assert.equal(set.isRevoked({ jti: 'j' }, 101), false);
-    set.add({ type: 'subject', sub: 's', before: 70, until: 200 }, 60);
-    assert.equal(set.isRevoked({ sub: 's', iat: 70 }, 80), true);
-    assert.equal(set.isRevoked({ sub: 's', iat: 71 }, 80), false);
-    assert.equal(set.isRevoked({ sub: 's' }, 80), true, 'no iat: cannot prove it is newer');
+    set.add({ type: 'token', key: 'j', until: 100 }, 50);
+    set.add({ type: 'token', key: 'stale', until: 40 }, 50);
+    assert.equal(set.isRevoked({ token: 'j' }, 60), true);
+    assert.equal(set.isRevoked({ token: 'stale' }, 60), false);
+    assert.equal(set.isRevoked({ token: 'j' }, 101), false);
+    set.add({ type: 'subject', key: 's', before: 70, until: 200 }, 60);
+    assert.equal(set.isRevoked({ subject: 's', iat: 70 }, 80), true);
+    assert.equal(set.isRevoked({ subject: 's', iat: 71 }, 80), false);
+    assert.equal(set.isRevoked({ subject: 's' }, 80), true, 'no iat: cannot prove it is newer');
     set.prune(150);
     assert.deepEqual(set.size, { tokens: 0, grants: 0, subjects: 1 });
+  });
+
+  it('the feed names what it revokes by hashes the server and the verifier compute alike', async () => {
+    const stored = [
+      { type: 'token', jti: 'jti-Ω-1', until: 100 },
+      { type: 'grant', grantId: 'grant-2', until: 100 },
+      { type: 'subject', sub: 'acct-3', before: 50, until: 100 },
+    ] as const;
+    for (const event of stored) {
+      const wire = feedEvent(event);
+      const identifier = 'jti' in event ? event.jti : 'grantId' in event ? event.grantId : event.sub;
+      assert.equal(wire.hash, await revocationHash(event.type, identifier), event.type);
+      assert.match(wire.hash, /^[A-Za-z0-9_-]{43}$/);
+      assert.ok(!JSON.stringify(wire).includes(identifier), 'the identifier is not on the wire');
+    }
+    // the kinds are kept apart: the same string as a jti and as a subject hashes differently
+    assert.notEqual(await revocationHash('token', 'x'), await revocationHash('subject', 'x'));
   });
 
   it('the SSE parser: CRLF/CR/LF, split chunks, comments, multi-line data, ids', async () => {

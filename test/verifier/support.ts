@@ -10,6 +10,8 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import type { TestServer } from '../helpers/server.js';
 import { NOTES, SECRET } from '../helpers/fixtures.js';
+import type { RevocationEvent as StoredRevocation } from '../../adapters/contract.js';
+import { feedEvent } from '../../src/revocation/feed-events.js';
 
 export { NOTES, SECRET };
 
@@ -35,10 +37,8 @@ export interface FeedConnection {
   res: ServerResponse;
 }
 
-export interface RevocationEventInput {
-  type: 'token' | 'grant' | 'subject';
-  [key: string]: unknown;
-}
+/** A revocation as the authorization server stores it (identifiers in the clear). */
+export type RevocationEventInput = StoredRevocation;
 
 /** The revocation feed of the fake AS. */
 export class TestFeed {
@@ -111,7 +111,8 @@ export class TestFeed {
   }
 
   #format(entry: { id: string; data: RevocationEventInput }) {
-    return `id: ${entry.id}\nevent: revocation\ndata: ${JSON.stringify(entry.data)}\n\n`;
+    // on the wire as the real feed sends it: identifiers hashed
+    return `id: ${entry.id}\nevent: revocation\ndata: ${JSON.stringify(feedEvent(entry.data))}\n\n`;
   }
 
   #broadcast(text: string) {
