@@ -2,7 +2,7 @@
  * Password hashing with node's built-in scrypt: memory-hard, so guessing at scale needs
  * memory as well as CPU, and no native dependency to build.
  *
- * The stored form is self-describing, `scrypt$ln=15,r=8,p=1$<salt>$<hash>` (salt and hash
+ * The stored form is self-describing, `scrypt$ln=17,r=8,p=1$<salt>$<hash>` (salt and hash
  * in base64url), so the parameters can be raised later: records hashed with older
  * parameters still verify, and {@link needsRehash} says when to re-hash on the next login.
  *
@@ -12,8 +12,12 @@
  */
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 
-/** The parameters new hashes are made with: N = 2^15, r = 8 (32 MiB), p = 1. */
-export const CURRENT_PARAMS: Readonly<ScryptParams> = Object.freeze({ ln: 15, r: 8, p: 1 });
+/**
+ * The parameters new hashes are made with: N = 2^17, r = 8 (128 MiB), p = 1 — OWASP's first
+ * recommendation for scrypt. Hashes made with older parameters (2^15 before this version)
+ * still verify and are re-hashed with these at the next successful sign-in.
+ */
+export const CURRENT_PARAMS: Readonly<ScryptParams> = Object.freeze({ ln: 17, r: 8, p: 1 });
 
 const SALT_BYTES = 16;
 const KEY_BYTES = 32;
@@ -116,8 +120,8 @@ function derive(password: string, salt: Buffer, params: ScryptParams, keyLength:
     N: 2 ** params.ln,
     r: params.r,
     p: params.p,
-    // node's default maxmem (32 MiB) is exactly 128·N·r for the current parameters and
-    // OpenSSL needs a little more: allow twice the working memory.
+    // node's default maxmem (32 MiB) is below 128·N·r for the current parameters, and
+    // OpenSSL needs a little more than that: allow twice the working memory.
     maxmem: 2 * memoryOf(params),
   };
   return new Promise((resolve, reject) => {

@@ -40,7 +40,7 @@ export interface AccountService {
  * against it when the username is unknown makes that case take as long as a wrong
  * password. (A test checks it is still current when the parameters change.)
  */
-export const DUMMY_HASH = 'scrypt$ln=15,r=8,p=1$WxtfXYWmf_jAfq34HACvVQ$sonyXtapAMg1UvDxJ4vLKmMAP9cRcxeeChzhM86NRf0';
+export const DUMMY_HASH = 'scrypt$ln=17,r=8,p=1$YUwjZNOZr1_8sQRz4OP3Kw$29Knm-Rd_tdc0qO2scAUUcFElQ5qtY_xYUkGXBa0cMY';
 
 export function createAccountService(store: AccountStore, now: () => number = Date.now): AccountService {
   return {

@@ -102,17 +102,17 @@ test('an unknown user costs a full password check (the dummy hash is current)', 
   assert.ok(invalidName > wrongPassword * 0.3, `invalid name ${invalidName} ms vs wrong password ${wrongPassword} ms`);
 });
 
-test('a hash with old parameters is upgraded on a successful sign-in', async () => {
+test('a hash with old parameters (N = 2^15, what earlier versions wrote) is upgraded on a successful sign-in', async () => {
   const { store, accounts } = setup();
   await accounts.create('alice', PASSWORD);
   const salt = randomBytes(16);
-  const old = `scrypt$ln=14,r=8,p=1$${salt.toString('base64url')}$${scryptSync(PASSWORD, salt, 32, { N: 2 ** 14, r: 8, p: 1 }).toString('base64url')}`;
+  const old = `scrypt$ln=15,r=8,p=1$${salt.toString('base64url')}$${scryptSync(PASSWORD, salt, 32, { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 }).toString('base64url')}`;
   store.records.get('alice')!.passwordHash = old;
   assert.equal(await accounts.authenticate('alice', 'wrong password'), undefined);
   assert.equal(store.records.get('alice')!.passwordHash, old, 'a failed sign-in changes nothing');
   assert.ok(await accounts.authenticate('alice', PASSWORD));
   const upgraded = store.records.get('alice')!.passwordHash;
-  assert.match(upgraded, /^scrypt\$ln=15,r=8,p=1\$/);
+  assert.match(upgraded, /^scrypt\$ln=17,r=8,p=1\$/);
   assert.equal(await verifyPassword(PASSWORD, upgraded), true);
 });
 
