@@ -5,23 +5,15 @@
  * should one get past them (a client registered before the policy changed, a cached document).
  *
  * Runs inside the engine, right before the grant's handler: the client has authenticated and
- * oidc-provider has checked that its metadata allows the grant. Reached through the same
- * oidc-provider internal as the token limit (src/provider/token-limit.ts).
+ * oidc-provider has checked that its metadata allows the grant (src/provider/grant-handlers.ts).
  */
 import type Provider from 'oidc-provider';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
-import instance from 'oidc-provider/lib/helpers/weak_cache.js';
+import { wrapGrantHandler } from './grant-handlers.js';
 import { CLIENT_CREDENTIALS, type MachineClients } from '../clients/machine-clients.js';
 
-type GrantHandler = (ctx: KoaContextWithOIDC) => Promise<void>;
-
 export function guardClientCredentials(provider: Provider, machine: MachineClients): void {
-  const handlers = instance(provider).grantTypeHandlers as Map<string, GrantHandler> | undefined;
-  const handler = handlers?.get(CLIENT_CREDENTIALS);
-  if (!handlers || !handler) {
-    throw new Error('oidc-provider has no client_credentials handler: update src/provider/machine-grant.ts for this oidc-provider version');
-  }
-  handlers.set(CLIENT_CREDENTIALS, async (ctx: KoaContextWithOIDC) => {
+  wrapGrantHandler(provider, CLIENT_CREDENTIALS, (handler) => async (ctx: KoaContextWithOIDC) => {
     const client = ctx.oidc.client;
     if (!client || !machine.ceiling(client)) {
       throw new errors.UnauthorizedClient('this client may not get tokens without a person (client_credentials)');

@@ -8,15 +8,12 @@
  * Checked here, inside the engine right before the grant's handler (the client has
  * authenticated): the one resource named or granted must be one the refresh token covers, an MCP
  * server this server knows, and one the client may still use. Anything else is `invalid_target`
- * and the token stays as it was. Reached through the same oidc-provider internal as the token
- * limit (src/provider/token-limit.ts).
+ * and the token stays as it was (src/provider/grant-handlers.ts).
  */
 import type Provider from 'oidc-provider';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
-import instance from 'oidc-provider/lib/helpers/weak_cache.js';
+import { wrapGrantHandler } from './grant-handlers.js';
 import type { ResourceRegistry } from './resources.js';
-
-type GrantHandler = (ctx: KoaContextWithOIDC) => Promise<void>;
 
 /** What the engine's RefreshToken model tells about the resources it covers. */
 interface StoredRefreshToken {
@@ -28,12 +25,7 @@ interface StoredRefreshToken {
 }
 
 export function checkRefreshTarget(provider: Provider, resources: ResourceRegistry): void {
-  const handlers = instance(provider).grantTypeHandlers as Map<string, GrantHandler> | undefined;
-  const handler = handlers?.get('refresh_token');
-  if (!handlers || !handler) {
-    throw new Error('oidc-provider has no refresh_token handler: update src/provider/refresh-target.ts for this oidc-provider version');
-  }
-  handlers.set('refresh_token', async (ctx: KoaContextWithOIDC) => {
+  wrapGrantHandler(provider, 'refresh_token', (handler) => async (ctx: KoaContextWithOIDC) => {
     const { refresh_token: value, resource: requested } = ctx.oidc.params as { refresh_token?: unknown; resource?: unknown };
     const clientId = ctx.oidc.client?.clientId;
     if (typeof value === 'string' && value && clientId) {

@@ -16,17 +16,14 @@
  * `temporarily_unavailable` — or `slow_down` for the device code grant, the error RFC 8628
  * devices know to wait on.
  *
- * The handlers are reached through an oidc-provider internal (`instance(provider)
- * .grantTypeHandlers`); `limitTokenRequests` throws at start-up if that ever changes shape.
+ * The handlers are reached through an oidc-provider internal (src/provider/grant-handlers.ts).
  */
 import type Provider from 'oidc-provider';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
-import instance from 'oidc-provider/lib/helpers/weak_cache.js';
 import { describeWait, retryAfterSeconds, tokenClientKey, type RateLimits } from '../http/limits.js';
+import { grantHandlers, wrapGrantHandler } from './grant-handlers.js';
 
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
-
-type GrantHandler = (ctx: KoaContextWithOIDC) => Promise<void>;
 
 class TokenRequestsLimited extends errors.TemporarilyUnavailable {
   constructor(retryAfterMs: number) {
@@ -46,12 +43,8 @@ class DevicePollingLimited extends errors.SlowDown {
 
 /** Puts the limit in front of every grant type handler the provider has registered. */
 export function limitTokenRequests(provider: Provider, limits: RateLimits): void {
-  const handlers = instance(provider).grantTypeHandlers;
-  if (!(handlers instanceof Map) || handlers.size === 0) {
-    throw new Error('oidc-provider has no grantTypeHandlers map: update src/provider/token-limit.ts for this oidc-provider version');
-  }
-  for (const [grantType, handler] of [...(handlers as Map<string, GrantHandler>)]) {
-    handlers.set(grantType, async (ctx: KoaContextWithOIDC) => {
+  for (const grantType of [...grantHandlers(provider).keys()]) {
+    wrapGrantHandler(provider, grantType, (handler) => async (ctx: KoaContextWithOIDC) => {
       const client = ctx.oidc.client;
       if (client) {
         const decision = await limits.token(tokenClientKey(client.clientId, client.clientAuthMethod === 'none', ctx.ip));
