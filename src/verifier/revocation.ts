@@ -18,7 +18,7 @@
 import { z } from 'zod';
 import { readEventStream, type ServerSentEvent } from './sse.js';
 import type { FetchLike } from './types.js';
-import { nowSeconds, sleep, unrefTimer } from './util.js';
+import { nowSeconds, sha256Base64url, sha256Base64urlNow, sleep, unrefTimer } from './util.js';
 
 /** What a revocation is about: a token (by `jti`), a grant (`grant_id`), or a subject's tokens (`sub`). */
 export type RevocationKind = 'token' | 'grant' | 'subject';
@@ -39,10 +39,7 @@ export type RevocationEvent = z.infer<typeof RevocationEventSchema>;
 
 /** base64url SHA-256 of the domain prefix, the kind and the identifier: how the feed names what it revokes. */
 export async function revocationHash(kind: RevocationKind, identifier: string): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(`${REVOCATION_HASH_PREFIX}${kind}\0${identifier}`));
-  let binary = '';
-  for (const byte of new Uint8Array(digest)) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  return sha256Base64url(`${REVOCATION_HASH_PREFIX}${kind}\0${identifier}`);
 }
 
 /** One entry of a {@link RevokedSet}: what is revoked, under whatever key its holder uses. */
@@ -73,11 +70,30 @@ export interface RevocableClaims {
  */
 export async function feedKeys(claims: RevocableClaims, revoked: RevokedSet): Promise<RevocableKeys> {
   const { tokens, grants, subjects } = revoked.size;
-  const hash = (kind: RevocationKind, count: number, value: unknown) =>
-    count > 0 && typeof value === 'string' ? revocationHash(kind, value) : Promise.resolve(undefined);
-  const [token, grant, subject] = await Promise.all([hash('token', tokens, claims.jti), hash('grant', grants, claims.grant_id), hash('subject', subjects, claims.sub)]);
+  const wanted: [RevocationKind, unknown][] = [
+    ['token', tokens > 0 ? claims.jti : undefined],
+    ['grant', grants > 0 ? claims.grant_id : undefined],
+    ['subject', subjects > 0 ? claims.sub : undefined],
+  ];
+  const inputs = wanted.map(([kind, value]) => (typeof value === 'string' ? `${REVOCATION_HASH_PREFIX}${kind}\0${value}` : undefined));
+  // a token is checked many times (an agent calling tools in a loop): its hashes are remembered;
+  // else synchronous where the runtime allows (one hash ~1 µs), else Web Crypto
+  let hashes = inputs.map((input) => (input === undefined ? undefined : (HASHES.get(input) ?? sha256Base64urlNow(input))));
+  if (hashes.some((hash, i) => hash === undefined && inputs[i] !== undefined)) {
+    hashes = await Promise.all(inputs.map((input) => (input === undefined ? undefined : sha256Base64url(input))));
+  }
+  inputs.forEach((input, i) => {
+    if (input === undefined || HASHES.has(input)) return;
+    if (HASHES.size >= MAX_REMEMBERED_HASHES) HASHES.clear();
+    HASHES.set(input, hashes[i]!);
+  });
+  const [token, grant, subject] = hashes;
   return { token, grant, subject, iat: claims.iat };
 }
+
+/** Claim hashes already computed (identifiers of tokens seen, not tokens), forgotten all at once when full. */
+const HASHES = new Map<string, string>();
+const MAX_REMEMBERED_HASHES = 30_000;
 
 /** What is revoked right now: tokens, grants, and per subject the issue time at or before which its tokens are revoked. */
 export class RevokedSet {

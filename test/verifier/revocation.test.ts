@@ -9,6 +9,7 @@ import { startServer, type TestServer } from '../helpers/server.js';
 import { createVerifier, VerifierError, type Verifier, type VerifierOptions } from '../../src/verifier/index.js';
 import { RevokedSet, revocationHash } from '../../src/verifier/revocation.js';
 import { feedEvent } from '../../src/revocation/feed-events.js';
+import { sha256Base64urlNow, webCryptoSha256Base64url } from '../../src/verifier/util.js';
 import { readEventStream, type ServerSentEvent } from '../../src/verifier/sse.js';
 import { clientCredentialsToken, codeOf, eventually, now, startFakeAs, NOTES, SECRET, type FakeAs } from './support.js';
 
@@ -172,6 +173,8 @@ describe('revocation building blocks', () => {
       assert.match(wire.hash, /^[A-Za-z0-9_-]{43}$/);
       assert.ok(!JSON.stringify(wire).includes(identifier), 'the identifier is not on the wire');
     }
+    // runtimes without node:crypto hash with Web Crypto, to the same values
+    assert.equal(await webCryptoSha256Base64url('jti-Ω-1'), sha256Base64urlNow('jti-Ω-1'));
     // the kinds are kept apart: the same string as a jti and as a subject hashes differently
     assert.notEqual(await revocationHash('token', 'x'), await revocationHash('subject', 'x'));
   });
