@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs every compiled test file (dist/test/**/*.test.js) with node's test runner,
-// files in parallel. Helpers under dist/test/helpers are not test files.
+// files in parallel. Helpers under dist/test/helpers are not test files. What the tests need
+// besides node_modules is checked before the build (scripts/test-requirements.mjs).
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -23,7 +24,10 @@ if (files.length === 0) {
   process.exit(1);
 }
 const concurrency = Number(process.env.TEST_CONCURRENCY ?? Math.max(2, availableParallelism()));
+// no test or hook waits forever: one that takes longer fails with its name (a test may set a longer
+// timeout of its own), and a file whose tests are done exits even if something it started is still open
+const timeoutMs = Number(process.env.TEST_TIMEOUT_MS ?? 120_000);
 // test processes trust the tests' own CA (test/fixtures/tls), so tests can serve real https on loopback
 const env = { ...process.env, NODE_EXTRA_CA_CERTS: 'test/fixtures/tls/ca.pem' };
-const result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...files], { stdio: 'inherit', env });
+const result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, `--test-timeout=${timeoutMs}`, '--test-force-exit', ...files], { stdio: 'inherit', env });
 process.exit(result.status ?? 1);

@@ -16,6 +16,8 @@ export async function launchBrowser(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
     headless: true,
+    // a browser that does not start fails the test that needed it, soon, with the reason
+    timeout: 20_000,
     args: [
       '--no-sandbox',
       '--disable-dev-shm-usage',

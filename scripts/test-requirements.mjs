@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// What `npm test` needs besides node_modules: redis-server (tests start their own, on a free
+// port) and Chromium at /usr/bin/chromium (pages are tested in a real browser). Run before the
+// build, so a machine without them learns it in seconds: as root with apt-get they are
+// installed (as .ci/run does); otherwise one line says what to install, and the tests do not run.
+import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { delimiter, join } from 'node:path';
+
+const onPath = (program) => (process.env.PATH ?? '').split(delimiter).some((dir) => dir && existsSync(join(dir, program)));
+
+const lacking = () => [...(onPath('redis-server') ? [] : ['redis-server']), ...(existsSync('/usr/bin/chromium') ? [] : ['chromium'])];
+const missing = lacking();
+if (missing.length === 0) process.exit(0);
+
+const install = `apt-get install ${missing.join(' ')}`;
+if (process.getuid?.() !== 0 || !onPath('apt-get')) {
+  console.error(`npm test needs ${missing.join(' and ')}, which ${missing.length === 1 ? 'is' : 'are'} not installed: ${install} (Debian/Ubuntu), then run npm test again.`);
+  process.exit(1);
+}
+console.error(`npm test needs ${missing.join(' and ')}: installing (${install})`);
+const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+for (const args of [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', ...missing]]) {
+  const result = spawnSync('apt-get', args, { stdio: 'inherit', env, timeout: 15 * 60_000 });
+  if (result.status !== 0) {
+    console.error(`npm test could not install ${missing.join(' and ')} (apt-get ${args[0]} failed): ${install}, then run npm test again.`);
+    process.exit(1);
+  }
+}
+const still = lacking();
+if (still.length) {
+  console.error(`npm test still lacks ${still.join(' and ')} after apt-get install (a package installed with its program removed?): reinstall it (apt-get install --reinstall ${still.join(' ')}), then run npm test again.`);
+  process.exit(1);
+}
