@@ -9,6 +9,8 @@
  * | `signInPerAccountSource` | the username and the source address (or the trusted browser) | failed sign-ins (reset by a success) |
  * | `signInPerSource`        | the source address                | failed sign-ins (never reset)           |
  * | `signInPerAccount`       | the username, lowercased          | failed sign-ins from every source: the account's ceiling, passed by its trusted browsers |
+ * | `clientAuthFailuresPerClientSource` | the client id and the source address | failed client authentications (reset by a success) |
+ * | `clientAuthFailuresPerSource` | the source address           | failed client authentications (never reset) |
  * | `tokenPerClient`         | the client (public: and source)   | token requests, once the client is known|
  * | `registrationPerSource`  | the source address                | registration requests                   |
  * | `userCodesPerSource`     | the source address                | wrong device user codes                 |
@@ -40,10 +42,23 @@ import type { AuditLog } from '../audit/events.js';
 import { requestFacts } from '../audit/request-facts.js';
 
 export type LimitName = keyof Config['rateLimits'];
-export type KeyKind = 'account' | 'account+source' | 'source' | 'client' | 'host';
+export type KeyKind = 'account' | 'account+source' | 'source' | 'client' | 'client+source' | 'host';
 
-/** The longest a growing sign-in delay gets. */
-export const MAX_SIGN_IN_WAIT_MS = 3600_000;
+/** An attempt counted before it is tried: refused, or to be taken back when it turned out right. */
+export type Attempt = { refused: Refusal } | { succeeded(): Promise<void> };
+
+/** One limit an attempt counts against. */
+interface Check {
+  limit: LimitName;
+  key: KeyKind;
+  counter: string;
+  options: { growUpToMs?: number };
+  /** on success, forget every failure counted here (else only this attempt) */
+  resetOnSuccess?: boolean;
+}
+
+/** The longest a growing delay (sign-in, client authentication) gets. */
+export const MAX_GROWING_WAIT_MS = 3600_000;
 
 /** A refusal: which limit, and how long until it lets the key through. */
 export interface Refusal {
@@ -73,6 +88,8 @@ export class RateLimits {
     this.#rules = {
       signInPerAccountSource: rule(config.signInPerAccountSource),
       signInPerAccount: rule(config.signInPerAccount),
+      clientAuthFailuresPerClientSource: rule(config.clientAuthFailuresPerClientSource),
+      clientAuthFailuresPerSource: rule(config.clientAuthFailuresPerSource),
       signInPerSource: rule(config.signInPerSource),
       tokenPerClient: rule(config.tokenPerClient),
       registrationPerSource: rule(config.registrationPerSource),
@@ -90,12 +107,21 @@ export class RateLimits {
    * the growing limits' remaining waits (up to an hour). A failed attempt stays counted; call
    * `succeeded` when the password was right.
    */
-  async signIn(username: string, source: string, trustedBrowser?: string): Promise<{ refused: Refusal } | { succeeded(): Promise<void> }> {
+  async signIn(username: string, source: string, trustedBrowser?: string): Promise<Attempt> {
     const account = signInAccount(username);
-    const grow = { growUpToMs: MAX_SIGN_IN_WAIT_MS };
-    const pairKey = `signin:pair:${account}\0${trustedBrowser ? `browser:${trustedBrowser}` : `source:${source}`}`;
-    const checks: { limit: LimitName; key: KeyKind; counter: string; options: { growUpToMs?: number } }[] = [
-      { limit: 'signInPerAccountSource', key: 'account+source', counter: pairKey, options: grow },
+    const grow = { growUpToMs: MAX_GROWING_WAIT_MS };
+    const checks: Check[] = [
+      // Whoever typed the right password knows it: this source's failures at the account are
+      // forgotten. The source's own count and the account's ceiling are not (only this attempt
+      // is taken back), or signing in to one's own account would reset the count of guesses at
+      // others', or at this account from elsewhere.
+      {
+        limit: 'signInPerAccountSource',
+        key: 'account+source',
+        counter: `signin:pair:${account}\0${trustedBrowser ? `browser:${trustedBrowser}` : `source:${source}`}`,
+        options: grow,
+        resetOnSuccess: true,
+      },
     ];
     if (!trustedBrowser) {
       checks.push(
@@ -104,21 +130,44 @@ export class RateLimits {
         { limit: 'signInPerAccount', key: 'account', counter: `signin:account:${account}`, options: {} },
       );
     }
+    return this.#attempt(checks);
+  }
+
+  /**
+   * A request that authenticates as `clientId` (a secret or a `private_key_jwt` assertion) from
+   * `source`, counted before the engine checks the credentials, against the client from this
+   * source and against the source; call `succeeded` unless authentication failed. There is no
+   * ceiling per client: failures from some sources never stop the right credentials from others.
+   */
+  clientAuth(clientId: string, source: string): Promise<Attempt> {
+    const grow = { growUpToMs: MAX_GROWING_WAIT_MS };
+    return this.#attempt([
+      { limit: 'clientAuthFailuresPerClientSource', key: 'client+source', counter: `clientauth:pair:${clientId}\0${source}`, options: grow, resetOnSuccess: true },
+      { limit: 'clientAuthFailuresPerSource', key: 'source', counter: sourceKey('clientauth', source), options: grow },
+    ]);
+  }
+
+  /**
+   * One attempt at something that may fail (a password, client credentials), counted against
+   * every check at once before it is tried. Refused when any check is limited, with the longest
+   * wait; a refused attempt counts nothing (and grows the growing waits). `succeeded` takes the
+   * attempt back: a check with `resetOnSuccess` forgets all its failures, the others only this one.
+   */
+  async #attempt(checks: Check[]): Promise<Attempt> {
     const decisions = await Promise.all(checks.map((c) => this.#counters.hit(c.counter, this.#rules[c.limit], c.options)));
-    const counted = () => checks.map((c, i) => [c.counter, decisions[i]!.hit] as const).filter((pair): pair is [string, string] => pair[1] !== undefined);
+    const counted = () =>
+      checks.flatMap((check, i) => {
+        const hit = decisions[i]!.hit;
+        return hit === undefined ? [] : [{ check, hit }];
+      });
     if (decisions.every((d) => d.allowed)) {
       return {
-        // Whoever typed the right password knows it: this source's failures at the account are
-        // forgotten. The source's own count and the account's ceiling are not (only this attempt
-        // is taken back), or signing in to one's own account would reset the count of guesses
-        // at others', or at this account from elsewhere.
         succeeded: async () => {
-          await Promise.all(counted().map(([counter, hit]) => (counter === pairKey ? this.#counters.reset(counter) : this.#counters.forget(counter, hit))));
+          await Promise.all(counted().map(({ check, hit }) => (check.resetOnSuccess ? this.#counters.reset(check.counter) : this.#counters.forget(check.counter, hit))));
         },
       };
     }
-    // the attempt is not made: it counts against none of them
-    await Promise.all(counted().map(([counter, hit]) => this.#counters.forget(counter, hit)));
+    await Promise.all(counted().map(({ check, hit }) => this.#counters.forget(check.counter, hit)));
     let refused: Refusal | undefined;
     checks.forEach((c, i) => {
       const d = decisions[i]!;

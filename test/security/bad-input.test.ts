@@ -148,6 +148,8 @@ for (const kind of STORE_KINDS) {
         rateLimits: {
           signInPerAccountSource: generous,
           signInPerAccount: generous,
+          clientAuthFailuresPerClientSource: generous,
+          clientAuthFailuresPerSource: generous,
           signInPerSource: generous,
           tokenPerClient: generous,
           registrationPerSource: generous,

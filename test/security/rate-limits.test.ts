@@ -1,8 +1,10 @@
 /**
  * The rate limits (`rateLimits.*`, src/http/limits.ts) over real HTTP: sign-in per account and
- * per source with growing delays, the token endpoint per client, registration per source,
+ * source, per source and per account with growing delays, failed client authentication per
+ * client and source and per source, the token endpoint per client, registration per source,
  * device user codes per source, metadata document fetches per host — on SQLite (counters in
- * the server's memory), and the sign-in limit shared by two replicas on one real Redis.
+ * the server's memory), and the sign-in and client authentication limits shared by two
+ * replicas on one real Redis.
  *
  * Sources are told apart with `X-Forwarded-For` (the servers trust the proxy headers).
  */
@@ -10,10 +12,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { SignJWT } from 'jose';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { Browser, findForm, type ParsedForm, formData } from '../helpers/browser-driver.js';
-import { NOTES, PASSWORD, SECRET } from '../helpers/fixtures.js';
+import { fixtureConfig, NOTES, PASSWORD, SECRET } from '../helpers/fixtures.js';
 import { authorizationRequest, openAuthorization, startDevice } from '../helpers/flows.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 
@@ -260,7 +264,7 @@ describe('token endpoint limit per client', () => {
 
   test('requests naming a client without its credentials are not counted: nobody can lock a client out', async () => {
     for (let i = 0; i < 10; i++) {
-      const forged = await credentials('report-post', 'not-the-secret-of-this-client');
+      const forged = await token({ grant_type: 'client_credentials', resource: NOTES }, { authorization: basic('report-post', 'not-the-secret-of-this-client'), 'x-forwarded-for': '10.8.0.1' });
       assert.equal(forged.status, 401);
       assert.equal(forged.body.error, 'invalid_client');
     }
@@ -283,6 +287,86 @@ describe('token endpoint limit per client', () => {
     assert.equal(over.body.error, 'slow_down');
     assert.ok(Number(over.headers.get('retry-after')) >= 1);
     assert.equal((await poll('10.5.0.2')).status, 400, 'another installation (source) of the same app is not limited');
+  });
+});
+
+describe('failed client authentication', () => {
+  let t: TestServer;
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  before(async () => {
+    const fixture = fixtureConfig();
+    t = await startServer({
+      store: 'sqlite',
+      config: {
+        ...fixture,
+        clients: [
+          ...fixture.clients!,
+          { client_id: 'signer', jwks: { keys: [{ ...publicKey.export({ format: 'jwk' }), kty: 'EC', kid: 'k1', alg: 'ES256', use: 'sig' }] }, grant_types: ['client_credentials'] },
+        ],
+        trustProxy: true,
+      },
+    });
+  });
+  after(() => t?.stop());
+
+  const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+  async function post(path: string, body: Record<string, string>, headers: Record<string, string>) {
+    const res = await fetch(t.url(path), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams(body) });
+    const text = await res.text();
+    return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : {}) as Record<string, string> };
+  }
+  const tokenWith = (id: string, secret: string, source: string) =>
+    post('/token', { grant_type: 'client_credentials', resource: NOTES }, { authorization: basic(id, secret), 'x-forwarded-for': source });
+
+  test('the review\'s burst: 60 wrong secrets for one client at once — 10 are tried, the rest get 429; the right secret from elsewhere works', async () => {
+    const burst = await Promise.all(Array.from({ length: 60 }, (_, i) => tokenWith('nightly-report', `wrong-secret-number-${i}-xxxxxxxx`, '10.20.0.1')));
+    const statuses = burst.map((b) => b.status);
+    assert.equal(statuses.filter((s) => s === 401).length, 10, 'exactly the default budget is tried');
+    assert.equal(statuses.filter((s) => s === 429).length, 50);
+    const limited = burst.find((b) => b.status === 429)!;
+    assert.equal(limited.body.error, 'temporarily_unavailable');
+    assert.ok(Number(limited.headers.get('retry-after')) >= 1);
+    // the guessing address waits even with the right secret; any other address is served
+    assert.equal((await tokenWith('nightly-report', SECRET, '10.20.0.1')).status, 429);
+    assert.equal((await tokenWith('nightly-report', SECRET, '10.20.0.2')).status, 200);
+    const [hit] = hits(t, 'clientAuthFailuresPerClientSource');
+    assert.equal(hit?.key, 'client+source');
+    assert.equal(hit?.clientId, 'nightly-report');
+    assert.equal(hit?.source, '10.20.0.1');
+    assert.ok(!JSON.stringify(t.logs).includes('wrong-secret-number'), 'no guessed secret in the logs');
+  });
+
+  test('bad private_key_jwt assertions count the same; introspection and revocation share the budget', async () => {
+    const { privateKey: stranger } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const assertion = (key: typeof stranger) =>
+      new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer('signer').setSubject('signer').setAudience(t.issuer).setJti(randomUUID()).setIssuedAt().setExpirationTime('2m').sign(key);
+    const jwtToken = async (key: typeof stranger, source: string) =>
+      post(
+        '/token',
+        { grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: await assertion(key) },
+        { 'x-forwarded-for': source },
+      );
+    for (let i = 0; i < 10; i++) assert.equal((await jwtToken(stranger, '10.21.0.1')).status, 401, `bad assertion ${i + 1}`);
+    assert.equal((await jwtToken(stranger, '10.21.0.1')).status, 429);
+    assert.equal((await jwtToken(privateKey, '10.21.0.1')).status, 429, 'the right key waits there too');
+    assert.equal((await jwtToken(privateKey, '10.21.0.2')).status, 200, 'and works from elsewhere');
+
+    const source = { 'x-forwarded-for': '10.22.0.1' };
+    for (let i = 0; i < 5; i++) assert.equal((await post('/token/introspection', { token: 'x' }, { ...source, authorization: basic('notes-server', 'wrong-secret-value-0000') })).status, 401);
+    for (let i = 0; i < 5; i++) assert.equal((await post('/token/revocation', { token: 'x' }, { ...source, authorization: basic('notes-server', 'wrong-secret-value-0000') })).status, 401);
+    assert.equal((await post('/token/introspection', { token: 'x' }, { ...source, authorization: basic('notes-server', SECRET) })).status, 429);
+    // a right secret at those endpoints is not counted against anyone
+    for (let i = 0; i < 12; i++) assert.equal((await post('/token/introspection', { token: 'x' }, { 'x-forwarded-for': '10.22.0.2', authorization: basic('notes-server', SECRET) })).status, 200);
+  });
+
+  test('per source: failures at many clients add up', async () => {
+    const source = '10.23.0.1';
+    const ids = ['c-a', 'c-b', 'c-c', 'c-d', 'c-e', 'c-f'];
+    let n = 0;
+    for (const id of ids) for (let i = 0; i < 5; i++, n++) assert.equal((await tokenWith(id, 'a-wrong-secret-0000000', source)).status, 401, `failure ${n + 1}`);
+    const refused = await tokenWith('nightly-report', SECRET, source);
+    assert.equal(refused.status, 429, 'the source spent its 30 failures');
+    assert.equal(hits(t, 'clientAuthFailuresPerSource')[0]?.key, 'source');
   });
 });
 
@@ -421,5 +505,22 @@ describe('two replicas on one Redis', () => {
     assertLimitedPage(refused, /too many failed sign-ins from many places/);
     assert.equal(hits(a, 'signInPerAccount')[0]?.accountId, await accountId(a, 'alice'));
     assert.equal((await signIn(b, 'bob', PASSWORD, '10.6.0.9')).status, 303, 'other accounts are unaffected');
+  });
+
+  test('failed client authentications at one replica count at the other', async () => {
+    const tokenAt = (t: TestServer, secret: string, source: string) =>
+      fetch(t.url('/token'), {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`nightly-report:${secret}`).toString('base64')}`,
+          'x-forwarded-for': source,
+        },
+        body: new URLSearchParams({ grant_type: 'client_credentials', resource: NOTES }),
+      }).then((r) => r.status);
+    const statuses = await Promise.all(Array.from({ length: 16 }, (_, i) => tokenAt(i % 2 ? a : b, 'not-the-secret-at-all', '10.6.1.1')));
+    assert.equal(statuses.filter((s) => s === 401).length, 10, 'exactly the budget, across both');
+    assert.equal(await tokenAt(a, SECRET, '10.6.1.1'), 429);
+    assert.equal(await tokenAt(b, SECRET, '10.6.1.2'), 200);
   });
 });

@@ -1,0 +1,79 @@
+/**
+ * Failed client authentication is limited (`rateLimits.clientAuthFailuresPerClientSource`,
+ * `rateLimits.clientAuthFailuresPerSource`): a wrong client secret or a bad `private_key_jwt`
+ * assertion at the token, introspection, revocation, pushed authorization and device
+ * authorization endpoints. Without it only the token budget per client applied, so secrets
+ * could be guessed at hundreds a minute.
+ *
+ * A request that presents client credentials (HTTP Basic, `client_secret`, or a
+ * `client_assertion`) is counted before the engine checks them, per client id and source
+ * address and per source address, in one atomic step: a burst of guesses cannot slip through
+ * before the first failure is counted. When the engine's answer is anything but
+ * `invalid_client`, the attempt is taken back (and the client+source count forgotten: whoever
+ * holds the secret knows it). Over a limit: `429`, `Retry-After` and `temporarily_unavailable`,
+ * before the engine looks at the credentials; each attempt while limited doubles the wait, up
+ * to an hour. Nothing is counted per client alone, so failures from some addresses never stop
+ * the right credentials from another. Requests without credentials (public clients) are not
+ * counted here.
+ */
+import type { Middleware } from 'koa';
+import { adjustFormParams } from '../http/form-params.js';
+import { describeWait, tooManyRequests, type RateLimits } from '../http/limits.js';
+
+const ENDPOINTS = ['/token', '/token/introspection', '/token/revocation', '/request', '/device/auth'];
+
+/** Longest client id kept in a counter key (ids are the caller's to choose). */
+const MAX_ID_LENGTH = 512;
+
+export function limitClientAuthentication(limits: RateLimits, basePath: string): Middleware {
+  const paths = new Set(ENDPOINTS.map((path) => `${basePath}${path}`));
+  return async (ctx, next) => {
+    if (ctx.method !== 'POST' || !paths.has(ctx.path)) return next();
+    let clientId: string | undefined;
+    await adjustFormParams(ctx, (params) => {
+      clientId = authenticatingClient(ctx.get('authorization'), params);
+      return false;
+    });
+    if (clientId === undefined) return next();
+
+    const attempt = await limits.clientAuth(clientId.slice(0, MAX_ID_LENGTH), ctx.ip);
+    if ('refused' in attempt) {
+      limits.logHit(ctx, attempt.refused, { clientId: clientId.slice(0, MAX_ID_LENGTH) });
+      tooManyRequests(ctx, attempt.refused.retryAfterMs, `too many failed client authentications from this address; try again in ${describeWait(attempt.refused.retryAfterMs)}`);
+      return;
+    }
+    await next();
+    const error = (ctx.body as { error?: unknown } | undefined)?.error;
+    if (!(ctx.status === 401 && error === 'invalid_client')) await attempt.succeeded();
+  };
+}
+
+/** The client a request authenticates as, when it presents credentials; undefined otherwise. */
+function authenticatingClient(authorization: string, params: URLSearchParams): string | undefined {
+  const basic = /^basic\s+([A-Za-z0-9+/=_-]+)\s*$/i.exec(authorization);
+  if (basic) {
+    const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    // RFC 6749 §2.3.1: the id is form-urlencoded; a malformed one is counted as written
+    const id = colon === -1 ? decoded : decoded.slice(0, colon);
+    try {
+      return decodeURIComponent(id.replace(/\+/g, ' '));
+    } catch {
+      return id;
+    }
+  }
+  if (params.has('client_secret')) return params.get('client_id') ?? '';
+  const assertion = params.get('client_assertion');
+  if (assertion !== null) return params.get('client_id') ?? assertionIssuer(assertion) ?? '';
+  return undefined;
+}
+
+/** The `iss` (the client id) of a `private_key_jwt` assertion, read without verifying it. */
+function assertionIssuer(jwt: string): string | undefined {
+  try {
+    const payload = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as { iss?: unknown };
+    return typeof payload.iss === 'string' ? payload.iss : undefined;
+  } catch {
+    return undefined;
+  }
+}
