@@ -63,7 +63,7 @@ async function main() {
       publisher.grant('a-revoked-grant'),
       publisher.subject('a-signed-out-subject'),
     ]);
-    const verifier = createVerifier({ issuer: t.issuer, resource: NOTES, revocation: {} });
+    const verifier = createVerifier({ issuer: t.issuer, resource: NOTES });
     try {
       await verifier.verifyAccessToken(tokens[0]!); // discovery, JWKS and the feed's backlog
       const revoked = verifier.revocationStatus()?.revoked;

@@ -183,7 +183,8 @@ export function createNotesApp(options: NotesAppOptions): NotesApp {
       resource: options.resource,
       scopesSupported: SCOPES,
       resourceName: 'Notes (example)',
-      ...(options.revocation === false ? {} : { revocation: {} }),
+      // the revocation feed is followed by default; `false` would accept revoked tokens until they expire
+      ...(options.revocation === false ? { revocation: false as const } : {}),
     });
     // GET /.well-known/oauth-protected-resource/mcp (RFC 9728)
     app.use(nodeMetadataHandler(verifier));

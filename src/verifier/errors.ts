@@ -61,7 +61,15 @@ export interface VerifierErrorOptions {
 }
 
 /**
- * A refused request. Turn it into an HTTP answer with `verifier.challenge(err)`.
+ * Marks every VerifierError, also one that is at the same time an instance of the MCP SDK's
+ * error classes (src/verifier/sdk-errors.ts) and one from another copy of this module.
+ */
+export const VERIFIER_ERROR: unique symbol = Symbol.for('mcp-authz.VerifierError') as never;
+
+/**
+ * A refused request. Turn it into an HTTP answer with `verifier.challenge(err)`. Where the
+ * MCP SDK is installed, what `verifyAccessToken` throws is also an instance of the SDK's
+ * matching error class; `instanceof VerifierError` holds for it all the same.
  *
  * @example
  * try { await verifier.authenticate(req.headers.authorization) }
@@ -82,6 +90,12 @@ export class VerifierError extends Error {
   readonly grantedScopes: readonly string[] | undefined;
   /** seconds (ERR_AUTHZ_UNAVAILABLE) */
   readonly retryAfter: number | undefined;
+  declare readonly [VERIFIER_ERROR]: true;
+
+  /** Recognises the brand rather than the prototype (see {@link VERIFIER_ERROR}). */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as { [VERIFIER_ERROR]?: unknown })[VERIFIER_ERROR] === true;
+  }
 
   constructor(code: VerifierErrorCode, options: VerifierErrorOptions = {}) {
     const description = DESCRIPTIONS[code];
@@ -94,6 +108,7 @@ export class VerifierError extends Error {
     this.requiredScopes = options.requiredScopes ?? options.challengeScopes;
     this.grantedScopes = options.grantedScopes;
     this.retryAfter = code === 'ERR_AUTHZ_UNAVAILABLE' ? (options.retryAfter ?? 5) : undefined;
+    Object.defineProperty(this, VERIFIER_ERROR, { value: true });
   }
 }
 

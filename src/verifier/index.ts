@@ -5,6 +5,8 @@
  * - {@link createVerifier} → a {@link Verifier}: `verifyAccessToken` (the SDK's
  *   `OAuthTokenVerifier`), `authenticate(header, { requiredScopes })`, `challenge(err)`
  *   (RFC 6750 `WWW-Authenticate`), `protectedResourceMetadata()` (RFC 9728), `forSdk()`.
+ *   The revocation feed is followed from creation on (`revocation: false` opts out), and
+ *   `verifyAccessToken` speaks the MCP SDK's error classes where the SDK is installed.
  * - Adapters: {@link nodeMiddleware} / {@link nodeMetadataHandler} (node:http, Express),
  *   {@link koaMiddleware} / {@link koaMetadataMiddleware}, {@link authenticateRequest} /
  *   {@link metadataResponse} (fetch `Request`/`Response`).

@@ -1,9 +1,9 @@
 /**
- * `mcp-authz/verifier/mcp-sdk`: the verifier for servers built on `@modelcontextprotocol/sdk`.
- * Its `verifyAccessToken` throws the SDK's own error classes, so the SDK's
+ * `mcp-authz/verifier/mcp-sdk`: kept for servers written against earlier versions. The main
+ * `mcp-authz/verifier` entry now finds an installed SDK by itself (src/verifier/sdk-errors.ts);
+ * this entry binds the classes of the SDK it imports statically, so the SDK's
  * `requireBearerAuth({ verifier })` answers 401 `invalid_token` / 403 `insufficient_scope`
- * unchanged. This entry (alone) imports the SDK, an optional peer dependency; the main
- * `mcp-authz/verifier` entry stays free of it.
+ * unchanged. This entry (alone) imports the SDK, an optional peer dependency.
  *
  * @example
  * import { createVerifier } from 'mcp-authz/verifier/mcp-sdk';

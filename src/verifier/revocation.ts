@@ -139,6 +139,13 @@ export class RevokedSet {
 
 /** A snapshot of the feed, e.g. for a readiness probe. */
 export interface RevocationStatus {
+  /**
+   * The authorization server advertises no revocation feed and `revocation.required` is false:
+   * revocation is not checked (revoked tokens are accepted until they expire).
+   */
+  absent: boolean;
+  /** why the feed cannot be followed right now (the last connection error), if it cannot */
+  problem: string | undefined;
   /** a feed connection is open */
   connected: boolean;
   /** the backlog has been received at least once */
@@ -154,11 +161,19 @@ export interface RevocationStatus {
 }
 
 export interface RevocationFeedOptions {
-  /** resolves the feed URL (configured, or from the AS metadata) */
-  feedUrl: () => Promise<string>;
+  /** resolves the feed URL (configured, or from the AS metadata); undefined when the AS advertises none */
+  feedUrl: () => Promise<string | undefined>;
+  /** without a feed URL: refuse (true), or go on without revocation after a warning (false) */
+  required: boolean;
   fetch: FetchLike;
   staleAfterMs: number;
-  onError?: ((error: Error) => void) | undefined;
+  /** connection problems and warnings, for logs */
+  report: (error: Error) => void;
+}
+
+/** The authorization server names no feed: a configuration problem, reported as such. */
+export class FeedNotAdvertisedError extends Error {
+  override readonly name = 'FeedNotAdvertisedError';
 }
 
 const INITIAL_BACKOFF_MS = 250;
@@ -173,7 +188,10 @@ export class RevocationFeed {
   #running: Promise<void> | undefined;
   #connected = false;
   #ready = false;
-  #readyWaiters: (() => void)[] = [];
+  #absent = false;
+  /** the last connection error, until the next event */
+  #problem: Error | undefined;
+  #readyWaiters: ((ready: boolean) => void)[] = [];
   #lastEventAt: number | undefined;
   #lastEventId: string | undefined;
   #reconnects = 0;
@@ -194,26 +212,43 @@ export class RevocationFeed {
     return this.#ready && this.#lastEventAt !== undefined && Date.now() - this.#lastEventAt <= this.#options.staleAfterMs;
   }
 
+  /** the backlog was received, or there is no feed to wait for (see {@link absent}) */
   get ready(): boolean {
-    return this.#ready;
+    return this.#ready || this.#absent;
   }
 
-  /** Resolves true once the backlog was received, false after `timeoutMs`. */
+  /** The AS advertises no feed and none is required: nothing is revoked, ever. */
+  get absent(): boolean {
+    return this.#absent;
+  }
+
+  /** Why revocations cannot be trusted right now, for the log line of a refusal. */
+  get problem(): string | undefined {
+    return this.#problem?.message;
+  }
+
+  /**
+   * Resolves true once the backlog was received (or there is no feed to wait for), false after
+   * `timeoutMs`, or at once when the AS advertises no feed and one is required.
+   */
   waitReady(timeoutMs: number): Promise<boolean> {
-    if (this.#ready) return Promise.resolve(true);
+    if (this.ready) return Promise.resolve(true);
+    if (this.#problem instanceof FeedNotAdvertisedError) return Promise.resolve(false);
     this.start();
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(false), timeoutMs);
       unrefTimer(timer);
-      this.#readyWaiters.push(() => {
+      this.#readyWaiters.push((ready) => {
         clearTimeout(timer);
-        resolve(true);
+        resolve(ready);
       });
     });
   }
 
   status(): RevocationStatus {
     return {
+      absent: this.#absent,
+      problem: this.problem,
       connected: this.#connected,
       ready: this.#ready,
       fresh: this.fresh,
@@ -248,8 +283,24 @@ export class RevocationFeed {
         watchdog = setTimeout(abort, this.#options.staleAfterMs);
         unrefTimer(watchdog);
       };
+      let url: string | undefined;
       try {
-        const url = await this.#options.feedUrl();
+        url = await this.#options.feedUrl();
+        if (url === undefined) {
+          if (!this.#options.required) {
+            this.#absent = true;
+            this.#options.report(
+              new FeedNotAdvertisedError(
+                'WARNING: the authorization server advertises no revocation feed (revocation_feed_endpoint) and revocation.required is false: revoked tokens are accepted until they expire',
+              ),
+            );
+            this.#wake(true);
+            return;
+          }
+          throw new FeedNotAdvertisedError(
+            'the authorization server advertises no revocation feed (revocation_feed_endpoint): every token is refused (503). Point the verifier at an authorization server with a feed, set revocation.feedUrl, or accept revoked tokens until they expire with revocation: { required: false } or revocation: false',
+          );
+        }
         const headers: Record<string, string> = { accept: 'text/event-stream', 'cache-control': 'no-store' };
         if (this.#lastEventId !== undefined) headers['last-event-id'] = this.#lastEventId;
         arm();
@@ -267,7 +318,13 @@ export class RevocationFeed {
         });
         if (!this.#closed.signal.aborted) throw new Error('revocation feed connection closed');
       } catch (err) {
-        if (!this.#closed.signal.aborted) this.#options.onError?.(err instanceof Error ? err : new Error(String(err)));
+        if (!this.#closed.signal.aborted) {
+          const error = err instanceof Error ? err : new Error(String(err));
+          this.#problem = error instanceof FeedNotAdvertisedError ? error : new Error(`revocation feed${url ? ` ${url}` : ''}: ${error.message} (retrying)`, { cause: error });
+          // nobody waits for a feed that is not there
+          if (this.#problem instanceof FeedNotAdvertisedError) this.#wake(false);
+          this.#options.report(this.#problem);
+        }
       } finally {
         clearTimeout(watchdog);
         this.#connected = false;
@@ -276,7 +333,11 @@ export class RevocationFeed {
       }
     }
     // wake anyone still waiting for `ready`; they see an unready feed
-    this.#readyWaiters = [];
+    this.#wake(false);
+  }
+
+  #wake(ready: boolean): void {
+    for (const wake of this.#readyWaiters.splice(0)) wake(ready);
   }
 
   #onEvent(event: ServerSentEvent): void {
@@ -292,11 +353,12 @@ export class RevocationFeed {
       if (parsed) {
         const { hash, ...rest } = parsed;
         this.revoked.add({ ...rest, key: hash });
-      } else this.#options.onError?.(new Error('revocation feed sent an event it could not read'));
+      } else this.#options.report(new Error('revocation feed sent an event it could not read'));
     } else if (event.event === 'ready' && !this.#ready) {
       this.#ready = true;
-      for (const wake of this.#readyWaiters.splice(0)) wake();
+      this.#wake(true);
     }
+    this.#problem = undefined;
     // every event, heartbeats included, proves the feed alive
     this.#lastEventAt = Date.now();
     const now = nowSeconds();

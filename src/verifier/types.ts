@@ -54,8 +54,13 @@ export interface VerifierOptions {
   fetch?: FetchLike;
   /** RFC 7662 introspection for opaque (non-JWT) tokens and for `revocation.onStale: 'introspect'`. */
   introspection?: IntrospectionOptions;
-  /** Follow the authorization server's revocation feed (Server-Sent Events). */
-  revocation?: RevocationOptions;
+  /**
+   * The authorization server's revocation feed (Server-Sent Events), followed from creation on
+   * so that a revoked token, grant or person is refused within a second. On by default (`{}`);
+   * `false` turns it off, and then a revoked token is accepted until it expires. Call
+   * {@link Verifier.close} on shutdown: an open feed connection keeps a process running.
+   */
+  revocation?: RevocationOptions | false;
   /** `scopes_supported` of the protected resource metadata: the minimal set a client should ask for. */
   scopesSupported?: string[];
   /** `resource_name` of the protected resource metadata. */
@@ -90,6 +95,12 @@ export interface IntrospectionOptions {
 export interface RevocationOptions {
   /** default: `revocation_feed_endpoint` from the AS metadata */
   feedUrl?: string;
+  /**
+   * When the AS metadata advertises no `revocation_feed_endpoint` (and no `feedUrl` is given):
+   * `true` (default) refuses every token with 503 and says why at start (`onError`, `ready()`);
+   * `false` warns once and verifies without revocation (for authorization servers without a feed).
+   */
+  required?: boolean;
   /** seconds without any event or heartbeat after which the feed counts as stale; default 30 */
   staleAfter?: number;
   /**
@@ -99,7 +110,10 @@ export interface RevocationOptions {
   onStale?: 'fail-closed' | 'introspect';
   /** seconds the first verifications wait for the feed's `ready` (its backlog); default 2 */
   readyTimeout?: number;
-  /** called with feed connection errors (for logs); the feed reconnects by itself */
+  /**
+   * Called with feed problems and warnings (for logs); the feed reconnects by itself. Default:
+   * `console.warn`, each distinct message at most once a minute.
+   */
   onError?: (error: Error) => void;
 }
 
@@ -136,7 +150,10 @@ export interface Verifier {
   /**
    * Verifies an access token (JWT, or opaque via introspection), including revocation.
    * Resolves to {@link AuthInfo}; rejects with `VerifierError`. It is the SDK's
-   * `OAuthTokenVerifier.verifyAccessToken`, but see {@link Verifier.forSdk} for error mapping.
+   * `OAuthTokenVerifier.verifyAccessToken`: where `@modelcontextprotocol/sdk` is installed, the
+   * error is also an instance of the SDK's `InvalidTokenError` (401), `InsufficientScopeError`
+   * (403) or `ServerError` (authorization server unavailable), so the SDK's unchanged
+   * `requireBearerAuth({ verifier })` answers with the right challenge.
    */
   verifyAccessToken(token: string): Promise<AuthInfo>;
   /**
@@ -152,15 +169,13 @@ export interface Verifier {
   /** The RFC 9728 document to serve at {@link Verifier.metadataPath}. */
   protectedResourceMetadata(): ProtectedResourceMetadata;
   /**
-   * An `OAuthTokenVerifier` for the SDK's unchanged `requireBearerAuth`, which classifies
-   * errors with `instanceof` against its own classes (anything else becomes a 500). Pass
-   * the SDK's classes; our errors are rethrown as `InvalidTokenError` (401),
-   * `InsufficientScopeError` (403) or `ServerError` (500, AS unavailable).
+   * An `OAuthTokenVerifier` whose refusals are instances of the given SDK classes: for a
+   * copy of the SDK other than the one `verifyAccessToken` finds by itself (a bundled one, say).
    */
   forSdk(errors: SdkErrorClasses): OAuthTokenVerifierLike;
   /** Resolves once discovery is done and (with `revocation`) the feed has sent its backlog; rejects on failure. Optional warm-up. */
   ready(): Promise<void>;
-  /** Revocation feed state (undefined without `revocation`), e.g. for a health check. */
+  /** Revocation feed state (undefined with `revocation: false`), e.g. for a health check. */
   revocationStatus(): RevocationStatus | undefined;
   /** Stops the revocation feed. Idempotent. */
   close(): Promise<void>;

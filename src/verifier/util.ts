@@ -7,6 +7,24 @@ export function unrefTimer(timer: unknown): void {
   if (typeof timer === 'object' && timer !== null && 'unref' in timer && typeof timer.unref === 'function') timer.unref();
 }
 
+/** How often the same problem is written to the console at most. */
+const REPEAT_AFTER_MS = 60_000;
+
+/**
+ * Where the verifier's problems go when no `onError` is given: the console, each distinct
+ * message at most once a minute (a feed that cannot connect retries every few seconds).
+ */
+export function consoleReporter(): (error: Error) => void {
+  const said = new Map<string, number>();
+  return (error) => {
+    const now = Date.now();
+    if (now - (said.get(error.message) ?? -Infinity) < REPEAT_AFTER_MS) return;
+    if (said.size > 100) said.clear();
+    said.set(error.message, now);
+    globalThis.console?.warn(`mcp-authz/verifier: ${error.message}`);
+  };
+}
+
 /** Resolves after `ms`, or at once when `signal` aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

@@ -7,11 +7,13 @@ import { Discovery } from './discovery.js';
 import { VerifierError, isVerifierError } from './errors.js';
 import { Introspector } from './introspection.js';
 import { remoteKeys } from './jwks.js';
+import { asSdkError, installedSdkErrors } from './sdk-errors.js';
 import { protectedResourceMetadata, protectedResourceMetadataUrl } from './metadata.js';
 import { feedKeys, RevocationFeed, type RevocableClaims } from './revocation.js';
 import { union } from './scopes.js';
 import type { AuthInfo, FetchLike, OAuthTokenVerifierLike, SdkErrorClasses, Verifier, VerifierOptions } from './types.js';
 import { canonicalResourceUri, isSecureOrLoopback } from './uri.js';
+import { consoleReporter } from './util.js';
 import { bearerToken, checkIntrospection, checkTokenSyntax, looksLikeJws, toAuthInfo, verifyJwt } from './verify.js';
 
 /** Algorithms accepted unless configured otherwise. */
@@ -34,8 +36,9 @@ function seconds(field: string, value: number | undefined, fallback: number, { p
 
 /**
  * Creates a verifier for one MCP server (resource) and one authorization server (issuer).
- * Checks the options synchronously (a TypeError names the bad field); fetches nothing until
- * the first verification (or {@link Verifier.ready}).
+ * Checks the options synchronously (a TypeError names the bad field), then starts following
+ * the authorization server's revocation feed (unless `revocation: false`); keys are fetched at
+ * the first verification (or {@link Verifier.ready}). Call {@link Verifier.close} on shutdown.
  *
  * @example
  * const verifier = createVerifier({ issuer: 'https://auth.example.com', resource: 'https://notes.example.com/mcp' });
@@ -69,9 +72,15 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (typeof introspection.clientSecret !== 'string' || !introspection.clientSecret) fail('introspection.clientSecret', 'is required');
     if (introspection.endpoint !== undefined) absoluteUrl('introspection.endpoint', introspection.endpoint);
   }
-  const revocation = options.revocation;
+  // on unless explicitly turned off: a revoked token must not pass because an option was forgotten
+  if (options.revocation !== undefined && options.revocation !== false && (typeof options.revocation !== 'object' || options.revocation === null)) {
+    fail('revocation', 'must be an object of options, or false to accept revoked tokens until they expire');
+  }
+  const revocation = options.revocation === false ? undefined : (options.revocation ?? {});
   const onStale = revocation?.onStale ?? 'fail-closed';
   if (revocation) {
+    if (revocation.required !== undefined && typeof revocation.required !== 'boolean') fail('revocation.required', 'must be a boolean');
+    if (revocation.onError !== undefined && typeof revocation.onError !== 'function') fail('revocation.onError', 'must be a function');
     if (onStale !== 'fail-closed' && onStale !== 'introspect') fail('revocation.onStale', "must be 'fail-closed' or 'introspect'");
     if (onStale === 'introspect' && !introspection) fail('revocation.onStale', "is 'introspect', which needs the introspection option (clientId, clientSecret)");
     if (revocation.feedUrl !== undefined) absoluteUrl('revocation.feedUrl', revocation.feedUrl);
@@ -86,7 +95,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
   const discovery = new Discovery(issuer, fetchImpl, options.metadataUrl);
   const keys = remoteKeys({ jwksUri: options.jwksUri, fetch: fetchImpl, discovery });
-  const fromMetadata = (field: 'introspection_endpoint' | 'revocation_feed_endpoint') => async () => {
+  const fromMetadata = (field: 'introspection_endpoint') => async () => {
     const value = (await discovery.get())[field];
     if (!value) throw new VerifierError('ERR_AUTHZ_UNAVAILABLE', { message: `the authorization server metadata has no ${field}` });
     return value;
@@ -102,12 +111,15 @@ export function createVerifier(options: VerifierOptions): Verifier {
     : undefined;
   const feed = revocation
     ? new RevocationFeed({
-        feedUrl: revocation.feedUrl ? async () => revocation.feedUrl! : fromMetadata('revocation_feed_endpoint'),
+        feedUrl: revocation.feedUrl ? async () => revocation.feedUrl! : async () => (await discovery.get()).revocation_feed_endpoint,
+        required: revocation.required ?? true,
         fetch: fetchImpl,
         staleAfterMs: staleAfter * 1000,
-        onError: revocation.onError,
+        report: revocation.onError ?? consoleReporter(),
       })
     : undefined;
+  // followed from the start: a missing feed is said at once, and the first request finds the backlog loaded
+  feed?.start();
   /** the first verifications wait (once, bounded) for the feed's backlog */
   let feedWarmup: Promise<unknown> | undefined;
 
@@ -116,7 +128,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const jwtCheck = { issuer, canonicalResource, algorithms, clockTolerance, keys };
   const introspectionCheck = { issuer, canonicalResource, clockTolerance };
 
-  async function verifyAccessToken(token: string): Promise<AuthInfo> {
+  async function verify(token: string): Promise<AuthInfo> {
     if (typeof token !== 'string') throw new VerifierError('ERR_TOKEN_MISSING');
     checkTokenSyntax(token);
     if (feed && !feed.ready) await (feedWarmup ??= feed.waitReady(readyTimeout * 1000));
@@ -134,12 +146,15 @@ export function createVerifier(options: VerifierOptions): Verifier {
       throw new VerifierError('ERR_TOKEN_MALFORMED', { message: 'the token is not a JWT and introspection is not configured' });
     }
 
-    if (feed) {
+    if (feed && !feed.absent) {
       if (feed.revoked.isRevoked(await feedKeys(claims as RevocableClaims, feed.revoked))) throw new VerifierError('ERR_TOKEN_REVOKED');
       // an introspected answer is at most `cacheTtl` old: it stands in for the feed
       if (!introspected && !feed.fresh) {
         if (onStale === 'fail-closed') {
-          throw new VerifierError('ERR_AUTHZ_UNAVAILABLE', { message: 'the revocation feed is stale', retryAfter: Math.min(5, Math.ceil(staleAfter)) });
+          throw new VerifierError('ERR_AUTHZ_UNAVAILABLE', {
+            message: `the revocation feed is ${feed.ready ? 'stale' : 'not ready'}${feed.problem ? `: ${feed.problem}` : ''}`,
+            retryAfter: Math.min(5, Math.ceil(staleAfter)),
+          });
         }
         const answer = await introspector!.introspect(token);
         if (!answer.active) throw new VerifierError('ERR_TOKEN_REVOKED', { message: 'the authorization server reports the token inactive' });
@@ -160,7 +175,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   async function authenticate(authorization: string | null | undefined, { requiredScopes = [] }: { requiredScopes?: readonly string[] } = {}): Promise<AuthInfo> {
     let auth: AuthInfo;
     try {
-      auth = await verifyAccessToken(bearerToken(authorization));
+      auth = await verify(bearerToken(authorization));
     } catch (err) {
       // a 401 challenge names the scopes every request needs, so the client asks for them
       if (requiredScopes.length && isVerifierError(err) && err.status === 401) {
@@ -172,6 +187,17 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return auth;
   }
 
+  /** The SDK's `OAuthTokenVerifier`: refusals are instances of the SDK's classes where it is installed. */
+  async function verifyAccessToken(token: string): Promise<AuthInfo> {
+    try {
+      return await verify(token);
+    } catch (err) {
+      if (!isVerifierError(err)) throw err;
+      const sdk = await installedSdkErrors();
+      throw sdk ? asSdkError(err, sdk) : err;
+    }
+  }
+
   function forSdk(sdk: SdkErrorClasses): OAuthTokenVerifierLike {
     if (!sdk || typeof sdk.InvalidTokenError !== 'function' || typeof sdk.InsufficientScopeError !== 'function' || typeof sdk.ServerError !== 'function') {
       throw new TypeError('forSdk: pass the SDK error classes InvalidTokenError, InsufficientScopeError and ServerError');
@@ -179,12 +205,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return {
       async verifyAccessToken(token: string): Promise<AuthInfo> {
         try {
-          return await verifyAccessToken(token);
+          return await verify(token);
         } catch (err) {
-          if (!isVerifierError(err)) throw err;
-          if (err.status === 401) throw new sdk.InvalidTokenError(err.description);
-          if (err.status === 403) throw new sdk.InsufficientScopeError(err.description);
-          throw new sdk.ServerError(err.description);
+          throw isVerifierError(err) ? asSdkError(err, sdk) : err;
         }
       },
     };
@@ -193,7 +216,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   async function ready(): Promise<void> {
     if (!options.jwksUri || (introspection && !introspection.endpoint) || (revocation && !revocation.feedUrl)) await discovery.get();
     if (feed && !(await feed.waitReady(Math.max(readyTimeout, 10) * 1000))) {
-      throw new VerifierError('ERR_AUTHZ_UNAVAILABLE', { message: 'the revocation feed did not send its backlog in time' });
+      throw new VerifierError('ERR_AUTHZ_UNAVAILABLE', { message: feed.problem ?? 'the revocation feed did not send its backlog in time' });
     }
   }
 

@@ -75,14 +75,18 @@ describe('the verifier as MCP servers install it', () => {
         '--input-type=module',
         '-e',
         `const m = await import('mcp-authz/verifier');
-         const v = m.createVerifier({ issuer: 'https://auth.example.com', resource: 'https://notes.example.com/mcp' });
-         console.log(JSON.stringify({ exports: Object.keys(m).sort(), metadataPath: v.metadataPath }));
-         v.close?.();`,
+         const v = m.createVerifier({ issuer: 'https://auth.example.com', resource: 'https://notes.example.com/mcp', revocation: { onError() {} } });
+         // without the MCP SDK installed, a refusal is a plain VerifierError
+         const refusal = await v.verifyAccessToken('not-a-jwt').catch((e) => e);
+         console.log(JSON.stringify({ exports: Object.keys(m).sort(), metadataPath: v.metadataPath, refusal: [refusal.name, refusal.code, refusal instanceof m.VerifierError] }));
+         await v.close();`,
       ],
       { cwd: app, encoding: 'utf8' },
     );
     assert.equal(probe.status, 0, probe.stderr);
-    const { exports, metadataPath } = JSON.parse(probe.stdout) as { exports: string[]; metadataPath: string };
+    const { exports, metadataPath, refusal } = JSON.parse(probe.stdout) as { exports: string[]; metadataPath: string; refusal: unknown[] };
+    assert.ok(!existsSync(join(app, 'node_modules', '@modelcontextprotocol')), 'the MCP SDK (an optional peer) is not installed');
+    assert.deepEqual(refusal, ['VerifierError', 'ERR_TOKEN_MALFORMED', true]);
     assert.ok(exports.includes('createVerifier'));
     assert.equal(metadataPath, '/.well-known/oauth-protected-resource/mcp');
 

@@ -1,19 +1,32 @@
 /**
- * The promise of the revocation feed, literally: a verifier in ANOTHER process (an MCP server)
- * refuses an access token within one second of the revocation request returning, on both
- * stores.
+ * The promise of the revocation feed, literally: a verifier in ANOTHER process (an MCP server),
+ * created with nothing but `issuer` and `resource`, refuses within one second of the request
+ * returning a revoked access token (RFC 7009), every token of a revoked grant (its refresh token
+ * revoked) and every token of a person who signed out of all apps, on both stores.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { serverFixture, STORE_KINDS } from '../helpers/harness.js';
-import { NOTES, SECRET } from '../helpers/fixtures.js';
+import { NOTES, PASSWORD, REDIRECT, SECRET } from '../helpers/fixtures.js';
+import { Browser, authorize, findForm } from '../helpers/browser-driver.js';
+import { authorizationRequest } from '../helpers/flows.js';
+import { client } from '../helpers/rp.js';
+import type { TestServer } from '../helpers/server.js';
 
 const basic = `Basic ${Buffer.from(`nightly-report:${SECRET}`).toString('base64')}`;
+const form = { 'content-type': 'application/x-www-form-urlencoded' };
+
+/** alice signs in with `browser` and allows web-app; its tokens. */
+async function aliceTokens(t: TestServer, browser: Browser) {
+  const { config, verifier, state, url } = await authorizationRequest(t, 'web-app', { scope: 'notes:read', resource: NOTES });
+  const callback = await authorize(browser, url, REDIRECT, PASSWORD);
+  return client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state }, { resource: NOTES });
+}
 
 for (const kind of STORE_KINDS) {
-  describe(`revocation reaches a verifier in another process (${kind})`, () => {
+  describe(`revocation reaches a verifier with default options in another process (${kind})`, () => {
     const s = serverFixture(kind);
     let child: ChildProcess;
     let checkUrl: string;
@@ -28,30 +41,61 @@ for (const kind of STORE_KINDS) {
       if (child.exitCode === null) await once(child, 'exit');
     });
 
-    it('refuses the revoked token within 1 s of the revocation returning', async () => {
+    const check = (token: string) => fetch(checkUrl, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
+
+    /** Runs `revoke` (which returns once the authorization server answered) and measures until every token is refused. */
+    async function refusedAfter(tokens: string[], revoke: () => Promise<void>): Promise<number> {
+      for (const token of tokens) assert.equal(await check(token), 200, 'accepted before revocation');
+      await revoke();
+      const returned = Date.now();
+      for (const token of tokens) {
+        let status = await check(token);
+        while (status === 200 && Date.now() - returned < 2000) {
+          await new Promise((r) => setTimeout(r, 10));
+          status = await check(token);
+        }
+        assert.equal(status, 401, 'refused');
+      }
+      return Date.now() - returned;
+    }
+
+    it('a token revoked with RFC 7009', async () => {
       const issued = await fetch(s.t.url('/token'), {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic },
+        headers: { ...form, authorization: basic },
         body: new URLSearchParams({ grant_type: 'client_credentials', resource: NOTES, scope: 'notes:read' }),
       });
       const token = ((await issued.json()) as { access_token: string }).access_token;
-      const check = () => fetch(checkUrl, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
-      assert.equal(await check(), 200, 'accepted before revocation');
-
-      const revoked = await fetch(s.t.url('/token/revocation'), {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic },
-        body: new URLSearchParams({ token }),
+      const elapsed = await refusedAfter([token], async () => {
+        const revoked = await fetch(s.t.url('/token/revocation'), { method: 'POST', headers: { ...form, authorization: basic }, body: new URLSearchParams({ token }) });
+        assert.equal(revoked.status, 200);
       });
-      assert.equal(revoked.status, 200);
-      const returned = Date.now();
-      let status = await check();
-      while (status === 200 && Date.now() - returned < 2000) {
-        await new Promise((r) => setTimeout(r, 10));
-        status = await check();
-      }
-      const elapsed = Date.now() - returned;
-      assert.equal(status, 401, 'refused');
+      assert.ok(elapsed < 1000, `refused after ${elapsed} ms`);
+    });
+
+    it("a revoked grant: the refresh token revoked, the grant's access token is refused", async () => {
+      const tokens = await aliceTokens(s.t, new Browser());
+      assert.ok(tokens.refresh_token);
+      const elapsed = await refusedAfter([tokens.access_token], async () => {
+        const revoked = await fetch(s.t.url('/token/revocation'), {
+          method: 'POST',
+          headers: form,
+          body: new URLSearchParams({ client_id: 'web-app', token: tokens.refresh_token!, token_type_hint: 'refresh_token' }),
+        });
+        assert.equal(revoked.status, 200);
+      });
+      assert.ok(elapsed < 1000, `refused after ${elapsed} ms`);
+    });
+
+    it("a person who signed out of all apps: each of their tokens is refused", async () => {
+      const browser = new Browser();
+      const first = await aliceTokens(s.t, browser);
+      const second = await aliceTokens(s.t, browser);
+      const elapsed = await refusedAfter([first.access_token, second.access_token], async () => {
+        const apps = await browser.go(s.t.url('/account/apps'));
+        const done = await browser.submit(findForm(apps, '/account/apps/revoke-all'));
+        assert.equal(done.status, 200);
+      });
       assert.ok(elapsed < 1000, `refused after ${elapsed} ms`);
     });
   });

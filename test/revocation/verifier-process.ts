@@ -1,14 +1,15 @@
 /**
  * Run as a child process by cross-process.test.ts: an MCP-server-like process that verifies
- * tokens with mcp-authz/verifier (revocation feed on) and answers GET /check with the
- * verifier's status for the presented bearer token. Prints its URL on the first line.
+ * tokens with mcp-authz/verifier created exactly as the README shows it, with nothing but
+ * `issuer` and `resource` (the revocation feed is followed by default), and answers GET /check
+ * with the verifier's status for the presented bearer token. Prints its URL on the first line.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createVerifier } from '../../src/verifier/index.js';
 
 const [issuer, resource] = process.argv.slice(2);
-const verifier = createVerifier({ issuer: issuer!, resource: resource!, revocation: { staleAfter: 10 } });
+const verifier = createVerifier({ issuer: issuer!, resource: resource! });
 await verifier.ready();
 
 const server = createServer((req, res) => {

@@ -219,9 +219,11 @@ describe('the SDK requireBearerAuth, unchanged, with our verifier', () => {
     assert.equal(extractWWWAuthenticateParams(res).error, 'insufficient_scope');
   });
 
-  it('without forSdk the SDK cannot classify our errors (instanceof) and answers 500 — hence forSdk', async () => {
+  it('without forSdk too: the installed SDK is found, and a foreign token is 401 invalid_token, not 500', async () => {
     assert.equal((await get('/sdk-plain', token)).status, 200);
-    assert.equal((await get('/sdk-plain', expired)).status, 500);
+    const res = await get('/sdk-plain', expired);
+    assert.equal(res.status, 401);
+    assert.equal(extractWWWAuthenticateParams(res).error, 'invalid_token');
   });
 });
 

@@ -144,6 +144,85 @@ describe('revocation feed client', () => {
   });
 });
 
+describe('revocation is on by default', () => {
+  /** A fake authorization server; `withoutFeed` leaves revocation_feed_endpoint out of its metadata. */
+  async function fakeAs(withoutFeed = false) {
+    const as = await startFakeAs({ heartbeatMs: 100 });
+    fakes.push(as);
+    if (withoutFeed) as.metadata.revocation_feed_endpoint = undefined;
+    return as;
+  }
+  const track = (verifier: Verifier) => (verifiers.push(verifier), verifier);
+
+  /** Console warnings while `run` runs (the default reporter writes there). */
+  async function consoleWarnings<T>(run: (warnings: string[]) => Promise<T>): Promise<T> {
+    const warnings: string[] = [];
+    const original = console.warn;
+    console.warn = (...args: unknown[]) => void warnings.push(args.map(String).join(' '));
+    try {
+      return await run(warnings);
+    } finally {
+      console.warn = original;
+    }
+  }
+
+  it('createVerifier({ issuer, resource }) follows the feed from creation: a revoked token is refused', async () => {
+    const as = await fakeAs();
+    const verifier = track(createVerifier({ issuer: as.issuer, resource: NOTES }));
+    await as.feed.waitForConnections(1, () => as.feedHistory.length);
+    assert.equal(as.hits.get('/.well-known/oauth-authorization-server'), 1, 'found from the metadata, before any verification');
+    const token = await as.sign({ jti: 'default-on' });
+    await verifier.verifyAccessToken(token);
+    as.feed.revoke({ type: 'token', jti: 'default-on', until: now() + 600 });
+    assert.ok((await eventually(refusedAs(verifier, token, 'ERR_TOKEN_REVOKED'), 1000)) < 1000);
+    assert.equal(verifier.revocationStatus()?.absent, false);
+  });
+
+  it('revocation: false is the explicit opt-out: no feed is followed and a revoked token passes', async () => {
+    const as = await fakeAs();
+    const verifier = track(createVerifier({ issuer: as.issuer, resource: NOTES, revocation: false }));
+    const token = await as.sign({ jti: 'opted-out' });
+    as.feed.revoke({ type: 'token', jti: 'opted-out', until: now() + 600 });
+    assert.equal((await verifier.verifyAccessToken(token)).clientId, 'test-client');
+    assert.equal(as.feedHistory.length, 0);
+    assert.equal(verifier.revocationStatus(), undefined);
+  });
+
+  it('an authorization server without a feed: said at start, ready() rejects, every token is refused with 503', async () => {
+    const as = await fakeAs(true);
+    await consoleWarnings(async (warnings) => {
+      const verifier = track(createVerifier({ issuer: as.issuer, resource: NOTES }));
+      await eventually(async () => warnings.length > 0, 2000);
+      assert.match(warnings[0]!, /^mcp-authz\/verifier: the authorization server advertises no revocation feed \(revocation_feed_endpoint\): every token is refused/);
+      await assert.rejects(verifier.ready(), (err: VerifierError) => err.code === 'ERR_AUTHZ_UNAVAILABLE' && /advertises no revocation feed/.test(err.message));
+      const err = (await verifier.authenticate(`Bearer ${await as.sign()}`).catch((e: unknown) => e)) as VerifierError;
+      assert.equal(err.code, 'ERR_AUTHZ_UNAVAILABLE');
+      assert.match(err.message, /advertises no revocation feed/);
+      assert.equal(verifier.challenge(err).status, 503);
+      assert.equal(warnings.length, 1, 'retries are not repeated on the console within a minute');
+    });
+  });
+
+  it('required: false accepts an authorization server without a feed, after a loud warning', async () => {
+    const as = await fakeAs(true);
+    await consoleWarnings(async (warnings) => {
+      const verifier = track(createVerifier({ issuer: as.issuer, resource: NOTES, revocation: { required: false } }));
+      await verifier.ready();
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0]!, /WARNING: the authorization server advertises no revocation feed .* revoked tokens are accepted until they expire/);
+      assert.equal((await verifier.verifyAccessToken(await as.sign())).clientId, 'test-client');
+      assert.equal(verifier.revocationStatus()?.absent, true);
+    });
+  });
+
+  it('a wrong revocation option is a TypeError naming it', () => {
+    for (const revocation of ['yes', true, null, 0]) {
+      assert.throws(() => createVerifier({ issuer: 'https://auth.example.com', resource: NOTES, revocation: revocation as never }), /"revocation" must be an object of options, or false/);
+    }
+    assert.throws(() => createVerifier({ issuer: 'https://auth.example.com', resource: NOTES, revocation: { required: 'no' as never } }), /"revocation.required"/);
+  });
+});
+
 describe('revocation building blocks', () => {
   it('RevokedSet forgets entries after `until` and merges subject cut-offs', () => {
     const set = new RevokedSet();
@@ -202,7 +281,7 @@ describe('revocation end to end with the real authorization server feed', () => 
   let verifier: Verifier;
   before(async () => {
     t = await startServer({ store: 'sqlite' });
-    verifier = createVerifier({ issuer: t.issuer, resource: NOTES, revocation: {} });
+    verifier = createVerifier({ issuer: t.issuer, resource: NOTES });
   });
   after(async () => {
     await verifier.close();
