@@ -15,7 +15,8 @@ COPY adapters ./adapters
 RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev
 
 FROM node:24-bookworm-slim
-ENV NODE_ENV=production PORT=4000 HOST=0.0.0.0 DATA_DIR=/data
+# the image is for deployments: no demo without a config file (README, "Try it", is for a clone)
+ENV NODE_ENV=production PORT=4000 HOST=0.0.0.0 DATA_DIR=/data MCP_AUTHZ_DEMO=off
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

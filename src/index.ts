@@ -53,6 +53,7 @@ import { MachineClients } from './clients/machine-clients.js';
 import { REGISTRATION_PATH } from './provider/configuration.js';
 import type { AuditLog } from './audit/events.js';
 import { createAuditLog } from './audit/log.js';
+import { createDemo, DEMO_BANNER, type Demo } from './demo/index.js';
 
 export const VIEWS_DIR = fileURLToPath(new URL('../../views', import.meta.url));
 
@@ -72,6 +73,8 @@ export interface AuthServer {
   log: Logger;
   /** the tamper-evident audit log (this process's chain); writes nothing until something is recorded */
   audit: AuditLog;
+  /** the demo's pages (set-up link, MCP host page), when started without a config file */
+  demo: Demo | undefined;
   /** stops timers and closes the store (if this server opened it) */
   close(): Promise<void>;
 }
@@ -97,7 +100,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const basePath = issuer.pathname.replace(/\/$/, '');
     const secure = issuer.protocol === 'https:';
     const resources = new ResourceRegistry(config);
-    const render = createRenderer({ viewsDir: VIEWS_DIR, cache: true });
+    const render = createRenderer({ viewsDir: VIEWS_DIR, cache: true, banner: config.demo ? DEMO_BANNER : undefined });
     const csrf = createCsrf({ key: secrets.csrfKey, secureCookies: secure });
     const limits = new RateLimits(store.limits, config.rateLimits, log, auditLog);
     const pages = providerPages(resources, render, new Set(config.clients.map((c) => c.client_id)));
@@ -120,6 +123,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const trusted = trustedBrowsers({ secureCookies: secure, path: basePath || '/' });
     const router = interactionRouter({ config, holder, resources, accounts, render, csrf, log, basePath, limits, trusted, audit: auditLog });
     const apps = connectedAppsRouter({ config, store, holder, resources, csrf, publisher, log, basePath, render, audit: auditLog });
+    // started without a config file: the demo's pages
+    const demo = config.demo ? await createDemo({ config: { ...config, demo: config.demo }, accounts, csrf, render, audit: auditLog, log, basePath }) : undefined;
 
     // oidc-provider runs on our koa context when mounted: its signed cookies use our app's keys.
     const app = new Koa({ proxy: config.trustProxy, keys: secrets.cookieKeys });
@@ -143,6 +148,10 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     app.use(router.allowedMethods());
     app.use(apps.routes());
     app.use(apps.allowedMethods());
+    for (const demoRouter of demo?.routers ?? []) {
+      app.use(demoRouter.routes());
+      app.use(demoRouter.allowedMethods());
+    }
     app.use(deviceLinkPrefill(`${basePath}/device`));
     app.use(userCodeAttemptLimit(limits, `${basePath}/device`, render));
     app.use(sessionFormGuard({ store, paths: [`${basePath}/device`, `${basePath}/session/end/confirm`] }));
@@ -165,6 +174,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       publisher,
       log,
       audit: auditLog,
+      demo,
       async close() {
         holder.stop();
         await hub?.stop();

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
+import { DEMO_MCP_PORT, demoConfig } from '../demo/config.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -83,15 +84,49 @@ export interface LoadOptions {
   overrides?: Record<string, unknown>;
 }
 
+/**
+ * The file (if any), the environment on top, then `overrides`. Without a config file the
+ * configuration is the demo's (src/demo/config.ts) unless `MCP_AUTHZ_DEMO=off`; a config file
+ * never runs the demo.
+ */
 export function loadConfig({ configPath, env = process.env, overrides = {} }: LoadOptions = {}): Config {
   const path = configPath ?? env.MCP_AUTHZ_CONFIG;
   const fromFile = path ? (readConfigFile(resolve(path)) as Record<string, unknown>) : {};
+  if ('demo' in fromFile) throw new ConfigError(`invalid configuration (${path}):\n  demo: the demo runs only without a config file`);
   const merged: Record<string, unknown> = { ...fromFile };
   for (const [name, { key, parse }] of Object.entries(ENV)) {
     const value = env[name];
     if (value !== undefined && value !== '') setPath(merged, key.split('.'), parse(value));
   }
-  return parseConfig({ ...merged, ...overrides }, path ? `${path} and environment` : 'environment');
+  const source = path ? `${path} and environment` : 'environment';
+  const config = parseConfig({ ...merged, ...overrides }, source);
+  const demoPort = path ? undefined : demoMcpPort(env);
+  if (demoPort === undefined) return config;
+  // the demo's clients need the issuer, which the environment may have set
+  return parseConfig({ ...merged, ...demoConfig(config.issuer, demoPort), ...overrides }, 'the demo (no config file) and environment');
+}
+
+const DemoEnvSchema = z.object({
+  MCP_AUTHZ_DEMO: z.enum(['off', '']).optional(),
+  MCP_AUTHZ_DEMO_MCP_PORT: z
+    .string()
+    .regex(/^\d{1,5}$/, 'must be a port number')
+    .transform(Number)
+    .refine((port) => port >= 1 && port <= 65535, 'must be a port number from 1 to 65535')
+    .optional(),
+});
+
+/** The demo's MCP server port, or undefined when `MCP_AUTHZ_DEMO=off`. */
+function demoMcpPort(env: Env): number | undefined {
+  const parsed = DemoEnvSchema.safeParse({ MCP_AUTHZ_DEMO: env.MCP_AUTHZ_DEMO, MCP_AUTHZ_DEMO_MCP_PORT: env.MCP_AUTHZ_DEMO_MCP_PORT || undefined });
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) =>
+      issue.path[0] === 'MCP_AUTHZ_DEMO' ? '  MCP_AUTHZ_DEMO: only "off" is understood (it turns the demo off)' : `  ${String(issue.path[0])}: ${issue.message}`,
+    );
+    throw new ConfigError(`invalid configuration (environment):\n${lines.join('\n')}`);
+  }
+  if (parsed.data.MCP_AUTHZ_DEMO === 'off') return undefined;
+  return parsed.data.MCP_AUTHZ_DEMO_MCP_PORT ?? DEMO_MCP_PORT;
 }
 
 /** Sets `a.b` in a copy-on-write way: the file's nested mapping keeps its other keys. */

@@ -191,6 +191,15 @@ export const configSchema = z
       .boolean()
       .default(false)
       .describe('Allow an `http://` issuer on a non-loopback host. Never in production.'),
+    demo: z
+      .object({
+        mcpPort: z.number().int().min(1).max(65535).describe('Port of the example Notes MCP server started alongside (env `MCP_AUTHZ_DEMO_MCP_PORT`, default 3001).'),
+      })
+      .strict()
+      .optional()
+      .describe(
+        'Set by starting without a config file, never by one: the demo (README, "Try it"). The example Notes MCP server runs alongside as the one resource, `/setup` creates the first account from a one-time link printed at start, and `/demo` is an MCP host page to try a sign-in, consent and tool call. `MCP_AUTHZ_DEMO=off` turns it off without a config file.',
+      ),
     resources: z.array(resourceSchema).default([]).describe('The MCP servers this server issues tokens for.'),
     defaultResource: absoluteUrl
       .transform(canonicalResourceUri)

@@ -151,6 +151,46 @@ export type ConnectedAppsPage =
       revokeAllAction: string;
     };
 
+/** The first account, from the demo's one-time set-up link (src/demo/setup.ts). */
+export type SetupPage =
+  | { title: string; state: 'form'; action: string; csrf: string; token: string; username?: string; error?: string }
+  | { title: string; state: 'invalid'; accountsExist: boolean };
+
+/** A tool of the MCP server as the demo host offers it: a form with a text field per string argument. */
+export interface DemoTool {
+  name: string;
+  title: string;
+  description: string;
+  fields: Array<{ name: string; label: string }>;
+}
+
+/** What the last tools/call answered. */
+export interface DemoResult {
+  tool: string;
+  text: string;
+  isError: boolean;
+}
+
+/** The demo's MCP host page (src/demo/host.ts). */
+export type DemoPage =
+  | { title: string; state: 'unavailable'; reason: string }
+  | { title: string; state: 'disconnected'; mcpUrl: string; issuer: string; csrf: string; connectAction: string; notice?: string; error?: string }
+  | {
+      title: string;
+      state: 'connected';
+      mcpUrl: string;
+      csrf: string;
+      scopes: string[];
+      expires: string;
+      tools: DemoTool[];
+      callAction: string;
+      disconnectAction: string;
+      appsUrl: string;
+      notice?: string;
+      result?: DemoResult;
+      error?: string;
+    };
+
 /** View name → data shape; `render` only accepts matching pairs. */
 export interface PageData {
   login: LoginPage;
@@ -163,6 +203,8 @@ export interface PageData {
   error: ErrorPage;
   'form-post': FormPostPage;
   'connected-apps': ConnectedAppsPage;
+  setup: SetupPage;
+  demo: DemoPage;
 }
 
 export type ViewName = keyof PageData;
@@ -178,6 +220,8 @@ export const VIEW_NAMES: readonly ViewName[] = [
   'error',
   'form-post',
   'connected-apps',
+  'setup',
+  'demo',
 ];
 
 export interface RendererOptions {
@@ -185,6 +229,8 @@ export interface RendererOptions {
   viewsDir: string;
   /** Cache compiled templates (on in production, off while editing templates). */
   cache: boolean;
+  /** A line shown at the top of every page (the demo says it is one). */
+  banner?: string | undefined;
 }
 
 export type Render = <V extends ViewName>(ctx: Koa.Context, view: V, data: PageData[V], status?: number) => void;
@@ -206,7 +252,7 @@ export function createRenderer(options: RendererOptions): Renderer {
 
   const renderToString = <V extends ViewName>(view: V, data: PageData[V]): string => {
     if (!VIEW_NAMES.includes(view)) throw new Error(`unknown view: ${String(view)}`);
-    return eta.render(view, data);
+    return eta.render(view, options.banner ? { ...data, banner: options.banner } : data);
   };
 
   const render: Render = (ctx, view, data, status = 200) => {

@@ -96,12 +96,37 @@ clients:
   assert.deepEqual(config.clients[0]?.resources, ['https://notes.example.com/mcp', 'https://files.example.com']);
 });
 
-test('no file and no environment: every default', () => {
-  const config = loadConfig({ env: {} });
+test('no file and MCP_AUTHZ_DEMO=off: every default, nothing configured', () => {
+  const config = loadConfig({ env: { MCP_AUTHZ_DEMO: 'off' } });
   assert.equal(config.port, 4000);
   assert.equal(config.issuer, 'http://localhost:4000');
   assert.deepEqual(config.resources, []);
   assert.deepEqual(config.clients, []);
+  assert.equal(config.demo, undefined);
+});
+
+test('no file: the demo, with the example Notes server as the resource and the demo host as a client', () => {
+  const config = loadConfig({ env: {} });
+  assert.deepEqual(config.demo, { mcpPort: 3001 });
+  assert.deepEqual(
+    config.resources.map((r) => [r.uri, Object.keys(r.scopes), r.scopes['notes:delete']?.dangerous]),
+    [['http://localhost:3001/mcp', ['notes:read', 'notes:write', 'notes:delete'], true]],
+  );
+  const host = config.clients.find((c) => c.client_id === 'mcp-authz-demo-host');
+  assert.deepEqual(host?.redirect_uris, ['http://localhost:4000/demo/callback']);
+  assert.equal(config.registration.mode, 'open', 'MCP clients register themselves');
+  // the environment still applies, and the demo follows it
+  const moved = loadConfig({ env: { PORT: '4100', MCP_AUTHZ_DEMO_MCP_PORT: '3101' } });
+  assert.equal(moved.resources[0]?.uri, 'http://localhost:3101/mcp');
+  assert.deepEqual(moved.clients.find((c) => c.client_id === 'mcp-authz-demo-host')?.redirect_uris, ['http://localhost:4100/demo/callback']);
+  refused(() => loadConfig({ env: { MCP_AUTHZ_DEMO: 'on' } }), /MCP_AUTHZ_DEMO: only "off" is understood/);
+  refused(() => loadConfig({ env: { MCP_AUTHZ_DEMO_MCP_PORT: '70000' } }), /MCP_AUTHZ_DEMO_MCP_PORT: must be a port number from 1 to 65535/);
+  refused(() => loadConfig({ env: { MCP_AUTHZ_DEMO_MCP_PORT: 'x' } }), /MCP_AUTHZ_DEMO_MCP_PORT: must be a port number/);
+});
+
+test('a config file never runs the demo, and cannot ask for it', () => {
+  assert.equal(load(RESOURCE).demo, undefined);
+  refused(() => load(`demo: { mcpPort: 3001 }\n${RESOURCE}`), /demo: the demo runs only without a config file/);
 });
 
 test('environment variables override the file', () => {
