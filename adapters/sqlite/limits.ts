@@ -4,7 +4,8 @@
  * A SQLite deployment is one server process (CLI processes sharing the file never limit
  * anything), so its counters live in that process: nothing is written to the file for a
  * request that is only counted, and a restart starts every count afresh. Each key keeps its
- * recent hits (at most `max` of them) and its hold; keys with neither are forgotten by a sweep
+ * recent hits (at most `max` of them, in arrays whose spent front is dropped now and then, so a
+ * hit costs the same whatever `max` is) and its hold; keys with neither are forgotten by a sweep
  * run at most once a minute on use, so memory stays bounded by the recently active keys.
  * Each call runs without yielding, so it is atomic within the process.
  */
@@ -12,18 +13,19 @@ import type { RateCounters, RateDecision, RateRule } from '../contract.js';
 
 const SWEEP_EVERY_MS = 60_000;
 
-interface Hit {
-  at: number;
-  id: string;
-}
-
 interface Entry {
-  /** oldest first */
-  hits: Hit[];
+  /** times of the hits in the window, oldest first, from `head` on (earlier slots are spent) */
+  at: number[];
+  /** the hits' ids, parallel to `at` */
+  ids: string[];
+  head: number;
   windowMs: number;
   /** epoch ms until which the key is held (0: no hold) */
   holdUntil: number;
 }
+
+/** Spent slots are dropped from the front once there are this many (and half the array): amortised O(1) per hit. */
+const COMPACT_AT = 1024;
 
 export class MemoryRateCounters implements RateCounters {
   readonly #entries = new Map<string, Entry>();
@@ -43,30 +45,44 @@ export class MemoryRateCounters implements RateCounters {
       return { allowed: false, retryAfterMs: wait };
     }
     const id = `${now}:${++this.#sequence}`;
-    entry.hits.push({ at: now, id });
-    if (entry.hits.length > 1 && entry.hits.at(-2)!.at > now) entry.hits.sort((a, b) => a.at - b.at);
-    if (entry.hits.length > rule.max) entry.hits = entry.hits.slice(-rule.max);
+    const last = entry.at.length - 1;
+    if (last >= entry.head && entry.at[last]! > now) {
+      // a hit dated before the newest (callers passing `now`): keep the window in time order
+      const at = entry.at.findIndex((t, i) => i >= entry.head && t > now);
+      entry.at.splice(at, 0, now);
+      entry.ids.splice(at, 0, id);
+    } else {
+      entry.at.push(now);
+      entry.ids.push(id);
+    }
+    // more than `max` in the window never matters: the oldest beyond it are spent
+    if (entry.at.length - entry.head > rule.max) entry.head = entry.at.length - rule.max;
+    compact(entry);
     return { allowed: true, retryAfterMs: 0, hit: id };
   }
 
   async forget(key: string, hit: string): Promise<void> {
     const entry = this.#entries.get(key);
-    if (entry) entry.hits = entry.hits.filter((h) => h.id !== hit);
+    if (!entry) return;
+    const at = entry.ids.lastIndexOf(hit);
+    if (at < entry.head) return;
+    entry.at.splice(at, 1);
+    entry.ids.splice(at, 1);
   }
 
   async reset(key: string): Promise<void> {
     this.#entries.delete(key);
   }
 
-  /** The key's entry, its expired hits dropped (created when missing). */
+  /** The key's entry, its expired hits spent (created when missing). */
   #entry(key: string, rule: RateRule, now: number): Entry {
     let entry = this.#entries.get(key);
     if (!entry) {
-      entry = { hits: [], windowMs: rule.windowMs, holdUntil: 0 };
+      entry = { at: [], ids: [], head: 0, windowMs: rule.windowMs, holdUntil: 0 };
       this.#entries.set(key, entry);
     }
     entry.windowMs = rule.windowMs;
-    entry.hits = entry.hits.filter((h) => h.at > now - rule.windowMs);
+    while (entry.head < entry.at.length && entry.at[entry.head]! <= now - rule.windowMs) entry.head++;
     return entry;
   }
 
@@ -74,14 +90,22 @@ export class MemoryRateCounters implements RateCounters {
     if (now - this.#lastSweep < SWEEP_EVERY_MS) return;
     this.#lastSweep = now;
     for (const [key, entry] of this.#entries) {
-      if (entry.holdUntil <= now && entry.hits.every((h) => h.at <= now - entry.windowMs)) this.#entries.delete(key);
+      const newest = entry.at.length > entry.head ? entry.at[entry.at.length - 1]! : -Infinity;
+      if (entry.holdUntil <= now && newest <= now - entry.windowMs) this.#entries.delete(key);
     }
   }
 }
 
+function compact(entry: Entry): void {
+  if (entry.head < COMPACT_AT || entry.head * 2 < entry.at.length) return;
+  entry.at = entry.at.slice(entry.head);
+  entry.ids = entry.ids.slice(entry.head);
+  entry.head = 0;
+}
+
 /** Milliseconds until the key may go on (0: now): the longer of the window's wait and the hold. */
 function waitOf(entry: Entry, rule: RateRule, now: number): number {
-  const count = entry.hits.length;
-  const windowWait = count >= rule.max ? entry.hits[count - rule.max]!.at + rule.windowMs - now : 0;
+  const count = entry.at.length - entry.head;
+  const windowWait = count >= rule.max ? entry.at[entry.at.length - rule.max]! + rule.windowMs - now : 0;
   return Math.max(0, windowWait, entry.holdUntil - now);
 }

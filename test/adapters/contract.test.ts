@@ -873,6 +873,31 @@ for (const kind of KINDS) {
       assert.equal((await store.limits.hit(key, rule, { now: t + 11_000 })).allowed, true);
     });
 
+    it('limits: a window of thousands of hits slides exactly, and a hit forgotten in its middle is gone', async () => {
+      const key = newId('limit');
+      const rule = { max: 3000, windowMs: 10_000 };
+      const t = Date.now();
+      let allowed = 0;
+      let middle: string | undefined;
+      // 5 000 attempts, one every 2 ms: the first 3 000 fill the window
+      for (let i = 0; i < 5000; i++) {
+        const decision = await store.limits.hit(key, rule, { now: t + i * 2 });
+        if (decision.allowed) allowed++;
+        if (i === 1500) middle = decision.hit;
+      }
+      assert.equal(allowed, 3000);
+      assert.equal((await store.limits.hit(key, rule, { now: t + 9_999 })).allowed, false);
+      await store.limits.forget(key, middle!);
+      assert.equal((await store.limits.hit(key, rule, { now: t + 9_999 })).allowed, true, 'the forgotten hit made room for one');
+      assert.equal((await store.limits.hit(key, rule, { now: t + 9_999 })).allowed, false);
+      // the window slides: at t + 10 s the first hit has left it, the second not yet
+      assert.equal((await store.limits.hit(key, rule, { now: t + 10_000 })).allowed, true);
+      assert.equal((await store.limits.hit(key, rule, { now: t + 10_001 })).allowed, false);
+      let later = 0;
+      for (let i = 0; i < 3001; i++) if ((await store.limits.hit(key, rule, { now: t + 30_000 + i })).allowed) later++;
+      assert.equal(later, 3000, 'a window later, all of it is free again');
+    });
+
     it('limits: forget takes one hit back, reset forgets every hit and the hold', async () => {
       const key = newId('limit');
       const rule = { max: 2, windowMs: 60_000 };
