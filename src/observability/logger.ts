@@ -36,14 +36,31 @@ export const REDACT_PATHS = [
   '*.device_code',
 ];
 
-export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+const BASE = { service: 'mcp-authz' };
+
+/**
+ * The logger. Without a destination it writes to standard output: `buffered` lines go out in
+ * writes of about 4 KiB rather than one system call per line (the server's choice, unless audit
+ * records share standard output, whose lines must never interleave with a partial write); what
+ * is buffered is written when the process exits, though not if it is killed.
+ */
+export function createLogger(level: string, destination?: NodeJS.WritableStream, { buffered = false }: { buffered?: boolean } = {}): Logger {
   return pino(
     {
       level,
-      base: { service: 'mcp-authz' },
+      base: BASE,
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    destination as pino.DestinationStream | undefined,
+    (destination as pino.DestinationStream | undefined) ?? (buffered ? pino.destination({ dest: 1, sync: false, minLength: 4096 }) : undefined),
   );
+}
+
+/**
+ * The same log without redaction, for the one line per request, whose fields are fixed and
+ * never secret (request id, method, path without its query, status, duration): redacting
+ * costs about 12 µs a line, a tenth of a token request. Same destination and level.
+ */
+export function unredactedLogger(log: Logger): Logger {
+  return pino({ level: log.level, base: BASE, timestamp: pino.stdTimeFunctions.isoTime }, (log as unknown as Record<symbol, pino.DestinationStream>)[pino.symbols.streamSym]);
 }

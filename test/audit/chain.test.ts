@@ -17,7 +17,7 @@ import { createAuditLog, type ChainedAuditLog } from '../../src/audit/log.js';
 import type { AuditEvent } from '../../src/audit/events.js';
 import { CHAIN_INDEX, readCheckpoint } from '../../src/audit/checkpoints.js';
 import { fileSource, sinkFileSource, sinkFiles, verifySource } from '../../src/audit/read.js';
-import { genesisHash, recordHash, serializeRecord } from '../../src/audit/record.js';
+import { genesisHash, recordHash, sealRecord, serializeRecord } from '../../src/audit/record.js';
 import { ROTATED_FILE } from '../../src/audit/sinks.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { auditConfig, capturedLogger, forge, sampleEvent } from './support.js';
@@ -93,6 +93,16 @@ describe('one chain in the file sink', () => {
     assert.equal(result.problems[0]!.location, `${copy}:4`);
     assert.equal(result.problems[0]!.seq, 4);
     assert.equal(result.problems[0]!.chain, audit.chain);
+  });
+
+  it('the writer seals a record as the verifier hashes and serialises it', () => {
+    for (const line of original) {
+      const { hash, ...body } = JSON.parse(line) as Record<string, unknown>;
+      assert.deepEqual(sealRecord(body), { hash, line });
+      assert.equal(recordHash(body), hash);
+    }
+    const odd = { audit: 1, prev: 'a'.repeat(64), zeta: [1, 'two', null], alpha: { 'b\u00e9': 'é', a: -0, n: undefined }, hashx: 'after hash' };
+    assert.deepEqual(sealRecord(odd), { hash: recordHash(odd), line: serializeRecord({ ...odd, hash: recordHash(odd) }) });
   });
 
   it('each line is the record’s one serialisation: canonical JSON, nothing more', () => {

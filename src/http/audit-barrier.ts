@@ -1,0 +1,20 @@
+/**
+ * A request that recorded audit events answers only once they are written: what the client is
+ * told (a token issued, a grant revoked) is in the audit trail first, so an acknowledged record
+ * survives the server being killed right after. The log writes in batches (src/audit/log.ts),
+ * so under load the wait is a share of one write, not one write per record; a request that
+ * recorded nothing does not wait.
+ */
+import type { Middleware } from 'koa';
+import type { AuditLog } from '../audit/events.js';
+
+export function auditBarrier(audit: AuditLog): Middleware {
+  return async (_ctx, next) => {
+    const before = audit.recorded;
+    try {
+      await next();
+    } finally {
+      if (audit.recorded !== before) await audit.written();
+    }
+  };
+}
