@@ -11,9 +11,13 @@ import type { Context } from 'koa';
 /** oidc-provider's limit for form bodies (lib/shared/selective_body.js). */
 const ENGINE_LIMIT = 56 * 1024;
 
+/** The body's parameters, once a middleware has read them: the next one reads these instead. */
+const PARSED = Symbol('form parameters');
+
 /**
  * Calls `adjust` with the request's form parameters (query for GET, body for a urlencoded
- * POST); when it returns true, the request continues with the adjusted parameters.
+ * POST); when it returns true, the request continues with the adjusted parameters. The body
+ * is read once per request: later calls get the parameters as the earlier ones left them.
  */
 export async function adjustFormParams(ctx: Context, adjust: (params: URLSearchParams) => boolean): Promise<void> {
   if (ctx.method === 'GET') {
@@ -22,10 +26,17 @@ export async function adjustFormParams(ctx: Context, adjust: (params: URLSearchP
     return;
   }
   if (ctx.method !== 'POST' || !ctx.is('application/x-www-form-urlencoded')) return;
+  const state = ctx.state as { [PARSED]?: URLSearchParams };
+  const parsed = state[PARSED];
+  if (parsed) {
+    if (adjust(parsed)) replayBody(ctx, Buffer.from(parsed.toString(), 'utf8'));
+    return;
+  }
   // unread past the limit: the body is handed on as it came, for the engine to refuse as too large
   const body = await readBody(ctx, ENGINE_LIMIT);
   if (body === undefined) return;
   const params = new URLSearchParams(body.toString('utf8'));
+  state[PARSED] = params;
   replayBody(ctx, adjust(params) ? Buffer.from(params.toString(), 'utf8') : body);
 }
 

@@ -479,6 +479,29 @@ describe('security headers', () => {
     assert.equal((await fetch(`${server.base}/boom`)).status, 500);
   });
 
+  it('JSON (the OAuth endpoints) gets the short set an API answer needs, not the page policy', async () => {
+    const app = new Koa();
+    app.use(securityHeaders({ hsts: true }));
+    app.use((ctx) => {
+      ctx.body = { access_token: 'x' };
+    });
+    const s: Server = await new Promise((resolve) => {
+      const srv = app.listen(0, '127.0.0.1', () => resolve(srv));
+    });
+    try {
+      const res = await fetch(`http://127.0.0.1:${(s.address() as AddressInfo).port}/`);
+      assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
+      assert.equal(res.headers.get('content-security-policy'), "default-src 'none'; frame-ancestors 'none'");
+      assert.equal(res.headers.get('x-frame-options'), 'DENY');
+      assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+      assert.equal(res.headers.get('referrer-policy'), 'no-referrer');
+      assert.equal(res.headers.get('strict-transport-security'), 'max-age=31536000; includeSubDomains');
+      assert.equal(res.headers.get('permissions-policy'), null);
+    } finally {
+      await new Promise((resolve) => s.close(resolve));
+    }
+  });
+
   it('HSTS only when enabled', async () => {
     const app = new Koa();
     app.use(securityHeaders({ hsts: true }));
