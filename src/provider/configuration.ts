@@ -9,6 +9,7 @@ import { OIDC_SCOPES, type Config, type ResourceConfig } from '../config/schema.
 import type { Store } from '../../adapters/contract.js';
 import type { ServerSecrets } from '../keys/secrets.js';
 import { adapterClass } from './adapter.js';
+import { engineSigningKeys } from '../keys/node-signing-key.js';
 import { staticClientMetadata } from './clients.js';
 import { findAccount, personOf } from './accounts.js';
 import type { ResourceRegistry } from './resources.js';
@@ -101,7 +102,7 @@ export function providerConfiguration(deps: ProviderDeps): Configuration {
     scopes: [...OIDC_SCOPES],
     claims: { openid: ['sub'], profile: ['preferred_username'] },
     findAccount: findAccount(store),
-    jwks: jwks as Configuration['jwks'],
+    jwks: { keys: engineSigningKeys(jwks.keys) } as Configuration['jwks'],
     cookies: {
       keys: secrets.cookieKeys,
       names: { session: SESSION_COOKIE, interaction: 'mcp_authz_interaction', resume: 'mcp_authz_resume' },
@@ -143,6 +144,8 @@ export function providerConfiguration(deps: ProviderDeps): Configuration {
     routes: { registration: REGISTRATION_PATH },
     features: {
       devInteractions: { enabled: false },
+      // ES256 signed synchronously with node:crypto (src/keys/node-signing-key.ts)
+      externalSigningSupport: { enabled: true, ack: 'experimental-01' },
       clientIdMetadataDocument: documents.feature,
       // RFC 7591: MCP clients register themselves; no registration access tokens (RFC 7592 is not offered)
       registration: {
