@@ -1,0 +1,88 @@
+/**
+ * bench/issuance: client credentials → an ES256 JWT access token for one MCP server, mcp-authz
+ * next to a bare oidc-provider (bench/bare-oidc-provider.ts) with the same store kind, client,
+ * resource and algorithm, in the same run.
+ *
+ *   npm run bench:issuance          STORES=sqlite,redis ROUNDS=6 SECONDS=5 CONNECTIONS=10
+ *
+ * Both servers are processes of their own pinned to core 0, the load generator (autocannon,
+ * closed loop, keep-alive) to core 1; after a warm-up round each, rounds alternate between
+ * them. mcp-authz runs as `mcp-authz serve` does, with every default on: the audit trail (file
+ * sink, or the Redis stream on Redis), rate limits, request logs (to a file). Only the per-client
+ * token budget is raised, or one client would be refused after 600 tokens a minute: the limit
+ * is still counted on every request. Reported: median tokens/s, p99, server CPU per token, and
+ * the median of the per-round ratios. Results: bench/results/issuance-<store>.json.
+ */
+import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { alternate, freePort, pairedRatio, pinned, startServer, summary, waitForPort, writeResult, type LoadOptions } from './harness.js';
+import { BENCH_CLIENT, BENCH_RESOURCE, BENCH_SECRET, benchConfig } from './fixtures.js';
+
+const STORES = (process.env.STORES ?? 'sqlite,redis').split(',') as ('sqlite' | 'redis')[];
+const ROUNDS = Number(process.env.ROUNDS ?? 6);
+const SECONDS = Number(process.env.SECONDS ?? 5);
+const CONNECTIONS = Number(process.env.CONNECTIONS ?? 10);
+
+/** A redis-server of the benchmark's own, on core 1 with the load generator. */
+async function startRedis(dir: string): Promise<{ url: string; stop(): void }> {
+  const port = await freePort();
+  const [program, ...args] = pinned(1, ['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir]);
+  const child = spawn(program!, args, { stdio: 'ignore' });
+  await waitForPort(port);
+  return { url: `redis://127.0.0.1:${port}`, stop: () => void child.kill('SIGTERM') };
+}
+
+async function benchmark(store: 'sqlite' | 'redis') {
+  const dir = mkdtempSync(join(tmpdir(), `mcp-authz-bench-${store}-`));
+  const redis = store === 'redis' ? await startRedis(dir) : undefined;
+  const [barePort, ourPort] = [await freePort(), await freePort()];
+  const configFile = join(dir, 'mcp-authz.json');
+  writeFileSync(configFile, JSON.stringify({ ...benchConfig(), rateLimits: { tokenPerClient: { max: 1_000_000, window: 60 } } }));
+  const storeEnv = redis ? { REDIS_URL: redis.url } : { DATA_DIR: join(dir, 'ours') };
+  const bare = await startServer('oidc-provider', [process.execPath, 'dist/bench/bare-oidc-provider.js', String(barePort), store, redis ? redis.url : join(dir, 'bare')], `http://127.0.0.1:${barePort}`);
+  // request logs go to a file, as a deployment's would go somewhere
+  const logFd = openSync(join(dir, 'mcp-authz.log'), 'a');
+  const ours = await startServer('mcp-authz', [process.execPath, 'dist/src/main.js', '--config', configFile, 'serve'], `http://127.0.0.1:${ourPort}`, {
+    env: { PORT: String(ourPort), HOST: '127.0.0.1', ISSUER: `http://127.0.0.1:${ourPort}`, LOG_LEVEL: 'info', ...storeEnv },
+    stdout: logFd,
+  });
+  const load = (url: string): LoadOptions => ({
+    url: `${url}/token`,
+    method: 'POST',
+    headers: { authorization: `Basic ${Buffer.from(`${BENCH_CLIENT}:${BENCH_SECRET}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', resource: BENCH_RESOURCE, scope: 'notes:read' }).toString(),
+    connections: CONNECTIONS,
+    seconds: SECONDS,
+  });
+  try {
+    console.error(`issuance on ${store}: ${ROUNDS} alternating rounds of ${SECONDS} s, ${CONNECTIONS} connections`);
+    const [bareRounds, ourRounds] = await alternate([{ server: bare, load: load(bare.url) }, { server: ours, load: load(ours.url) }], ROUNDS, SECONDS);
+    const result = {
+      store,
+      method: { rounds: ROUNDS, seconds: SECONDS, connections: CONNECTIONS, pinning: 'servers on core 0, autocannon (and Redis) on core 1' },
+      bare: summary(bareRounds!),
+      mcpAuthz: summary(ourRounds!),
+      ratio: Number(pairedRatio(bareRounds!, ourRounds!).toFixed(3)),
+      cpuRatio: Number(pairedRatio(bareRounds!, ourRounds!, 'cpuMicrosPerRequest').toFixed(3)),
+    };
+    const path = writeResult(`issuance-${store}`, result);
+    console.log(
+      [
+        `issuance, ${store}: client credentials → ES256 JWT`,
+        `  bare oidc-provider  ${String(result.bare.requestsPerSecond).padStart(6)} tokens/s  p99 ${result.bare.p99Ms} ms  ${result.bare.cpuMicrosPerRequest} µs CPU/token`,
+        `  mcp-authz           ${String(result.mcpAuthz.requestsPerSecond).padStart(6)} tokens/s  p99 ${result.mcpAuthz.p99Ms} ms  ${result.mcpAuthz.cpuMicrosPerRequest} µs CPU/token`,
+        `  ratio ${result.ratio} (tokens/s, median of paired rounds; target ≥ 0.9), CPU per token ratio ${result.cpuRatio}; errors ${result.bare.errors}/${result.mcpAuthz.errors}`,
+        `  ${path}`,
+      ].join('\n'),
+    );
+    return result;
+  } finally {
+    await Promise.all([bare.stop(), ours.stop()]);
+    redis?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+for (const store of STORES) await benchmark(store);
