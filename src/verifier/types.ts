@@ -61,6 +61,13 @@ export interface VerifierOptions {
    * {@link Verifier.close} on shutdown: an open feed connection keeps a process running.
    */
   revocation?: RevocationOptions | false;
+  /**
+   * Verified JWT access tokens remembered (by a SHA-256 of the token) so that a token sent again
+   * costs a map lookup, not a signature check: `{ maxEntries? (10 000), maxAge? (300 s) }`, on by
+   * default; `false` checks every signature every time. Expiry, revocation and the feed's
+   * freshness are checked on every request either way. Needs node:crypto (Node, Bun, Deno).
+   */
+  cache?: { maxEntries?: number; maxAge?: number } | false;
   /** `scopes_supported` of the protected resource metadata: the minimal set a client should ask for. */
   scopesSupported?: string[];
   /** `resource_name` of the protected resource metadata. */

@@ -11,6 +11,7 @@ import { asSdkError, installedSdkErrors } from './sdk-errors.js';
 import { protectedResourceMetadata, protectedResourceMetadataUrl } from './metadata.js';
 import { feedKeys, RevocationFeed, type RevocableClaims } from './revocation.js';
 import { union } from './scopes.js';
+import { VerifiedTokens } from './token-cache.js';
 import type { AuthInfo, FetchLike, OAuthTokenVerifierLike, SdkErrorClasses, Verifier, VerifierOptions } from './types.js';
 import { canonicalResourceUri, isSecureOrLoopback } from './uri.js';
 import { consoleReporter } from './util.js';
@@ -89,6 +90,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const readyTimeout = seconds('revocation.readyTimeout', revocation?.readyTimeout, 2, { positive: false });
   const cacheTtl = seconds('introspection.cacheTtl', introspection?.cacheTtl, 30, { positive: false });
   if (options.resourceDocumentation !== undefined) absoluteUrl('resourceDocumentation', options.resourceDocumentation);
+  if (options.cache !== undefined && options.cache !== false && (typeof options.cache !== 'object' || options.cache === null)) fail('cache', 'must be an object of options, or false');
+  const cache = options.cache === false ? undefined : (options.cache ?? {});
+  const cacheEntries = cache?.maxEntries ?? 10_000;
+  if (cache && (!Number.isInteger(cacheEntries) || cacheEntries < 1)) fail('cache.maxEntries', 'must be a positive whole number');
+  const cacheAge = seconds('cache.maxAge', cache?.maxAge, 300, { positive: true });
   const stepUpScopes = options.stepUpScopes ?? 'operation';
   if (stepUpScopes !== 'operation' && stepUpScopes !== 'operation-and-granted') fail('stepUpScopes', "must be 'operation' or 'operation-and-granted'");
   const scopeHierarchy = options.scopeHierarchy;
@@ -120,6 +126,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     : undefined;
   // followed from the start: a missing feed is said at once, and the first request finds the backlog loaded
   feed?.start();
+  const verified = cache ? new VerifiedTokens({ maxEntries: cacheEntries, maxAge: cacheAge, clockTolerance }) : undefined;
   /** the first verifications wait (once, bounded) for the feed's backlog */
   let feedWarmup: Promise<unknown> | undefined;
 
@@ -136,7 +143,13 @@ export function createVerifier(options: VerifierOptions): Verifier {
     let claims: Record<string, unknown>;
     let introspected = false;
     if (looksLikeJws(token)) {
-      claims = await verifyJwt(token, jwtCheck);
+      const known = verified?.get(token);
+      if (known) claims = known;
+      else {
+        const payload = await verifyJwt(token, jwtCheck);
+        verified?.set(token, payload);
+        claims = payload;
+      }
     } else if (introspector) {
       const answer = await introspector.introspect(token);
       checkIntrospection(answer, introspectionCheck);

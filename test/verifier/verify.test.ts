@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { createHmac, generateKeyPairSync } from 'node:crypto';
 import { SignJWT, generateKeyPair } from 'jose';
 import { startServer, type TestServer } from '../helpers/server.js';
+import { VerifiedTokens } from '../../src/verifier/token-cache.js';
 import { createVerifier, VerifierError, type Verifier } from '../../src/verifier/index.js';
 import { metadataCandidates } from '../../src/verifier/discovery.js';
 import { clientCredentialsToken, codeOf, now, startFakeAs, NOTES, type FakeAs } from './support.js';
@@ -193,6 +194,39 @@ describe('verifier: checks past the signature (fake authorization server, own ke
     assert.equal(await codeOf(verifier.verifyAccessToken(await as.sign({ exp: undefined }))), 'ERR_TOKEN_INVALID');
     const strict = createVerifier({ issuer: as.issuer, resource: NOTES, clockTolerance: 0 });
     assert.equal(await codeOf(strict.verifyAccessToken(await as.sign({ exp: now() - 2 }))), 'ERR_TOKEN_EXPIRED');
+  });
+
+  it('the verified-token cache: a repeated token is not checked again, yet still expires; cache: false checks every time', async () => {
+    const strict = createVerifier({ issuer: as.issuer, resource: NOTES, clockTolerance: 0 });
+    const token = await as.sign({ exp: now() + 2 });
+    const first = await strict.verifyAccessToken(token);
+    const jwksFetches = as.hits.get('/jwks');
+    const again = await strict.verifyAccessToken(token);
+    assert.deepEqual(again, first, 'the same AuthInfo');
+    assert.notEqual(again, first, 'a fresh object each time');
+    assert.ok(Object.isFrozen(again.extra?.claims), 'shared claims cannot be changed by a caller');
+    // a token signed by a key the verifier does not know fails, cached or not: the cache is keyed by the whole token
+    const [h, p] = token.split('.');
+    assert.equal(await codeOf(strict.verifyAccessToken(`${h}.${p}.${'A'.repeat(86)}`)), 'ERR_TOKEN_INVALID');
+    assert.equal(as.hits.get('/jwks'), jwksFetches);
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    assert.equal(await codeOf(strict.verifyAccessToken(token)), 'ERR_TOKEN_EXPIRED', 'a cached token expires all the same');
+    assert.throws(() => createVerifier({ issuer: as.issuer, resource: NOTES, cache: 'yes' as never }), /"cache"/);
+    assert.throws(() => createVerifier({ issuer: as.issuer, resource: NOTES, cache: { maxEntries: 0 } }), /"cache.maxEntries"/);
+    assert.throws(() => createVerifier({ issuer: as.issuer, resource: NOTES, cache: { maxAge: 0 } }), /"cache.maxAge"/);
+    await strict.close();
+  });
+
+  it('VerifiedTokens: forgets the oldest past maxEntries and anything older than maxAge', async () => {
+    const tokens = new VerifiedTokens({ maxEntries: 2, maxAge: 1, clockTolerance: 0 });
+    const claims = (jti: string) => ({ jti, exp: now() + 600 });
+    tokens.set('a.b.c', claims('1'));
+    tokens.set('d.e.f', claims('2'));
+    tokens.set('g.h.i', claims('3'));
+    assert.equal(tokens.get('a.b.c'), undefined);
+    assert.equal(tokens.get('g.h.i')?.jti, '3');
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    assert.equal(tokens.get('g.h.i'), undefined, 'maxAge: a withdrawn key is not trusted longer than this');
   });
 
   it('nbf is honoured with the tolerance', async () => {
