@@ -3,7 +3,7 @@
  * next to a bare oidc-provider (bench/bare-oidc-provider.ts) with the same store kind, client,
  * resource and algorithm, in the same run.
  *
- *   npm run bench:issuance          STORES=sqlite,redis ROUNDS=6 SECONDS=5 CONNECTIONS=10
+ *   npm run bench:issuance          (STORES=sqlite,redis ROUNDS=6 SECONDS=5 CONNECTIONS=10)
  *
  * Both servers are processes of their own pinned to core 0, the load generator (autocannon,
  * closed loop, keep-alive) to core 1; after a warm-up round each, rounds alternate between
@@ -68,6 +68,7 @@ async function benchmark(store: 'sqlite' | 'redis') {
       cpuRatio: Number(pairedRatio(bareRounds!, ourRounds!, 'cpuMicrosPerRequest').toFixed(3)),
     };
     const path = writeResult(`issuance-${store}`, result);
+    if (result.ratio < 0.9 || result.mcpAuthz.errors > 0) process.exitCode = 1;
     console.log(
       [
         `issuance, ${store}: client credentials → ES256 JWT`,
