@@ -292,5 +292,25 @@ export class StoreError extends Error {
   override readonly name = 'StoreError';
 }
 
+/**
+ * Whether `err` says the store cannot be reached right now (a condition that passes), as
+ * opposed to a bug or a bad record: Redis down, restarting or not answering in time (the
+ * client's connection errors), SQLite busy or locked by another process. Requests that meet
+ * it are answered `503` with `Retry-After`, never `500`.
+ */
+export function isStoreUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const { name, message } = err;
+  const code = (err as { code?: unknown }).code;
+  return (
+    name === 'MaxRetriesPerRequestError' ||
+    code === 'SQLITE_BUSY' ||
+    code === 'SQLITE_LOCKED' ||
+    code === 'ECONNREFUSED' ||
+    code === 'ECONNRESET' ||
+    /^(Connection is closed\.|Command timed out|Stream isn't writeable)/.test(message)
+  );
+}
+
 /** Models whose id must stay recoverable from a secondary index (findByUid / findByUserCode). */
 export const MODELS_KEEPING_ID = new Set(['Session', 'DeviceCode']);

@@ -218,7 +218,8 @@ export class RedisRevocationLog implements RevocationLog {
   }
 
   #connect(): Redis {
-    const connection = this.#redis.duplicate();
+    // a blocking read waits longer than the store's command timeout, and has its own guard
+    const connection = this.#redis.duplicate({ commandTimeout: undefined });
     // without a listener ioredis prints connection errors to stderr; failures surface as rejected reads
     connection.on('error', () => {});
     this.#blocking.add(connection);

@@ -1,11 +1,12 @@
 /**
  * The Redis store: for several replicas sharing state.
  *
- * The client keeps ioredis's defaults that matter for availability: the offline queue
- * (commands issued while disconnected wait for the reconnect instead of failing) and
- * the default reconnect strategy, so one store object survives a Redis restart.
- * `ping()` is the exception: a health check must answer promptly, so it fails at once
- * when the connection is down and times out when Redis does not answer.
+ * One store object survives a Redis restart: the client reconnects by itself (every 50 ms at
+ * first, at most every 500 ms, so service is back within a second of Redis), and commands
+ * issued while it reconnects wait in the offline queue — but only through one reconnect
+ * attempt, and a command Redis does not answer within {@link COMMAND_TIMEOUT_MS} fails: while
+ * Redis is down, requests fail fast (503, src/http/error-boundary.ts) instead of hanging.
+ * `ping()` fails at once when the connection is down and times out when Redis does not answer.
  */
 import { Redis } from 'ioredis';
 import { StoreError, type ModelAdapter, type Store } from '../contract.js';
@@ -19,6 +20,11 @@ import { RedisRevocationLog } from './revocations.js';
 import { RedisRefreshRotations } from './rotations.js';
 import { RedisScripts } from './scripts.js';
 import { RedisSettingsStore } from './settings.js';
+
+/** A command Redis has not answered by then fails (the blocking reads of the revocation log excepted). */
+export const COMMAND_TIMEOUT_MS = 2000;
+/** The longest wait between reconnect attempts. */
+const MAX_RECONNECT_DELAY_MS = 500;
 
 export interface RedisStoreOptions {
   url: string;
@@ -148,6 +154,9 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
     lazyConnect: true,
     enableOfflineQueue: true,
     connectTimeout: connectTimeoutMs,
+    maxRetriesPerRequest: 1,
+    commandTimeout: COMMAND_TIMEOUT_MS,
+    retryStrategy: (times) => Math.min(times * 50, MAX_RECONNECT_DELAY_MS),
   });
   // Without a listener ioredis prints every connection error to stderr; the latest
   // one is kept instead, to explain a failing ping().

@@ -209,7 +209,15 @@ export class RedisStreamSink implements AuditSink {
 /** A connection of the audit log's own (lazily loaded ioredis). Errors are reported by the commands that fail. */
 export async function connectRedis(url: string): Promise<Redis> {
   const { Redis } = await import('ioredis');
-  const redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: true, connectTimeout: 5000, maxRetriesPerRequest: 3 });
+  // as the store's client (adapters/redis/store.ts): while Redis is down, writes fail fast and are counted lost
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    enableOfflineQueue: true,
+    connectTimeout: 5000,
+    maxRetriesPerRequest: 1,
+    commandTimeout: 2000,
+    retryStrategy: (times) => Math.min(times * 50, 500),
+  });
   redis.on('error', () => {});
   return redis;
 }

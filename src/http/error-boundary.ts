@@ -1,21 +1,52 @@
 /**
  * The one place our own routes' errors become responses. A PageError is shown as it is;
- * a FormBodyError gets its status and a short page; anything else is logged with the
- * request id and shown as a generic 500 page. Never a stack trace, path or version.
- * (oidc-provider renders its own errors through the same error view.)
+ * a FormBodyError gets its status and a short page; a store that cannot be reached (Redis
+ * down) is `503` with `Retry-After` — JSON `temporarily_unavailable` for API callers, a page
+ * for browsers — logged once per outage; anything else is logged with the request id and
+ * shown as a generic 500 page. Never a stack trace, path or version. (oidc-provider renders
+ * its own errors through the same error view; its 503s get the same `Retry-After`.)
  */
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
+import { isStoreUnavailable } from '../../adapters/contract.js';
 import type { Logger } from '../observability/logger.js';
 import { FormBodyError } from './form-body.js';
 import { PageError } from './page-error.js';
 import type { Render } from './render.js';
 
+/** Seconds a client is told to wait when the store cannot be reached. */
+export const STORE_RETRY_AFTER = 2;
+
 export function errorBoundary(render: Render, log: Logger): Middleware {
+  /** one log line per outage: the first failure after a success */
+  let unavailable = false;
+  const storeUnavailable = (ctx: Context, err: Error) => {
+    if (!unavailable) log.error({ requestId: ctx.state.requestId, err: { name: err.name, message: err.message } }, 'the store cannot be reached; answering 503 until it can');
+    unavailable = true;
+    ctx.set('Retry-After', String(STORE_RETRY_AFTER));
+    ctx.set('Cache-Control', 'no-store');
+  };
+
   return async (ctx, next) => {
     try {
       await next();
+      if (unavailable && ctx.status < 500) {
+        unavailable = false;
+        log.info({ requestId: ctx.state.requestId }, 'the store can be reached again');
+      }
+      // the engine's own 503 (src/provider/adapter.ts StoreUnavailable)
+      if (ctx.status === 503 && !ctx.response.get('Retry-After')) ctx.set('Retry-After', String(STORE_RETRY_AFTER));
     } catch (err) {
       const requestId = ctx.state.requestId as string | undefined;
+      if (isStoreUnavailable(err)) {
+        storeUnavailable(ctx, err as Error);
+        if (ctx.accepts('json', 'html') === 'html') {
+          render(ctx, 'error', { title: 'Temporarily unavailable', message: 'The service is temporarily unavailable. Try again in a few seconds.', ...(requestId ? { requestId } : {}) }, 503);
+        } else {
+          ctx.status = 503;
+          ctx.body = { error: 'temporarily_unavailable', error_description: 'the service is temporarily unavailable; try again shortly' };
+        }
+        return;
+      }
       let status = 500;
       let title = 'Something went wrong';
       let message = 'Something went wrong while handling your request. Go back to the app and try again.';

@@ -10,7 +10,25 @@
  *   "connected apps" page and `mcp-authz grants` list (oidc-provider cannot list grants).
  */
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
-import { AlreadyConsumedError, type Store } from '../../adapters/contract.js';
+import { AlreadyConsumedError, isStoreUnavailable, type Store } from '../../adapters/contract.js';
+
+/** The store cannot be reached: the engine answers `503 temporarily_unavailable` (and Retry-After, src/http/error-boundary.ts). */
+export class StoreUnavailable extends errors.TemporarilyUnavailable {
+  constructor() {
+    super('the service is temporarily unavailable; try again shortly');
+    this.status = 503;
+    this.statusCode = 503;
+  }
+}
+
+/** Runs a store call, turning "cannot be reached" into the engine's 503. */
+async function reachable<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw isStoreUnavailable(err) ? new StoreUnavailable() : err;
+  }
+}
 
 /** How long an expired device code is kept to answer `expired_token`. */
 export const EXPIRED_DEVICE_CODE_GRACE = 600;
@@ -40,41 +58,47 @@ export function adapterClass(store: Store, { clientTtl }: AdapterOptions) {
       this.#model = store.model(name);
     }
 
-    async upsert(id: string, payload: AdapterPayload, expiresIn: number) {
+    upsert(id: string, payload: AdapterPayload, expiresIn: number) {
       // registered clients come without a lifetime: they are kept while they are used
       const keepFor = this.name === 'DeviceCode' ? expiresIn + EXPIRED_DEVICE_CODE_GRACE : this.name === 'Client' ? clientTtl : expiresIn;
-      await this.#model.upsert(id, payload as Record<string, unknown>, keepFor);
-      if (this.name === 'Grant') await recordGrant(id, payload, expiresIn);
+      return reachable(async () => {
+        await this.#model.upsert(id, payload as Record<string, unknown>, keepFor);
+        if (this.name === 'Grant') await recordGrant(id, payload, expiresIn);
+      });
     }
 
     find(id: string) {
-      return this.#model.find(id) as Promise<AdapterPayload | undefined>;
+      return reachable(() => this.#model.find(id) as Promise<AdapterPayload | undefined>);
     }
 
     findByUserCode(userCode: string) {
-      return this.#model.findByUserCode(userCode) as Promise<AdapterPayload | undefined>;
+      return reachable(() => this.#model.findByUserCode(userCode) as Promise<AdapterPayload | undefined>);
     }
 
     findByUid(uid: string) {
-      return this.#model.findByUid(uid) as Promise<AdapterPayload | undefined>;
+      return reachable(() => this.#model.findByUid(uid) as Promise<AdapterPayload | undefined>);
     }
 
-    async consume(id: string) {
-      try {
-        await this.#model.consume(id);
-      } catch (err) {
-        if (err instanceof AlreadyConsumedError) throw new errors.InvalidGrant('grant already used');
-        throw err;
-      }
+    consume(id: string) {
+      return reachable(async () => {
+        try {
+          await this.#model.consume(id);
+        } catch (err) {
+          if (err instanceof AlreadyConsumedError) throw new errors.InvalidGrant('grant already used');
+          throw err;
+        }
+      });
     }
 
-    async destroy(id: string) {
-      await this.#model.destroy(id);
-      if (this.name === 'Grant') await store.grants.remove(id);
+    destroy(id: string) {
+      return reachable(async () => {
+        await this.#model.destroy(id);
+        if (this.name === 'Grant') await store.grants.remove(id);
+      });
     }
 
     revokeByGrantId(grantId: string) {
-      return this.#model.revokeByGrantId(grantId);
+      return reachable(() => this.#model.revokeByGrantId(grantId));
     }
   };
 }

@@ -17,6 +17,9 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** kills the server (SIGKILL) and starts it again on the same port and directory */
   restart(): Promise<void>;
+  /** kills the server (SIGKILL); `start` brings it back on the same port and directory */
+  kill(): Promise<void>;
+  start(): Promise<void>;
 }
 
 export interface StartRedisOptions {
@@ -135,6 +138,14 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     async restart() {
       child.kill('SIGKILL');
       await exited(child);
+      child = await spawnServer(port, dir, persist);
+    },
+    async kill() {
+      child.kill('SIGKILL');
+      await exited(child);
+    },
+    async start() {
+      if (child.exitCode === null && child.signalCode === null) return;
       child = await spawnServer(port, dir, persist);
     },
   };

@@ -1,0 +1,57 @@
+/**
+ * `mcp-authz serve` in a process of its own on a fixed port, as an operator runs it: for tests
+ * that kill it for real and start it again on the same data (its issuer stays the same).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './redis.js';
+
+const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
+
+export interface ServeProcess {
+  issuer: string;
+  url(path: string): string;
+  /** starts it (again); resolves once /healthz answers */
+  start(): Promise<void>;
+  /** sends `signal` (SIGTERM by default, SIGKILL to kill it) and waits for it to exit */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export async function serveProcess(options: { dataDir: string; configFile: string; env?: NodeJS.ProcessEnv }): Promise<ServeProcess> {
+  const port = await freePort();
+  const issuer = `http://127.0.0.1:${port}`;
+  let child: ChildProcess | undefined;
+  const running = () => child !== undefined && child.exitCode === null && child.signalCode === null;
+  return {
+    issuer,
+    url: (path) => `${issuer}${path}`,
+    async start() {
+      if (running()) return;
+      const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: '127.0.0.1', ISSUER: issuer, DATA_DIR: options.dataDir, LOG_LEVEL: 'warn', ...options.env };
+      delete env.MCP_AUTHZ_CONFIG;
+      if (!options.env?.REDIS_URL) delete env.REDIS_URL;
+      const started = spawn(process.execPath, [MAIN, '--config', options.configFile, 'serve'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      child = started;
+      let stderr = '';
+      started.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        if (started.exitCode !== null) throw new Error(`serve exited ${started.exitCode}: ${stderr}`);
+        const up = await fetch(`${issuer}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        );
+        if (up) return;
+        if (Date.now() > deadline) throw new Error(`serve did not answer within 20 s: ${stderr}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    },
+    async stop(signal = 'SIGTERM') {
+      if (!running()) return;
+      const exited = once(child!, 'exit');
+      child!.kill(signal);
+      await exited;
+    },
+  };
+}
