@@ -6,6 +6,7 @@
  *   example       the example MCP server with and without the verifier (one process)
  *   issuance      client credentials → JWT against a bare oidc-provider, SQLite and Redis
  *   revocation    RFC 7009 revocation → refused by a verifier in another process, SQLite and Redis
+ *   flows         authorization code flows per second and device polling, against a bare oidc-provider
  *
  * `npm run bench -- issuance revocation` runs only those. Not part of `npm test`.
  */
@@ -19,6 +20,7 @@ const BENCHMARKS: Record<string, string[]> = {
   // these pin their servers to core 0 and their load to core 1: the driver goes with the load
   issuance: pinned(1, [process.execPath, 'dist/bench/issuance.js']),
   revocation: pinned(1, [process.execPath, 'dist/bench/revocation.js']),
+  flows: pinned(1, [process.execPath, 'dist/bench/flows.js']),
 };
 
 const wanted = process.argv.slice(2);
