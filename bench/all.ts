@@ -7,6 +7,7 @@
  *   issuance      client credentials → JWT against a bare oidc-provider, SQLite and Redis
  *   revocation    RFC 7009 revocation → refused by a verifier in another process, SQLite and Redis
  *   flows         authorization code flows per second and device polling, against a bare oidc-provider
+ *   soak          ten minutes of issuance (per-minute tokens/s), then ten at half capacity (open loop, memory)
  *
  * `npm run bench -- issuance revocation` runs only those. Not part of `npm test`.
  */
@@ -21,6 +22,7 @@ const BENCHMARKS: Record<string, string[]> = {
   issuance: pinned(1, [process.execPath, 'dist/bench/issuance.js']),
   revocation: pinned(1, [process.execPath, 'dist/bench/revocation.js']),
   flows: pinned(1, [process.execPath, 'dist/bench/flows.js']),
+  soak: pinned(1, [process.execPath, 'dist/bench/soak.js']),
 };
 
 const wanted = process.argv.slice(2);
