@@ -40,6 +40,15 @@ export async function waitForPort(port: number, timeoutMs = 10_000): Promise<voi
   }
 }
 
+/** A redis-server of the benchmark's own, on core 1 with the load generator, keeping nothing on disk. */
+export async function startRedis(dir: string): Promise<{ url: string; stop(): void }> {
+  const port = await freePort();
+  const [program, ...args] = pinned(1, ['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir]);
+  const child = spawn(program!, args, { stdio: 'ignore' });
+  await waitForPort(port);
+  return { url: `redis://127.0.0.1:${port}`, stop: () => void child.kill('SIGTERM') };
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();

@@ -16,23 +16,13 @@
 import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
-import { alternate, freePort, pairedRatio, pinned, startServer, summary, waitForPort, writeResult, type LoadOptions } from './harness.js';
+import { alternate, freePort, pairedRatio, startRedis, startServer, summary, writeResult, type LoadOptions } from './harness.js';
 import { BENCH_CLIENT, BENCH_RESOURCE, BENCH_SECRET, benchConfig } from './fixtures.js';
 
 const STORES = (process.env.STORES ?? 'sqlite,redis').split(',') as ('sqlite' | 'redis')[];
 const ROUNDS = Number(process.env.ROUNDS ?? 6);
 const SECONDS = Number(process.env.SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 10);
-
-/** A redis-server of the benchmark's own, on core 1 with the load generator. */
-async function startRedis(dir: string): Promise<{ url: string; stop(): void }> {
-  const port = await freePort();
-  const [program, ...args] = pinned(1, ['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir]);
-  const child = spawn(program!, args, { stdio: 'ignore' });
-  await waitForPort(port);
-  return { url: `redis://127.0.0.1:${port}`, stop: () => void child.kill('SIGTERM') };
-}
 
 async function benchmark(store: 'sqlite' | 'redis') {
   const dir = mkdtempSync(join(tmpdir(), `mcp-authz-bench-${store}-`));

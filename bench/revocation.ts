@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, pinned, startServer, waitForPort, writeResult } from './harness.js';
+import { freePort, pinned, startRedis, startServer, writeResult } from './harness.js';
 import { BENCH_CLIENT, BENCH_RESOURCE, BENCH_SECRET, benchConfig } from './fixtures.js';
 
 const STORES = (process.env.STORES ?? 'sqlite,redis').split(',') as ('sqlite' | 'redis')[];
@@ -31,12 +31,9 @@ async function benchmark(store: 'sqlite' | 'redis') {
   try {
     let storeEnv: Record<string, string> = { DATA_DIR: join(dir, 'data') };
     if (store === 'redis') {
-      const redisPort = await freePort();
-      const [program, ...args] = pinned(1, ['redis-server', '--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir]);
-      const redis = spawn(program!, args, { stdio: 'ignore' });
-      stops.push(() => redis.kill('SIGTERM'));
-      await waitForPort(redisPort);
-      storeEnv = { REDIS_URL: `redis://127.0.0.1:${redisPort}` };
+      const redis = await startRedis(dir);
+      stops.push(() => redis.stop());
+      storeEnv = { REDIS_URL: redis.url };
     }
     const port = await freePort();
     const issuer = `http://127.0.0.1:${port}`;

@@ -30,7 +30,8 @@ function rssMiB(pid: number): number {
 }
 
 /** An open loop: `rate` requests a second for `seconds`, latencies from each request's due time. */
-async function openLoop(url: URL, body: string, headers: Record<string, string>, rate: number, seconds: number, onMinute: (minute: number, latencies: number[], errors: number) => void): Promise<void> {
+async function openLoop(url: URL, body: string, headers: Record<string, string>, rate: number, seconds: number, onMinute: (minute: number, latencies: number[], errors: number) => void, errorKinds: Map<string, number>): Promise<void> {
+  const failed = (kind: string) => errorKinds.set(kind, (errorKinds.get(kind) ?? 0) + 1);
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
   const start = performance.now();
   let latencies: number[] = [];
@@ -44,12 +45,16 @@ async function openLoop(url: URL, body: string, headers: Record<string, string>,
         res.resume();
         res.on('end', () => {
           if (res.statusCode === 200) latencies.push(performance.now() - due);
-          else errors++;
+          else {
+            errors++;
+            failed(`HTTP ${res.statusCode}`);
+          }
           resolve();
         });
       });
-      req.on('error', () => {
+      req.on('error', (err: NodeJS.ErrnoException) => {
         errors++;
+        failed(err.code ?? err.message);
         resolve();
       });
       req.end(body);
@@ -100,11 +105,12 @@ async function main() {
     const memory: number[] = [rssMiB(server.pid)];
     const sampler = setInterval(() => memory.push(rssMiB(server.pid)), 10_000);
     const minutes: { minute: number; p50Ms: number; p99Ms: number; maxMs: number; served: number; errors: number }[] = [];
+    const errorKinds = new Map<string, number>();
     await openLoop(new URL(`${url}/token`), body, headers, rate, MINUTES * 60, (minute, latencies, errors) => {
       latencies.sort((a, b) => a - b);
       minutes.push({ minute, p50Ms: Number(percentile(latencies, 50).toFixed(2)), p99Ms: Number(percentile(latencies, 99).toFixed(2)), maxMs: Number((latencies.at(-1) ?? NaN).toFixed(1)), served: latencies.length, errors });
       console.error(`  open loop minute ${minute}: p50 ${minutes.at(-1)!.p50Ms} ms, p99 ${minutes.at(-1)!.p99Ms} ms, ${errors} errors, RSS ${rssMiB(server.pid).toFixed(0)} MiB`);
-    });
+    }, errorKinds);
     clearInterval(sampler);
     memory.push(rssMiB(server.pid));
     const result = {
@@ -112,7 +118,7 @@ async function main() {
       minutes: MINUTES,
       closedLoopTokensPerSecondPerMinute: perMinute,
       lastToFirstMinute: Number((perMinute.at(-1)! / perMinute[0]!).toFixed(3)),
-      openLoop: { rate, perMinute: minutes, errors: minutes.reduce((n, m) => n + m.errors, 0) },
+      openLoop: { rate, perMinute: minutes, errors: minutes.reduce((n, m) => n + m.errors, 0), errorKinds: Object.fromEntries(errorKinds) },
       rssMiB: { start: Number(memory[0]!.toFixed(1)), end: Number(memory.at(-1)!.toFixed(1)), max: Number(Math.max(...memory).toFixed(1)) },
     };
     const path = writeResult(`soak-${STORE}`, result);
@@ -120,7 +126,7 @@ async function main() {
       [
         `soak, ${STORE}, ${MINUTES} minutes each phase`,
         `  closed loop tokens/s by minute: ${perMinute.join(' ')}  (last/first ${result.lastToFirstMinute}; target ≥ 0.9)`,
-        `  open loop at ${rate}/s: p99 by minute ${minutes.map((m) => m.p99Ms).join(' ')} ms; errors ${result.openLoop.errors}`,
+        `  open loop at ${rate}/s: p99 by minute ${minutes.map((m) => m.p99Ms).join(' ')} ms; errors ${result.openLoop.errors} ${JSON.stringify(result.openLoop.errorKinds)}`,
         `  resident memory ${result.rssMiB.start} → ${result.rssMiB.end} MiB (max ${result.rssMiB.max})`,
         `  ${path}`,
       ].join('\n'),
