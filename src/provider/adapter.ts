@@ -11,6 +11,7 @@
  */
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { AlreadyConsumedError, isStoreUnavailable, type Store } from '../../adapters/contract.js';
+import { heldConsumes } from './refresh-reuse.js';
 
 /** The store cannot be reached: the engine answers `503 temporarily_unavailable` (and Retry-After, src/http/error-boundary.ts). */
 export class StoreUnavailable extends errors.TemporarilyUnavailable {
@@ -80,6 +81,12 @@ export function adapterClass(store: Store, { clientTtl }: AdapterOptions) {
     }
 
     consume(id: string) {
+      // during a claimed refresh rotation the token is spent once its answer is settled (src/provider/refresh-reuse.ts)
+      const held = this.name === 'RefreshToken' ? heldConsumes.getStore() : undefined;
+      if (held) {
+        held.push(id);
+        return Promise.resolve();
+      }
       return reachable(async () => {
         try {
           await this.#model.consume(id);

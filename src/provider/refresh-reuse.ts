@@ -16,16 +16,27 @@
  *
  * Only public clients (a `client_id` and no client authentication) are served replays:
  * a confidential client authenticates and is never answered without the engine.
+ *
+ * The presented token is spent only once the answer is settled: the engine's `consume` during a
+ * claimed rotation is held back (src/provider/adapter.ts, {@link heldConsumes}) and done after
+ * the settle. So a server killed in the middle of a rotation leaves the token unspent (and at
+ * worst an orphaned successor nobody holds): the client's retry rotates it again, and no client
+ * loses its grant to a crash. An error answer spends nothing.
  */
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context, Middleware, Next } from 'koa';
-import type { Store } from '../../adapters/contract.js';
+import { AlreadyConsumedError, type Store } from '../../adapters/contract.js';
 import { adjustFormParams } from '../http/form-params.js';
 import type { Logger } from '../observability/logger.js';
 
-/** how long a rotation stays claimed past the window, should its process die before settling */
-const CLAIM_MARGIN_SECONDS = 30;
+/**
+ * How long a rotation stays claimed should its process die before settling it: a rotation takes
+ * milliseconds, and the token it was spending is still unspent (below), so a retry after this
+ * simply rotates it.
+ */
+const CLAIM_SECONDS = 3;
 /** how often a request waiting for another one's answer looks for it */
 const POLL_MS = 50;
 /** how long a request waits for another one's answer before giving up */
@@ -45,6 +56,12 @@ export interface SealedAnswer {
   status: number;
   body: Record<string, unknown>;
 }
+
+/**
+ * The refresh tokens the engine spent during the current claimed rotation: the adapter holds
+ * their `consume` back here, and the rotation spends them once its answer is settled.
+ */
+export const heldConsumes = new AsyncLocalStorage<string[]>();
 
 export interface RefreshReuseOptions {
   store: Store;
@@ -119,16 +136,17 @@ export function refreshReuseGrace(options: RefreshReuseOptions): Middleware {
   const rotations = store.rotations;
   const tokenPath = `${options.basePath}/token`;
 
-  /** Runs the engine as the claimant, then settles its OAuth answer (or releases the claim). */
+  /** Runs the engine as the claimant, then settles its OAuth answer and spends the token (or releases the claim). */
   async function rotate(ctx: Context, next: Next, key: string, token: string, clientId: string): Promise<void> {
+    const held: string[] = [];
     try {
-      await next();
+      await heldConsumes.run(held, next);
     } catch (err) {
       await rotations.release(key).catch(() => {});
       throw err;
     }
     const body: unknown = ctx.body;
-    // only a rotation that happened is replayed; after an error the token was not consumed
+    // only a rotation that happened is replayed; after an error nothing was handed out, nothing is spent
     if (ctx.status === 200 && isObject(body)) {
       try {
         await rotations.settle(key, sealAnswer(token, { clientId, status: ctx.status, body }), graceSeconds);
@@ -136,6 +154,15 @@ export function refreshReuseGrace(options: RefreshReuseOptions): Middleware {
         // the answer stands; retries wait for the claim to lapse
         log.warn({ event: 'refresh_token.settle_failed', requestId: ctx.state.requestId, err: { message: (err as Error).message } }, 'could not record a refresh answer for retries');
       }
+      // the answer is recorded: now the presented token is spent
+      const model = store.model('RefreshToken');
+      await Promise.all(
+        held.map((id) =>
+          model.consume(id).catch((err: Error) => {
+            if (!(err instanceof AlreadyConsumedError)) log.warn({ event: 'refresh_token.consume_failed', requestId: ctx.state.requestId, err: { message: err.message } }, 'a rotated refresh token could not be marked spent');
+          }),
+        ),
+      );
     } else {
       await rotations.release(key).catch(() => {});
     }
@@ -166,7 +193,7 @@ export function refreshReuseGrace(options: RefreshReuseOptions): Middleware {
         // not ours to replay: the engine decides
         return next();
       }
-      if (!record && (await rotations.claim(key, graceSeconds + CLAIM_MARGIN_SECONDS))) {
+      if (!record && (await rotations.claim(key, CLAIM_SECONDS))) {
         return rotate(ctx, next, key, token, clientId);
       }
       // another request is rotating this token (or released it just now): wait for its answer
