@@ -7,6 +7,7 @@
  *   issuance      client credentials → JWT against a bare oidc-provider, SQLite and Redis
  *   revocation    RFC 7009 revocation → refused by a verifier in another process, SQLite and Redis
  *   flows         authorization code flows per second and device polling, against a bare oidc-provider
+ *   size          issuance to a registered client with up to a million grants and clients in the store
  *   soak          ten minutes of issuance (per-minute tokens/s), then ten at half capacity (open loop, memory)
  *
  * `npm run bench -- issuance revocation` runs only those. Not part of `npm test`.
@@ -22,6 +23,7 @@ const BENCHMARKS: Record<string, string[]> = {
   issuance: pinned(1, [process.execPath, 'dist/bench/issuance.js']),
   revocation: pinned(1, [process.execPath, 'dist/bench/revocation.js']),
   flows: pinned(1, [process.execPath, 'dist/bench/flows.js']),
+  size: pinned(1, [process.execPath, 'dist/bench/size.js']),
   soak: pinned(1, [process.execPath, 'dist/bench/soak.js']),
 };
 
