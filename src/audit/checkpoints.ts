@@ -96,6 +96,55 @@ export async function registerChain(settings: SettingsStore, chain: string): Pro
   throw new Error(`could not add chain ${chain} to the audit chain index (too many concurrent writers)`);
 }
 
+/**
+ * What retention removed of a chain (src/audit/retention.ts): `audit.pruned.<chain>` = JSON
+ * { seq, hash, time }, the chain's last removed record. Written before its file is deleted and
+ * only ever moved forward, so verify knows the chain may start at seq + 1 (whose `prev` must be
+ * `hash`) and tells a deletion by retention from any other.
+ */
+export function prunedName(chain: string): string {
+  return `audit.pruned.${chain}`;
+}
+
+const prunedSchema = z.object({ seq: z.number().int().min(1), hash: z.string().regex(/^[0-9a-f]{64}$/), time: z.string() }).strict();
+
+export type Pruned = z.infer<typeof prunedSchema>;
+
+export async function readPruned(settings: SettingsStore, chain: string): Promise<Pruned | undefined> {
+  const record = await settings.get(prunedName(chain));
+  if (!record) return undefined;
+  try {
+    const parsed = prunedSchema.safeParse(JSON.parse(record.value));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Records that a chain's records up to `pruned.seq` are removed (compare-and-swap; never moves back). */
+export async function recordPruned(settings: SettingsStore, chain: string, pruned: Pruned): Promise<void> {
+  const name = prunedName(chain);
+  const value = JSON.stringify(pruned);
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const current = await settings.get(name);
+    if (!current) {
+      if (await settings.create(name, value)) return;
+      continue;
+    }
+    const existing = prunedSchema.safeParse((() => {
+      try {
+        return JSON.parse(current.value) as unknown;
+      } catch {
+        return undefined;
+      }
+    })());
+    if (existing.success && existing.data.seq >= pruned.seq) return;
+    if (await settings.replace(name, current.version, value)) return;
+    await sleep(Math.floor(Math.random() * 10 * (attempt + 1)));
+  }
+  throw new Error(`could not record what retention removed of audit chain ${chain}`);
+}
+
 /** Writes one chain's checkpoint; only this chain's writer ever writes it. */
 export class CheckpointWriter {
   #version: number | undefined;

@@ -18,6 +18,7 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import { auditEventSchema, FORBIDDEN_DETAIL_KEYS, type AuditEvent, type AuditLog } from './events.js';
 import { CheckpointWriter, registerChain } from './checkpoints.js';
+import { pruneAuditFiles } from './retention.js';
 import { genesisHash, RECORD_FORMAT, sealRecord } from './record.js';
 import { auditDir, FileSink, RedisStreamSink, StreamSink, streamKey, type AuditSink } from './sinks.js';
 
@@ -100,7 +101,24 @@ export function createAuditLog(options: AuditLogOptions): ChainedAuditLog {
     rotationFailing = true;
     log.error({ event: 'audit.rotation_failed', chain, err: { message: err.message } }, 'could not rotate the audit file; it keeps growing');
   };
-  const sink = options.sink ?? configuredSink(config, chain, options.out, onRotationError);
+  // retention (file sink): after a rotation, one pruning at a time, and once more for rotations meanwhile
+  const retention = config.audit.retention;
+  let pruning: Promise<unknown> | undefined;
+  let rotatedMeanwhile = false;
+  const onRotated = () => {
+    if (!retention) return;
+    if (pruning) {
+      rotatedMeanwhile = true;
+      return;
+    }
+    pruning = (async () => {
+      do {
+        rotatedMeanwhile = false;
+        await pruneAuditFiles(auditDir(config.dataDir), retention, store.settings, log);
+      } while (rotatedMeanwhile);
+    })().finally(() => (pruning = undefined));
+  };
+  const sink = options.sink ?? configuredSink(config, chain, options.out, onRotationError, onRotated);
   const checkpoints = new CheckpointWriter(store.settings, chain);
   const every = config.audit.checkpointEvery;
 
@@ -240,6 +258,7 @@ export function createAuditLog(options: AuditLogOptions): ChainedAuditLog {
     close(): Promise<void> {
       closing ??= (async () => {
         await flush();
+        await pruning;
         if (seq > 0) await checkpoint(true);
         await sink.close().catch((err: Error) => log.warn({ event: 'audit.close_failed', err: { message: err.message } }, 'could not close the audit sink'));
       })();
@@ -266,10 +285,10 @@ function newBatch(): Batch {
   return { records: [], written, done };
 }
 
-function configuredSink(config: Config, chain: string, out: NodeJS.WritableStream | undefined, onRotationError: (err: Error) => void): AuditSink {
+function configuredSink(config: Config, chain: string, out: NodeJS.WritableStream | undefined, onRotationError: (err: Error) => void, onRotated: () => void): AuditSink {
   switch (config.audit.sink) {
     case 'file':
-      return new FileSink(auditDir(config.dataDir), config.audit.maxFileBytes, chain, onRotationError);
+      return new FileSink(auditDir(config.dataDir), config.audit.maxFileBytes, chain, onRotationError, onRotated);
     case 'stdout':
       return new StreamSink(out ?? process.stdout);
     case 'redis':

@@ -11,7 +11,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config/schema.js';
 import type { SettingsStore } from '../../adapters/contract.js';
 import { verifyRecords, type Problem, type SourceLine, type VerifyResult } from './verify.js';
-import { readCheckpoint, readCheckpoints } from './checkpoints.js';
+import { readCheckpoint, readCheckpoints, readPruned, type Pruned } from './checkpoints.js';
 import { decodeLine } from './record.js';
 import { auditDir, connectRedis, CURRENT_FILE, fileWhere, ROTATED_FILE, rotatedAt, STDOUT_WHERE, streamKey, streamWhere } from './sinks.js';
 
@@ -45,9 +45,15 @@ export interface AuditSource {
 export async function verifySource(source: AuditSource, settings: SettingsStore): Promise<VerifyResult> {
   const stored = await readCheckpoints(settings);
   const retention = await source.retention();
+  const pruned = new Map<string, Pruned>();
+  for (const chain of stored.checkpoints.keys()) {
+    const marker = await readPruned(settings, chain);
+    if (marker) pruned.set(chain, marker);
+  }
   const result = await verifyRecords(source.lines(), stored.checkpoints, {
     mixed: source.mixed,
     trimmed: retention.trimmed,
+    pruned,
     ...(source.where !== undefined ? { where: source.where } : {}),
     lateCheckpoint: (chain) => readCheckpoint(settings, chain),
   });

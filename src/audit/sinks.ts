@@ -70,6 +70,7 @@ export class FileSink implements AuditSink {
   #ino = -1;
   /** the file's size as of the last stat, plus what this sink wrote since */
   #size = 0;
+  #wrote = false;
   #dirReady = false;
   readonly #path: string;
   readonly where: string;
@@ -80,6 +81,8 @@ export class FileSink implements AuditSink {
     private readonly chain: string,
     /** told when a full file could not be rotated (it keeps growing meanwhile) */
     private readonly onRotationError?: (err: Error) => void,
+    /** told after each rotation, and after the first write (retention, src/audit/retention.ts) */
+    private readonly onRotated?: () => void,
   ) {
     this.#path = join(dir, CURRENT_FILE);
     this.where = fileWhere(dir);
@@ -91,11 +94,15 @@ export class FileSink implements AuditSink {
     const { bytesWritten } = await file.write(bytes, 0, bytes.length);
     if (bytesWritten !== bytes.length) throw new Error(`short write to ${this.#path} (${bytesWritten} of ${bytes.length} bytes)`);
     this.#size += bytes.length;
+    if (!this.#wrote) {
+      this.#wrote = true;
+      this.onRotated?.();
+    }
     // the lines are written: whatever happens to the rotation, this write succeeded
     try {
       if (this.#size > this.maxBytes) {
         this.#size = (await file.stat()).size;
-        if (this.#size > this.maxBytes) await this.#rotate();
+        if (this.#size > this.maxBytes && (await this.#rotate())) this.onRotated?.();
       }
     } catch (err) {
       await this.close().catch(() => {});
@@ -131,13 +138,14 @@ export class FileSink implements AuditSink {
     return file;
   }
 
-  async #rotate(): Promise<void> {
+  /** Renames the current file to a rotated name; false when another writer rotated it first. */
+  async #rotate(): Promise<boolean> {
     // only the file this writer holds: another process may have rotated it already
     const ino = await stat(this.#path).then(
       (s) => s.ino,
       () => -1,
     );
-    if (ino !== this.#ino) return;
+    if (ino !== this.#ino) return false;
     let target: string;
     for (;;) {
       target = join(this.dir, `audit-${new Date().toISOString().replace(/:/g, '')}-${this.chain}.jsonl`);
@@ -150,6 +158,7 @@ export class FileSink implements AuditSink {
     }
     await rename(this.#path, target);
     await this.close();
+    return true;
   }
 }
 

@@ -16,11 +16,13 @@
  *   record at the checkpoint's seq with another hash: **checkpoint-mismatch** (the chain was
  *   rewritten up to there); records after a closed chain's last checkpoint: **inserted**;
  * - a chain with no checkpoint in the store: **unregistered** (forged under a new chain id);
- *   a checkpoint whose chain has no records at all: **chain-missing**.
+ *   a checkpoint whose chain has no records at all: **chain-missing**;
+ * - the file sink's retention (`audit.pruned.<chain>` in the store): a chain starting right after
+ *   what it removed, linked to it, is a note; a record missing beyond it is still **deleted**.
  *
  * Memory stays small: per chain, the head and what surrounds each anomaly, never every record.
  */
-import type { Checkpoint } from './checkpoints.js';
+import type { Checkpoint, Pruned } from './checkpoints.js';
 import { auditRecordSchema, chainFieldsSchema, genesisHash, recordHash, serializeRecord } from './record.js';
 
 export type ProblemKind =
@@ -69,6 +71,11 @@ export interface VerifyOptions {
   where?: string;
   /** the checkpoint of a chain the map does not have (created while verify was reading) */
   lateCheckpoint?: (chain: string) => Promise<Checkpoint | undefined>;
+  /**
+   * what the file sink's retention removed of each chain (src/audit/retention.ts): the chain may
+   * start right after it, and its next record must name it; missing records beyond it are deleted
+   */
+  pruned?: ReadonlyMap<string, Pruned>;
 }
 
 export interface VerifyResult {
@@ -358,7 +365,19 @@ export async function verifyRecords(
     }
     for (const gap of st.gaps) {
       const range = gap.from === gap.to ? `seq ${gap.from}` : `seq ${gap.from}–${gap.to}`;
-      if (gap.from === 1) {
+      const pruned = options.pruned?.get(st.chain);
+      if (gap.from === 1 && pruned) {
+        // retention removed seq 1 to pruned.seq: the chain may start after that, nowhere else
+        notes.push(`chain ${st.chain}: seq 1–${Math.min(pruned.seq, gap.to)} removed by the retention (${pruned.time})`);
+        if (gap.to > pruned.seq) {
+          problem('deleted', gap.before, `records deleted from chain ${st.chain}: seq ${pruned.seq + 1}${gap.to > pruned.seq + 1 ? `–${gap.to}` : ''} missing after what the retention removed, before ${gap.before}`, st.chain, pruned.seq + 1);
+        } else if (gap.to === pruned.seq) {
+          const next = st.awaiting.get(pruned.seq);
+          if (next && next.prev !== pruned.hash) {
+            problem('broken-link', next.loc, `seq ${pruned.seq + 1} of chain ${st.chain} does not follow the record the retention removed: altered with its hash recomputed, or forged`, st.chain, pruned.seq + 1);
+          }
+        }
+      } else if (gap.from === 1) {
         if (options.trimmed) notes.push(`chain ${st.chain} starts at seq ${gap.to + 1} (${gap.before}): its older records were removed by retention`);
         else problem('deleted', gap.before, `records deleted at the start of chain ${st.chain}: ${range} missing before ${gap.before}`, st.chain, gap.from);
       } else {
@@ -412,7 +431,10 @@ export async function verifyRecords(
     if (chains.has(chain)) continue;
     if (cp && options.where !== undefined && cp.where !== undefined && cp.where !== options.where) continue;
     const where = `store:audit.checkpoint.${chain}`;
+    const pruned = options.pruned?.get(chain);
     if (!cp) problem('checkpoint-missing', where, `chain ${chain} is in the store's chain index but its checkpoint is missing or unreadable`, chain);
+    else if (pruned && pruned.seq >= cp.seq) notes.push(`chain ${chain} (checkpoint at seq ${cp.seq}, ${cp.time}): wholly removed by the retention (${pruned.time})`);
+    else if (pruned) problem('deleted', where, `chain ${chain} has no records, yet only seq 1–${pruned.seq} were removed by the retention and its checkpoint says seq ${cp.seq}: seq ${pruned.seq + 1}–${cp.seq} deleted`, chain, pruned.seq + 1);
     else if (options.trimmed) notes.push(`chain ${chain} (checkpoint at seq ${cp.seq}, ${cp.time}) has no records left: removed by retention`);
     else problem('chain-missing', where, `chain ${chain} has no records, yet its checkpoint says seq ${cp.seq} (${cp.time}): the whole chain was deleted`, chain);
   }

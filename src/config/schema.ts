@@ -265,6 +265,16 @@ export const configSchema = z
           .max(100000)
           .default(100)
           .describe("Every this many records, a chain's head (sequence number and hash) is checkpointed in the store, so deleting the newest records is detected."),
+        retention: z
+          .object({
+            maxAge: z.number().int().min(3600).optional().describe('Seconds a rotated file is kept (at least an hour).'),
+            maxBytes: z.number().int().min(1024 * 1024).optional().describe('Bytes of rotated files kept in all, the newest (at least 1 MiB).'),
+          })
+          .strict()
+          .optional()
+          .describe(
+            'With the file sink: rotated files older than `maxAge`, or beyond `maxBytes` in all, are deleted after a rotation, oldest first; what each held of each chain is recorded in the store first, so `audit verify` reports it as retention and still finds any other deletion. Off when absent: nothing is ever deleted.',
+          ),
       })
       .strict()
       .default({ sink: 'file', maxFileBytes: 10 * 1024 * 1024, checkpointEvery: 100 })
