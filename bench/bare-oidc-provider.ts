@@ -22,7 +22,7 @@ if (!port || (kind !== 'sqlite' && kind !== 'redis') || !where) {
   process.exit(2);
 }
 const issuer = `http://127.0.0.1:${port}`;
-const store = await openStore(kind === 'redis' ? { dataDir: '.', redisUrl: where, redisKeyPrefix: `bare${port}:` } : { dataDir: where, redisKeyPrefix: '' });
+const store = await openStore(kind === 'redis' ? { dataDir: '.', redis: { mode: 'standalone', url: where }, redisKeyPrefix: `bare${port}:` } : { dataDir: where, redisKeyPrefix: '' });
 
 /** oidc-provider's adapter straight onto the store's models: nothing added. */
 class StoreAdapter implements Adapter {

@@ -56,7 +56,7 @@ async function benchmark(kind: 'sqlite' | 'redis') {
   const configFile = join(dir, 'mcp-authz.json');
   // registered clients may use client credentials here, within notes:read
   writeFileSync(configFile, JSON.stringify({ ...benchConfig(), rateLimits: { tokenPerClient: { max: 1_000_000, window: 60 }, registrationPerSource: { max: 1_000_000, window: 60 } }, registration: { clientCredentials: { scopes: ['notes:read'] } } }));
-  const storeOptions = redis ? { dataDir, redisUrl: redis.url, redisKeyPrefix: 'mcp-authz:' } : { dataDir, redisKeyPrefix: 'mcp-authz:' };
+  const storeOptions = redis ? { dataDir, redis: { mode: 'standalone' as const, url: redis.url }, redisKeyPrefix: 'mcp-authz:' } : { dataDir, redisKeyPrefix: 'mcp-authz:' };
   const results: { size: number; tokensPerSecond: number; p99Ms: number; cpuMicrosPerToken: number }[] = [];
   let filled = 0;
   let client: { id: string; secret: string } | undefined;

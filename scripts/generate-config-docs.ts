@@ -82,6 +82,12 @@ mcp-authz reads one configuration, validated against one schema at start:
    | \`ISSUER\` | \`issuer\` | default \`http://localhost:$PORT\`; a trailing slash is dropped |
    | \`DATA_DIR\` | \`dataDir\` | |
    | \`REDIS_URL\` | \`redisUrl\` | |
+   | \`REDIS_SENTINELS\` | \`redisSentinels\` | comma-separated \`host:port\` |
+   | \`REDIS_SENTINEL_NAME\` | \`redisSentinelName\` | |
+   | \`REDIS_CLUSTER_NODES\` | \`redisClusterNodes\` | comma-separated \`host:port\` |
+   | \`REDIS_PASSWORD\` | \`redisPassword\` | |
+   | \`REDIS_PASSWORD_FILE\` | \`redisPasswordFile\` | the file's text, without its trailing newline |
+   | \`REDIS_TLS\` | \`redisTls\` | \`true\`/\`1\` or \`false\`/\`0\` |
    | \`LOG_LEVEL\` | \`logLevel\` | |
    | \`TRUST_PROXY\` | \`trustProxy\` | \`true\`/\`1\` or \`false\`/\`0\` |
 

@@ -11,6 +11,7 @@ import Koa from 'koa';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import type { Config } from './config/schema.js';
+import { storeOptions } from './config/redis.js';
 import { openStore } from '../adapters/index.js';
 import type { Store } from '../adapters/contract.js';
 import type { RevocationPublisher } from './revocation/publisher.js';
@@ -83,7 +84,7 @@ export interface AuthServer {
 export async function createServer(config: Config, options: ServerOptions = {}): Promise<AuthServer> {
   // request lines are buffered unless audit records share standard output
   const log = options.logger ?? createLogger(config.logLevel, undefined, { buffered: config.audit.sink !== 'stdout' });
-  const store = options.store ?? (await openStore({ dataDir: config.dataDir, redisUrl: config.redisUrl, redisKeyPrefix: config.redisKeyPrefix }));
+  const store = options.store ?? (await openStore(storeOptions(config)));
   const ownsStore = !options.store;
   let hub: RevocationHub | undefined;
   let audit: AuditLog | undefined;

@@ -1,11 +1,12 @@
 /**
  * Local user accounts in Redis: a hash per username, an id → username index for
  * `findById`, and a set of usernames for `list`. Writes that touch several keys are Lua
- * scripts, so a concurrent create of the same username cannot half-succeed. These keys
- * have no TTL: accounts are permanent until removed.
+ * scripts over keys sharing one hash tag, so a concurrent create of the same username cannot
+ * half-succeed, on Redis Cluster too. These keys have no TTL: accounts are permanent until
+ * removed.
  */
-import type { Redis } from 'ioredis';
 import { AccountExistsError, StoreError, type AccountRecord, type AccountStore } from '../contract.js';
+import { hgetallEach, type RedisClient } from './connection.js';
 import type { RedisKeys } from './keys.js';
 import type { RedisScripts } from './scripts.js';
 
@@ -31,11 +32,11 @@ function toRecord(fields: Record<string, string>): AccountRecord | undefined {
 }
 
 export class RedisAccountStore implements AccountStore {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #keys: RedisKeys;
   readonly #scripts: RedisScripts;
 
-  constructor(redis: Redis, keys: RedisKeys, scripts: RedisScripts) {
+  constructor(redis: RedisClient, keys: RedisKeys, scripts: RedisScripts) {
     this.#redis = redis;
     this.#keys = keys;
     this.#scripts = scripts;
@@ -67,13 +68,9 @@ export class RedisAccountStore implements AccountStore {
       a < b ? -1 : a > b ? 1 : 0,
     );
     if (usernames.length === 0) return [];
-    const pipeline = this.#redis.pipeline();
-    for (const username of usernames) pipeline.hgetall(this.#keys.account(username));
-    const replies = (await pipeline.exec()) ?? [];
     const records: AccountRecord[] = [];
-    for (const [err, fields] of replies) {
-      if (err) throw err;
-      const record = toRecord(fields as Record<string, string>);
+    for (const fields of await hgetallEach(this.#redis, usernames.map((username) => this.#keys.account(username)))) {
+      const record = toRecord(fields);
       if (record) records.push(record);
     }
     return records;
@@ -87,12 +84,15 @@ export class RedisAccountStore implements AccountStore {
   }
 
   async remove(username: string): Promise<boolean> {
-    const result = await this.#scripts.accountRemove(
-      this.#keys.account(username),
-      this.#keys.accountNames(),
-      username,
-      this.#keys.accountIdPrefix(),
-    );
-    return result === 1;
+    const account = this.#keys.account(username);
+    // the script must be given the id index key, named after the id: read the id, then
+    // remove unless the account was replaced meanwhile (then read it again)
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const id = await this.#redis.hget(account, 'id');
+      if (id === null) return false;
+      const result = await this.#scripts.accountRemove([account, this.#keys.accountId(id), this.#keys.accountNames()], username, id);
+      if (result !== -1) return result === 1;
+    }
+    throw new StoreError(`the account "${username}" kept changing while being removed`);
   }
 }

@@ -5,50 +5,20 @@
  *
  * A record with `expiresAt` expires on its own (PEXPIREAT); one without has no TTL: it is
  * a static or CIMD client the caller keeps until it removes it. The index lives as long
- * as its longest-lived member (no TTL while it holds a permanent one). Writes that touch
- * both keys are Lua scripts, so the index score always equals the record's expiry, which
- * is what lets `list()` drop expired members with one ZREMRANGEBYSCORE.
+ * as its longest-lived member (no TTL while it holds a permanent one). Its score is the
+ * record's expiry, which lets `list()` drop expired members with one ZREMRANGEBYSCORE.
+ *
+ * Record and index are separate keys (on a Cluster, in different slots), each written by a
+ * single-key script: `put` writes the index first and the record second, `remove` the other
+ * way round, so a live record is always listed; a member whose record has gone another way
+ * (eviction) is dropped when `list()` finds it missing.
  */
-import type { Redis } from 'ioredis';
 import { StoreError, type ClientDirectory, type ClientKind, type ClientRecord } from '../contract.js';
+import { hgetallEach, type RedisClient } from './connection.js';
 import type { RedisKeys } from './keys.js';
-import { define, DROP_STALE_MEMBERS, type Arg, type ScriptCall } from './scripts.js';
+import { define, DROP_STALE_MEMBERS, HASH_REPLACE, INDEX_ADD, type Arg, type ScriptCall } from './scripts.js';
 
 const KINDS: ReadonlySet<string> = new Set<ClientKind>(['static', 'cimd', 'dcr']);
-
-/**
- * KEYS[1] record, KEYS[2] index; ARGV[1] index member, ARGV[2] expiresAt (epoch ms, '' =
- * never), ARGV[3] now (epoch ms), ARGV[4..] field/value pairs. Replaces the record, drops
- * expired index members, and sets the index's TTL to its longest-lived member.
- */
-const PUT = `
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-local score = '+inf'
-if ARGV[2] ~= '' then
-  redis.call('PEXPIREAT', KEYS[1], ARGV[2])
-  score = ARGV[2]
-end
-redis.call('ZADD', KEYS[2], score, ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
-local top = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-if top[2] then
-  local last = tonumber(top[2])
-  if last == nil or last == math.huge then
-    redis.call('PERSIST', KEYS[2])
-  else
-    redis.call('PEXPIREAT', KEYS[2], string.format('%.0f', last))
-  end
-end
-return 1
-`;
-
-/** KEYS[1] record, KEYS[2] index; ARGV[1] index member. 1 removed, 0 missing. */
-const REMOVE = `
-local removed = redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-return removed
-`;
 
 function toRecord(fields: Record<string, string>): ClientRecord | undefined {
   const { clientId, kind, name, createdAt, lastUsedAt } = fields;
@@ -71,18 +41,18 @@ function toRecord(fields: Record<string, string>): ClientRecord | undefined {
 }
 
 export class RedisClientDirectory implements ClientDirectory {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #keys: RedisKeys;
-  readonly #put: ScriptCall;
-  readonly #remove: ScriptCall;
+  readonly #replace: ScriptCall;
+  readonly #index: ScriptCall;
   readonly #unindex: ScriptCall;
 
-  constructor(redis: Redis, keys: RedisKeys) {
+  constructor(redis: RedisClient, keys: RedisKeys) {
     this.#redis = redis;
     this.#keys = keys;
-    this.#put = define(redis, 'mcpAuthzClientPut', PUT, 2);
-    this.#remove = define(redis, 'mcpAuthzClientRemove', REMOVE, 2);
-    this.#unindex = define(redis, 'mcpAuthzClientUnindex', DROP_STALE_MEMBERS, 1);
+    this.#replace = define(redis, 'mcpAuthzHashReplace', HASH_REPLACE, 1);
+    this.#index = define(redis, 'mcpAuthzIndexAdd', INDEX_ADD, 1);
+    this.#unindex = define(redis, 'mcpAuthzDropStaleMembers', DROP_STALE_MEMBERS, 1);
   }
 
   async put(record: ClientRecord, expiresAt?: number): Promise<void> {
@@ -91,7 +61,8 @@ export class RedisClientDirectory implements ClientDirectory {
     if (record.lastUsedAt !== undefined) fields.push('lastUsedAt', record.lastUsedAt);
     const key = this.#keys.client(record.clientId);
     const expiry = expiresAt === undefined ? '' : Math.ceil(expiresAt);
-    await this.#put(key, this.#keys.clientIndex(), this.#member(key), expiry, Date.now(), ...fields);
+    await this.#index(this.#keys.clientIndex(), this.#member(key), expiry === '' ? '+inf' : expiry, Date.now());
+    await this.#replace(key, expiry, ...fields);
   }
 
   async get(clientId: string): Promise<ClientRecord | undefined> {
@@ -101,29 +72,27 @@ export class RedisClientDirectory implements ClientDirectory {
   async list(): Promise<ClientRecord[]> {
     const index = this.#keys.clientIndex();
     await this.#redis.zremrangebyscore(index, '-inf', Date.now());
-    const members = await this.#redis.zrange(index, 0, -1);
-    if (members.length === 0) return [];
-    const pipeline = this.#redis.pipeline();
-    for (const member of members) pipeline.hgetall(`${this.#keys.clientPrefix()}${member}`);
-    const replies = (await pipeline.exec()) ?? [];
+    const scored = await this.#redis.zrange(index, 0, -1, 'WITHSCORES');
+    const members = scored.filter((_, i) => i % 2 === 0);
+    const replies = await hgetallEach(this.#redis, members.map((member) => `${this.#keys.clientPrefix()}${member}`));
     const records: ClientRecord[] = [];
     const vanished: string[] = [];
-    replies.forEach(([err, fields], i) => {
-      if (err) throw err;
-      const record = toRecord(fields as Record<string, string>);
+    replies.forEach((fields, i) => {
+      const record = toRecord(fields);
       if (record) records.push(record);
-      else vanished.push(members[i]!);
+      else vanished.push(scored[2 * i]!, scored[2 * i + 1]!);
     });
-    // a record gone without its index member (e.g. evicted): the script re-checks before dropping it
-    if (vanished.length > 0) await this.#unindex(index, this.#keys.clientPrefix(), ...vanished);
+    // a record gone without its index member (e.g. evicted); the script keeps it if it was put again meanwhile
+    if (vanished.length > 0) await this.#unindex(index, ...vanished);
     // code-unit order, which matches SQLite's default BINARY collation for BMP text
     return records.sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0));
   }
 
   async remove(clientId: string): Promise<boolean> {
     const key = this.#keys.client(clientId);
-    const result = await this.#remove(key, this.#keys.clientIndex(), this.#member(key));
-    return result === 1;
+    const removed = await this.#redis.del(key);
+    await this.#redis.zrem(this.#keys.clientIndex(), this.#member(key));
+    return removed === 1;
   }
 
   /** the index member of a record key: what follows the client prefix */

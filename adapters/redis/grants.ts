@@ -5,38 +5,19 @@
  * client's (`<prefix>grantsOfClient:<sha256(clientId)>`).
  *
  * Every key expires: the record at its expiry (PEXPIREAT), each index with its longest-lived
- * member. Writes touching several keys are Lua scripts. The record keeps the names of its
- * account and client index keys (fields `_a`, `_c`), so `remove` and a `put` that moves a
- * grant find them. An index member whose record is gone (expired, evicted) is dropped on
- * read: expired ones by score, vanished ones after checking their record again in a script.
+ * member. The record keeps the names of its account and client index keys (fields `_a`,
+ * `_c`), so `remove` and a `put` that moves a grant find them. An index member whose record
+ * is gone (expired, evicted) is dropped on read: expired ones by score, vanished ones by a
+ * script that keeps them if they were put again meanwhile.
+ *
+ * The record and the three indexes are separate keys (on a Cluster, in different slots),
+ * each written by a single-key script: `put` writes the indexes first and the record second,
+ * `remove` the other way round, so a live record is always listed.
  */
-import type { Redis } from 'ioredis';
 import { StoreError, type GrantDirectory, type GrantFilter, type GrantRecord } from '../contract.js';
+import { hgetallEach, type RedisClient } from './connection.js';
 import type { RedisKeys } from './keys.js';
-import { define, DROP_STALE_MEMBERS, type Arg, type ScriptCall } from './scripts.js';
-
-/**
- * KEYS[1] record, KEYS[2] all-grants index, KEYS[3] account index, KEYS[4] client index;
- * ARGV[1] grant id, ARGV[2] expiresAt (epoch ms), ARGV[3] now (epoch ms), ARGV[4..]
- * field/value pairs. Replaces the record, moves it out of indexes it no longer belongs to,
- * drops expired members and sets each index's TTL to its longest-lived member.
- */
-const PUT = `
-local oldAccount = redis.call('HGET', KEYS[1], '_a')
-local oldClient = redis.call('HGET', KEYS[1], '_c')
-if oldAccount and oldAccount ~= KEYS[3] then redis.call('ZREM', oldAccount, ARGV[1]) end
-if oldClient and oldClient ~= KEYS[4] then redis.call('ZREM', oldClient, ARGV[1]) end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], '_a', KEYS[3], '_c', KEYS[4], unpack(ARGV, 4))
-redis.call('PEXPIREAT', KEYS[1], ARGV[2])
-for i = 2, 4 do
-  redis.call('ZADD', KEYS[i], ARGV[2], ARGV[1])
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[3])
-  local top = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')
-  if top[2] then redis.call('PEXPIREAT', KEYS[i], string.format('%.0f', tonumber(top[2]))) end
-end
-return 1
-`;
+import { define, DROP_STALE_MEMBERS, HASH_REPLACE, INDEX_ADD, type Arg, type ScriptCall } from './scripts.js';
 
 /** KEYS[1] record; ARGV[1] when (epoch ms). Sets lastUsedAt when the record exists and it moves forward. */
 const TOUCH = `
@@ -45,17 +26,6 @@ local current = tonumber(redis.call('HGET', KEYS[1], 'lastUsedAt'))
 if current ~= nil and current >= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'lastUsedAt', ARGV[1])
 return 1
-`;
-
-/** KEYS[1] record, KEYS[2] all-grants index; ARGV[1] grant id. 1 removed, 0 missing. */
-const REMOVE = `
-local account = redis.call('HGET', KEYS[1], '_a')
-local client = redis.call('HGET', KEYS[1], '_c')
-local removed = redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-if account then redis.call('ZREM', account, ARGV[1]) end
-if client then redis.call('ZREM', client, ARGV[1]) end
-return removed
 `;
 
 function toRecord(fields: Record<string, string>): GrantRecord | undefined {
@@ -84,36 +54,38 @@ function newestFirst(a: GrantRecord, b: GrantRecord): number {
 }
 
 export class RedisGrantDirectory implements GrantDirectory {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #keys: RedisKeys;
-  readonly #put: ScriptCall;
+  readonly #replace: ScriptCall;
+  readonly #index: ScriptCall;
   readonly #touch: ScriptCall;
-  readonly #remove: ScriptCall;
   readonly #unindex: ScriptCall;
 
-  constructor(redis: Redis, keys: RedisKeys) {
+  constructor(redis: RedisClient, keys: RedisKeys) {
     this.#redis = redis;
     this.#keys = keys;
-    this.#put = define(redis, 'mcpAuthzGrantPut', PUT, 4);
+    this.#replace = define(redis, 'mcpAuthzHashReplace', HASH_REPLACE, 1);
+    this.#index = define(redis, 'mcpAuthzIndexAdd', INDEX_ADD, 1);
     this.#touch = define(redis, 'mcpAuthzGrantTouch', TOUCH, 1);
-    this.#remove = define(redis, 'mcpAuthzGrantRemove', REMOVE, 2);
-    this.#unindex = define(redis, 'mcpAuthzGrantUnindex', DROP_STALE_MEMBERS, 1);
+    this.#unindex = define(redis, 'mcpAuthzDropStaleMembers', DROP_STALE_MEMBERS, 1);
   }
 
   async put(record: GrantRecord, expiresAt: number): Promise<void> {
     const fields: Arg[] = ['grantId', record.grantId, 'accountId', record.accountId, 'clientId', record.clientId, 'createdAt', record.createdAt];
     if (record.lastUsedAt !== undefined) fields.push('lastUsedAt', record.lastUsedAt);
     const k = this.#keys;
-    await this.#put(
-      k.grantRecord(record.grantId),
-      k.grantIndex(),
-      k.grantsOfAccount(record.accountId),
-      k.grantsOfClient(record.clientId),
-      record.grantId,
-      Math.ceil(expiresAt),
-      Date.now(),
-      ...fields,
-    );
+    const key = k.grantRecord(record.grantId);
+    const [byAccount, byClient] = [k.grantsOfAccount(record.accountId), k.grantsOfClient(record.clientId)];
+    const expiry = Math.ceil(expiresAt);
+    const now = Date.now();
+    const [oldAccount, oldClient] = await this.#redis.hmget(key, '_a', '_c');
+    await Promise.all([k.grantIndex(), byAccount, byClient].map((index) => this.#index(index, record.grantId, expiry, now)));
+    await this.#replace(key, expiry, '_a', byAccount, '_c', byClient, ...fields);
+    // a grant moved to another account or client leaves the old one's index
+    await Promise.all([
+      oldAccount && oldAccount !== byAccount ? this.#redis.zrem(oldAccount, record.grantId) : undefined,
+      oldClient && oldClient !== byClient ? this.#redis.zrem(oldClient, record.grantId) : undefined,
+    ]);
   }
 
   async get(grantId: string): Promise<GrantRecord | undefined> {
@@ -125,21 +97,18 @@ export class RedisGrantDirectory implements GrantDirectory {
     const index =
       accountId !== undefined ? this.#keys.grantsOfAccount(accountId) : clientId !== undefined ? this.#keys.grantsOfClient(clientId) : this.#keys.grantIndex();
     await this.#redis.zremrangebyscore(index, '-inf', Date.now());
-    const members = await this.#redis.zrange(index, 0, -1);
-    if (members.length === 0) return [];
-    const pipeline = this.#redis.pipeline();
-    for (const member of members) pipeline.hgetall(this.#keys.grantRecord(member));
-    const replies = (await pipeline.exec()) ?? [];
+    const scored = await this.#redis.zrange(index, 0, -1, 'WITHSCORES');
+    const members = scored.filter((_, i) => i % 2 === 0);
+    const replies = await hgetallEach(this.#redis, members.map((member) => this.#keys.grantRecord(member)));
     const records: GrantRecord[] = [];
     const vanished: string[] = [];
-    replies.forEach(([err, fields], i) => {
-      if (err) throw err;
-      const record = toRecord(fields as Record<string, string>);
+    replies.forEach((fields, i) => {
+      const record = toRecord(fields);
       if (record) records.push(record);
-      else vanished.push(members[i]!);
+      else vanished.push(scored[2 * i]!, scored[2 * i + 1]!);
     });
-    // a record gone without its index member (e.g. evicted): the script re-checks before dropping it
-    if (vanished.length > 0) await this.#unindex(index, this.#keys.grantRecordPrefix(), ...vanished);
+    // a record gone without its index member (e.g. evicted); the script keeps it if it was put again meanwhile
+    if (vanished.length > 0) await this.#unindex(index, ...vanished);
     return records
       .filter((r) => (accountId === undefined || r.accountId === accountId) && (clientId === undefined || r.clientId === clientId))
       .sort(newestFirst);
@@ -150,7 +119,10 @@ export class RedisGrantDirectory implements GrantDirectory {
   }
 
   async remove(grantId: string): Promise<boolean> {
-    const result = await this.#remove(this.#keys.grantRecord(grantId), this.#keys.grantIndex(), grantId);
-    return result === 1;
+    const key = this.#keys.grantRecord(grantId);
+    const [account, client] = await this.#redis.hmget(key, '_a', '_c');
+    const removed = await this.#redis.del(key);
+    await Promise.all([this.#keys.grantIndex(), account, client].map((index) => (index ? this.#redis.zrem(index, grantId) : undefined)));
+    return removed === 1;
   }
 }

@@ -6,11 +6,23 @@
  * account ids, setting names and revocation events are not secrets and appear as given (see docs/storage.md).
  * Client ids are not secrets either, but are hashed to bound the key's length; rotation
  * keys arrive hashed from the caller.
+ *
+ * Redis Cluster: keys used together by one script share a hash tag (`{…}`, the part Redis
+ * hashes to pick the slot). A rate-limit key's two keys are tagged with that key's hash; the
+ * accounts (a small set whose create and remove must be atomic across username, id and the
+ * list of names) share the tag `{accounts}`. Every other operation touches one key at a
+ * time, so those keys carry no tag and spread over the whole cluster. The prefix may not
+ * contain a brace (src/config/schema.ts): Redis would hash its tag instead.
  */
 import { sha256 } from '../hash.js';
 
+/** the hash tag every account key carries (one slot: account, id index and names change together) */
+const ACCOUNTS_TAG = '{accounts}';
+
 export class RedisKeys {
-  constructor(readonly prefix: string) {}
+  constructor(readonly prefix: string) {
+    if (/[{}]/.test(prefix)) throw new TypeError('the Redis key prefix must not contain { or }');
+  }
 
   /** a model record: a hash { p: payload JSON, c?: consumed, g?: grant key, x: index keys JSON } */
   record(model: string, id: string): string {
@@ -27,33 +39,29 @@ export class RedisKeys {
     return `${this.prefix}grant:${grantId}`;
   }
 
-  /** a string: the record key of the Session with this uid */
+  /** a string (pointer): the record key of the Session with this uid */
   uid(uid: string): string {
     return `${this.prefix}uid:${uid}`;
   }
 
-  /** a string: the record key of the DeviceCode with this user code */
+  /** a string (pointer): the record key of the DeviceCode with this user code */
   userCode(userCode: string): string {
     return `${this.prefix}userCode:${sha256(userCode)}`;
   }
 
   /** a hash: one account */
   account(username: string): string {
-    return `${this.prefix}account:${username}`;
+    return `${this.prefix}account:${ACCOUNTS_TAG}:${username}`;
   }
 
   /** a string: the username owning this account id */
   accountId(id: string): string {
-    return `${this.accountIdPrefix()}${id}`;
-  }
-
-  accountIdPrefix(): string {
-    return `${this.prefix}accountId:`;
+    return `${this.prefix}accountId:${ACCOUNTS_TAG}:${id}`;
   }
 
   /** a set of every username, for `list()` */
   accountNames(): string {
-    return `${this.prefix}accounts`;
+    return `${this.prefix}accounts:${ACCOUNTS_TAG}`;
   }
 
   /** a hash { value, version } */
@@ -113,11 +121,11 @@ export class RedisKeys {
 
   /** a sorted set: the recent hits of one rate-limit key (hashed: it may hold a username), scored by time (epoch ms) */
   limit(key: string): string {
-    return `${this.prefix}limit:${sha256(key)}`;
+    return `${this.prefix}limit:{${sha256(key)}}`;
   }
 
   /** a string: the epoch ms until which a rate-limit key is held (its growing delay) */
   limitHold(key: string): string {
-    return `${this.prefix}limitHold:${sha256(key)}`;
+    return `${this.prefix}limitHold:{${sha256(key)}}`;
   }
 }

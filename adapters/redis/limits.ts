@@ -1,15 +1,15 @@
 /**
  * Rate counters in Redis, shared by every replica: one sorted set per key,
- * `<prefix>limit:<sha256(key)>`, whose members are hits scored by their time (epoch ms), and
- * for a key held by a growing delay a string `<prefix>limitHold:<sha256(key)>` holding the
- * time the hold ends. `hit` is one Lua script (trim the window with ZREMRANGEBYSCORE, count
+ * `<prefix>limit:{<sha256(key)>}`, whose members are hits scored by their time (epoch ms), and
+ * for a key held by a growing delay a string `<prefix>limitHold:{<sha256(key)>}` holding the
+ * time the hold ends (one hash tag: both in one Cluster slot, as the script needs). `hit` is one Lua script (trim the window with ZREMRANGEBYSCORE, count
  * with ZCARD, ZADD when allowed, PEXPIRE to the window), so concurrent hits from any number of
  * replicas are decided one at a time: exactly `max` per window are allowed. Both keys expire
  * by themselves (the set a window after its newest hit, the hold when it ends).
  */
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import type { RateCounters, RateDecision, RateRule } from '../contract.js';
+import type { RedisClient } from './connection.js';
 import type { RedisKeys } from './keys.js';
 import { define, type ScriptCall } from './scripts.js';
 
@@ -49,11 +49,11 @@ return wait
 `;
 
 export class RedisRateCounters implements RateCounters {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #keys: RedisKeys;
   readonly #hit: ScriptCall;
 
-  constructor(redis: Redis, keys: RedisKeys) {
+  constructor(redis: RedisClient, keys: RedisKeys) {
     this.#redis = redis;
     this.#keys = keys;
     this.#hit = define(redis, 'mcpAuthzLimitHit', HIT, 2);

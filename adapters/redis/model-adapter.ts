@@ -1,20 +1,29 @@
 /**
  * oidc-provider's adapter for one model, over Redis hashes with native TTLs: an expired
- * record is simply gone, and so are its index keys (they carry the same TTL).
+ * record is simply gone, and so are its pointer keys (they carry the same TTL).
+ *
+ * Each step touches one key, so records spread over a Cluster by their own key, and the
+ * pointers (uid, userCode) and grant sets by theirs:
+ * - upsert: the grant set gains the record first (a record is never stored without its
+ *   grant set knowing it: `revokeByGrantId` finds every record of the grant), then the
+ *   record is replaced, then its pointers are set and the ones it no longer has removed;
+ * - a lookup through a pointer checks that the record it reaches still carries that uid or
+ *   user code, so a stale pointer (replaced, or left by a step that failed) finds nothing;
+ * - destroy / revokeByGrantId delete the records, then their pointers and set memberships.
  */
-import type { Redis } from 'ioredis';
 import { AlreadyConsumedError, type AdapterPayload, type ModelAdapter } from '../contract.js';
 import { decodePayload, encodePayload, epochSeconds, lifetimeMs } from '../payload.js';
+import type { RedisClient } from './connection.js';
 import type { RedisKeys } from './keys.js';
 import type { RedisScripts } from './scripts.js';
 
 export class RedisModelAdapter implements ModelAdapter {
   readonly #model: string;
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #keys: RedisKeys;
   readonly #scripts: RedisScripts;
 
-  constructor(model: string, redis: Redis, keys: RedisKeys, scripts: RedisScripts) {
+  constructor(model: string, redis: RedisClient, keys: RedisKeys, scripts: RedisScripts) {
     this.#model = model;
     this.#redis = redis;
     this.#keys = keys;
@@ -25,22 +34,22 @@ export class RedisModelAdapter implements ModelAdapter {
     const record = this.#keys.record(this.#model, id);
     const lifetime = lifetimeMs(expiresIn);
     if (lifetime === 'expired') {
-      await this.#scripts.destroy(record);
+      await this.#delete(record);
       return;
     }
+    const ttlMs = lifetime === 'none' ? 0 : lifetime;
     const encoded = encodePayload(this.#model, payload);
-    const indexKeys: string[] = [];
-    if (encoded.uid !== undefined) indexKeys.push(this.#keys.uid(encoded.uid));
-    if (encoded.userCode !== undefined) indexKeys.push(this.#keys.userCode(encoded.userCode));
+    const pointers: string[] = [];
+    if (encoded.uid !== undefined) pointers.push(this.#keys.uid(encoded.uid));
+    if (encoded.userCode !== undefined) pointers.push(this.#keys.userCode(encoded.userCode));
     const grantKey = encoded.grantId === undefined ? undefined : this.#keys.grant(encoded.grantId);
-    await this.#scripts.upsert(
-      record,
-      indexKeys,
-      encoded.body,
-      encoded.consumed,
-      lifetime === 'none' ? 0 : lifetime,
-      grantKey,
-    );
+    if (grantKey !== undefined) await this.#scripts.setAdd(grantKey, record, ttlMs);
+    const replaced = await this.#scripts.recordPut(record, encoded.body, encoded.consumed, ttlMs, grantKey, pointers);
+    await Promise.all([
+      ...pointers.map((pointer) => (ttlMs > 0 ? this.#redis.set(pointer, record, 'PX', ttlMs) : this.#redis.set(pointer, record))),
+      ...replaced.pointers.filter((old) => !pointers.includes(old)).map((old) => this.#scripts.deleteIfEqual(old, record)),
+      replaced.grantKey !== undefined && replaced.grantKey !== grantKey ? this.#scripts.setRemove(replaced.grantKey, [record]) : undefined,
+    ]);
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
@@ -48,11 +57,13 @@ export class RedisModelAdapter implements ModelAdapter {
   }
 
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-    return this.#readVia(this.#keys.uid(uid));
+    const payload = await this.#readVia(this.#keys.uid(uid));
+    return payload?.uid === uid ? payload : undefined;
   }
 
   async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-    return this.#readVia(this.#keys.userCode(userCode));
+    const payload = await this.#readVia(this.#keys.userCode(userCode));
+    return payload?.userCode === userCode ? payload : undefined;
   }
 
   async consume(id: string): Promise<void> {
@@ -61,16 +72,30 @@ export class RedisModelAdapter implements ModelAdapter {
   }
 
   async destroy(id: string): Promise<void> {
-    await this.#scripts.destroy(this.#keys.record(this.#model, id));
+    await this.#delete(this.#keys.record(this.#model, id));
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
-    await this.#scripts.revokeByGrant(this.#keys.grant(grantId), this.#keys.recordPrefix(this.#model));
+    const grantKey = this.#keys.grant(grantId);
+    const prefix = this.#keys.recordPrefix(this.#model);
+    const mine = (await this.#redis.smembers(grantKey)).filter((member) => member.startsWith(prefix));
+    await Promise.all(mine.map((record) => this.#delete(record)));
+    // members whose record had already expired leave the set too
+    await this.#scripts.setRemove(grantKey, mine);
   }
 
-  /** Follows an index key to its record, provided that record belongs to this model. */
-  async #readVia(indexKey: string): Promise<AdapterPayload | undefined> {
-    const record = await this.#redis.get(indexKey);
+  /** Deletes a record, then its pointers (those still naming it) and its grant set membership. */
+  async #delete(record: string): Promise<void> {
+    const deleted = await this.#scripts.recordDelete(record);
+    await Promise.all([
+      ...deleted.pointers.map((pointer) => this.#scripts.deleteIfEqual(pointer, record)),
+      deleted.grantKey === undefined ? undefined : this.#scripts.setRemove(deleted.grantKey, [record]),
+    ]);
+  }
+
+  /** Follows a pointer to its record, provided that record belongs to this model. */
+  async #readVia(pointer: string): Promise<AdapterPayload | undefined> {
+    const record = await this.#redis.get(pointer);
     if (record === null || !record.startsWith(this.#keys.recordPrefix(this.#model))) return undefined;
     return this.#read(record, undefined);
   }

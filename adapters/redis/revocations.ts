@@ -5,16 +5,18 @@
  *
  * Waiting (`readAfter` with `waitMs`) is `XREAD BLOCK`, which would stall every other
  * command queued behind it on a shared connection; it runs on dedicated connections
- * (`redis.duplicate()`), created on first need, reused one wait at a time, and closed
- * with the store.
+ * (a duplicate of the store's client: on a Cluster a Cluster of its own, through Sentinel
+ * a client that follows the master too), created on first need, reused one wait at a
+ * time, and closed with the store. The stream is one key, so in Cluster mode every read
+ * and append goes to the master holding its slot.
  *
  * Retention: readers skip entries whose `until` has passed and `prune` deletes them;
  * `MAXLEN ~ 100000` caps the stream should pruning never run; the key's TTL is extended
  * on every append to at least a day past the newest `until`, so an idle log disappears.
  */
-import type { Redis } from 'ioredis';
 import type { RevocationEntry, RevocationEvent, RevocationLog } from '../contract.js';
 import { decodeRevocationEvent } from '../payload.js';
+import { duplicateForBlocking, type RedisClient } from './connection.js';
 import type { RedisKeys } from './keys.js';
 
 /** the approximate cap on the stream's length (a safety net; `prune` is what normally trims) */
@@ -85,16 +87,16 @@ function decodeEntry(fields: string[]): RevocationEvent | undefined {
 }
 
 export class RedisRevocationLog implements RevocationLog {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #key: string;
   readonly #append: AppendCall;
   /** blocking connections not in use */
-  readonly #idle: Redis[] = [];
+  readonly #idle: RedisClient[] = [];
   /** every blocking connection, in use or not */
-  readonly #blocking = new Set<Redis>();
+  readonly #blocking = new Set<RedisClient>();
   #closed = false;
 
-  constructor(redis: Redis, keys: RedisKeys) {
+  constructor(redis: RedisClient, keys: RedisKeys) {
     this.#redis = redis;
     this.#key = keys.revocations();
     redis.defineCommand('mcpAuthzRevocationAppend', { numberOfKeys: 1, lua: APPEND });
@@ -217,9 +219,9 @@ export class RedisRevocationLog implements RevocationLog {
     }
   }
 
-  #connect(): Redis {
+  #connect(): RedisClient {
     // a blocking read waits longer than the store's command timeout, and has its own guard
-    const connection = this.#redis.duplicate({ commandTimeout: undefined });
+    const connection = duplicateForBlocking(this.#redis);
     // without a listener ioredis prints connection errors to stderr; failures surface as rejected reads
     connection.on('error', () => {});
     this.#blocking.add(connection);

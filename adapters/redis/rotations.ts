@@ -6,19 +6,13 @@
  * `claim` is `SET … NX PX`, atomic across every replica sharing the Redis; `release`
  * is a Lua compare-and-delete, so it never drops an answer already settled.
  */
-import type { Redis } from 'ioredis';
 import type { RefreshRotations } from '../contract.js';
+import type { RedisClient } from './connection.js';
 import type { RedisKeys } from './keys.js';
-import { define, type ScriptCall } from './scripts.js';
+import type { RedisScripts } from './scripts.js';
 
 const CLAIMED = '0';
 const SETTLED = '1';
-
-/** KEYS[1] rotation; ARGV[1] the claimed marker. Deletes the key only while claimed, not settled. */
-const RELEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`;
 
 
 /** `ttlSeconds` as milliseconds: at least 1 ms (Redis refuses a zero or negative PX). */
@@ -27,14 +21,14 @@ function lifetimeMs(ttlSeconds: number): number {
 }
 
 export class RedisRefreshRotations implements RefreshRotations {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #keys: RedisKeys;
-  readonly #release: ScriptCall;
+  readonly #scripts: RedisScripts;
 
-  constructor(redis: Redis, keys: RedisKeys) {
+  constructor(redis: RedisClient, keys: RedisKeys, scripts: RedisScripts) {
     this.#redis = redis;
     this.#keys = keys;
-    this.#release = define(redis, 'mcpAuthzRotationRelease', RELEASE, 1);
+    this.#scripts = scripts;
   }
 
   async claim(key: string, ttlSeconds: number): Promise<boolean> {
@@ -52,6 +46,7 @@ export class RedisRefreshRotations implements RefreshRotations {
   }
 
   async release(key: string): Promise<void> {
-    await this.#release(this.#keys.rotation(key), CLAIMED);
+    // compare-and-delete: only while claimed, never a settled answer
+    await this.#scripts.deleteIfEqual(this.#keys.rotation(key), CLAIMED);
   }
 }

@@ -3,17 +3,17 @@
  * Create-if-absent and compare-and-swap are Lua scripts, so replicas racing to
  * initialise or rotate a setting converge on one winner.
  */
-import type { Redis } from 'ioredis';
 import { StoreError, type SettingRecord, type SettingsStore } from '../contract.js';
+import type { RedisClient } from './connection.js';
 import type { RedisKeys } from './keys.js';
 import type { RedisScripts } from './scripts.js';
 
 export class RedisSettingsStore implements SettingsStore {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #keys: RedisKeys;
   readonly #scripts: RedisScripts;
 
-  constructor(redis: Redis, keys: RedisKeys, scripts: RedisScripts) {
+  constructor(redis: RedisClient, keys: RedisKeys, scripts: RedisScripts) {
     this.#redis = redis;
     this.#keys = keys;
     this.#scripts = scripts;

@@ -1,5 +1,6 @@
 /**
- * The Redis store: for several replicas sharing state.
+ * The Redis store: for several replicas sharing state, on one Redis server, a master found
+ * through Sentinel, or a Redis Cluster (connection.ts).
  *
  * One store object survives a Redis restart: the client reconnects by itself (every 50 ms at
  * first, at most every 500 ms, so service is back within a second of Redis), and commands
@@ -8,10 +9,10 @@
  * Redis is down, requests fail fast (503, src/http/error-boundary.ts) instead of hanging.
  * `ping()` fails at once when the connection is down and times out when Redis does not answer.
  */
-import { Redis } from 'ioredis';
 import { StoreError, type ModelAdapter, type Store } from '../contract.js';
 import { RedisAccountStore } from './accounts.js';
 import { RedisClientDirectory } from './clients.js';
+import { createRedisClient, describeRedis, type RedisClient, type RedisConnection } from './connection.js';
 import { RedisGrantDirectory } from './grants.js';
 import { RedisKeys } from './keys.js';
 import { RedisRateCounters } from './limits.js';
@@ -23,11 +24,9 @@ import { RedisSettingsStore } from './settings.js';
 
 /** A command Redis has not answered by then fails (the blocking reads of the revocation log excepted). */
 export const COMMAND_TIMEOUT_MS = 2000;
-/** The longest wait between reconnect attempts. */
-const MAX_RECONNECT_DELAY_MS = 500;
 
 export interface RedisStoreOptions {
-  url: string;
+  connection: RedisConnection;
   keyPrefix: string;
   /** how long opening may take before it fails; default 5000 ms */
   connectTimeoutMs?: number;
@@ -37,19 +36,6 @@ export interface RedisStoreOptions {
 
 export interface RedisStore extends Store {
   readonly kind: 'redis';
-}
-
-/** The URL with any `user:pass@` replaced by `***@`, safe for messages and logs. */
-export function redactRedisUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.username === '' && parsed.password === '') return url;
-    parsed.username = '';
-    parsed.password = '';
-    return parsed.toString().replace('//', '//***@');
-  } catch {
-    return url.replace(/\/\/[^/@]*@/, '//***@');
-  }
 }
 
 function reason(err: unknown): string {
@@ -74,7 +60,7 @@ class RedisStoreImpl implements RedisStore {
   readonly rotations: RedisRefreshRotations;
   readonly grants: RedisGrantDirectory;
   readonly limits: RedisRateCounters;
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #keys: RedisKeys;
   readonly #scripts: RedisScripts;
   readonly #where: string;
@@ -82,7 +68,7 @@ class RedisStoreImpl implements RedisStore {
   readonly #models = new Map<string, RedisModelAdapter>();
   readonly #lastError: () => Error | undefined;
 
-  constructor(redis: Redis, keyPrefix: string, where: string, pingTimeoutMs: number, lastError: () => Error | undefined) {
+  constructor(redis: RedisClient, keyPrefix: string, where: string, pingTimeoutMs: number, lastError: () => Error | undefined) {
     this.#redis = redis;
     this.#keys = new RedisKeys(keyPrefix);
     this.#scripts = new RedisScripts(redis);
@@ -93,7 +79,7 @@ class RedisStoreImpl implements RedisStore {
     this.settings = new RedisSettingsStore(redis, this.#keys, this.#scripts);
     this.revocations = new RedisRevocationLog(redis, this.#keys);
     this.clients = new RedisClientDirectory(redis, this.#keys);
-    this.rotations = new RedisRefreshRotations(redis, this.#keys);
+    this.rotations = new RedisRefreshRotations(redis, this.#keys, this.#scripts);
     this.grants = new RedisGrantDirectory(redis, this.#keys);
     this.limits = new RedisRateCounters(redis, this.#keys);
   }
@@ -143,21 +129,15 @@ class RedisStoreImpl implements RedisStore {
 }
 
 /**
- * Connects and checks the server answers. Rejects with a StoreError naming the
- * (redacted) URL and the cause; the half-open client is shut down so it stops retrying.
+ * Connects and checks the server answers. Rejects with a StoreError naming where (URL
+ * redacted; Sentinels or Cluster nodes) and the cause; the half-open client is shut down so
+ * it stops retrying.
  */
 export async function openRedisStore(options: RedisStoreOptions): Promise<RedisStore> {
-  const where = redactRedisUrl(options.url);
+  const where = describeRedis(options.connection);
   const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
   let lastError: Error | undefined;
-  const redis = new Redis(options.url, {
-    lazyConnect: true,
-    enableOfflineQueue: true,
-    connectTimeout: connectTimeoutMs,
-    maxRetriesPerRequest: 1,
-    commandTimeout: COMMAND_TIMEOUT_MS,
-    retryStrategy: (times) => Math.min(times * 50, MAX_RECONNECT_DELAY_MS),
-  });
+  const redis = createRedisClient(options.connection, { connectTimeoutMs, commandTimeoutMs: COMMAND_TIMEOUT_MS });
   // Without a listener ioredis prints every connection error to stderr; the latest
   // one is kept instead, to explain a failing ping().
   redis.on('error', (err: Error) => {

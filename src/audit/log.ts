@@ -15,12 +15,13 @@ import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import type { Store } from '../../adapters/contract.js';
 import type { Config } from '../config/schema.js';
+import { redisConnection } from '../config/redis.js';
 import type { Logger } from '../observability/logger.js';
 import { auditEventSchema, FORBIDDEN_DETAIL_KEYS, type AuditEvent, type AuditLog } from './events.js';
 import { CheckpointWriter, registerChain } from './checkpoints.js';
 import { pruneAuditFiles } from './retention.js';
 import { genesisHash, RECORD_FORMAT, sealRecord } from './record.js';
-import { auditDir, FileSink, RedisStreamSink, StreamSink, streamKey, type AuditSink } from './sinks.js';
+import { auditDir, FileSink, NO_REDIS, RedisStreamSink, StreamSink, streamKey, type AuditSink } from './sinks.js';
 
 export interface AuditLogOptions {
   config: Config;
@@ -291,8 +292,10 @@ function configuredSink(config: Config, chain: string, out: NodeJS.WritableStrea
       return new FileSink(auditDir(config.dataDir), config.audit.maxFileBytes, chain, onRotationError, onRotated);
     case 'stdout':
       return new StreamSink(out ?? process.stdout);
-    case 'redis':
-      if (!config.redisUrl) throw new Error('audit.sink is "redis" but redisUrl is not set');
-      return new RedisStreamSink(config.redisUrl, streamKey(config.redisKeyPrefix));
+    case 'redis': {
+      const connection = redisConnection(config);
+      if (!connection) throw new Error(NO_REDIS);
+      return new RedisStreamSink(connection, streamKey(config.redisKeyPrefix));
+    }
   }
 }

@@ -7,13 +7,14 @@
 import { createReadStream } from 'node:fs';
 import { open, readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import type { Redis } from 'ioredis';
+import type { RedisClient, RedisConnection } from '../../adapters/redis/connection.js';
 import type { Config } from '../config/schema.js';
+import { redisConnection } from '../config/redis.js';
 import type { SettingsStore } from '../../adapters/contract.js';
 import { verifyRecords, type Problem, type SourceLine, type VerifyResult } from './verify.js';
 import { readCheckpoint, readCheckpoints, readPruned, type Pruned } from './checkpoints.js';
 import { decodeLine } from './record.js';
-import { auditDir, connectRedis, CURRENT_FILE, fileWhere, ROTATED_FILE, rotatedAt, STDOUT_WHERE, streamKey, streamWhere } from './sinks.js';
+import { auditDir, connectRedis, CURRENT_FILE, NO_REDIS, fileWhere, ROTATED_FILE, rotatedAt, STDOUT_WHERE, streamKey, streamWhere } from './sinks.js';
 
 export interface Retention {
   /** the oldest entries were removed by the stream's length cap (and by nothing else) */
@@ -210,9 +211,9 @@ function entryBytesLine(key: string, [id, fields]: StreamBufferEntry): SourceLin
 const RECORD_FIELD = Buffer.from('r');
 
 /** The Redis stream `<prefix>audit`, read in pages with XRANGE. */
-export function redisSource(url: string, key: string): AuditSource {
-  let connection: Promise<Redis> | undefined;
-  const redis = () => (connection ??= connectRedis(url));
+export function redisSource(where: RedisConnection, key: string): AuditSource {
+  let connection: Promise<RedisClient> | undefined;
+  const redis = () => (connection ??= connectRedis(where));
   return {
     description: `Redis stream ${key}`,
     mixed: false,
@@ -300,9 +301,11 @@ export function openAuditSource(config: Config, files: string[]): AuditSource {
   switch (config.audit.sink) {
     case 'file':
       return sinkFileSource(config.dataDir);
-    case 'redis':
-      if (!config.redisUrl) throw new SourceUsageError('audit.sink is "redis" but redisUrl is not set');
-      return redisSource(config.redisUrl, streamKey(config.redisKeyPrefix));
+    case 'redis': {
+      const connection = redisConnection(config);
+      if (!connection) throw new SourceUsageError(NO_REDIS);
+      return redisSource(connection, streamKey(config.redisKeyPrefix));
+    }
     case 'stdout':
       throw new SourceUsageError('the audit sink is stdout: give --file FILE with the collected output');
   }

@@ -7,7 +7,7 @@ import { mkdir, open, rename, stat, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
+import type { RedisClient, RedisConnection } from '../../adapters/redis/connection.js';
 
 export interface AuditSink {
   /**
@@ -26,6 +26,9 @@ export const CURRENT_FILE = 'audit.jsonl';
 export const ROTATED_FILE = /^audit-(\d{4}-\d{2}-\d{2}T\d{6}(?:\.\d{3})?Z)-(.+)\.jsonl$/;
 /** the length cap of the Redis stream (approximate, trimmed from the oldest end) */
 export const STREAM_MAXLEN = 1_000_000;
+
+/** the error when the Redis sink is configured without Redis (the schema's descriptions name the same settings) */
+export const NO_REDIS = 'audit.sink is "redis" but no Redis is configured (redisUrl, redisSentinels or redisClusterNodes)';
 
 export function auditDir(dataDir: string): string {
   return join(dataDir, AUDIT_DIR);
@@ -181,23 +184,23 @@ export class StreamSink implements AuditSink {
  * field `r` holding the line without its newline. Opens its own connection on first use.
  */
 export class RedisStreamSink implements AuditSink {
-  #redis: Promise<Redis> | undefined;
+  #redis: Promise<RedisClient> | undefined;
   readonly where: string;
 
   constructor(
-    private readonly url: string,
+    private readonly connection: RedisConnection,
     private readonly key: string,
   ) {
     this.where = streamWhere(key);
   }
 
   async write(lines: readonly string[]): Promise<void> {
-    const redis = await (this.#redis ??= connectRedis(this.url));
+    const redis = await (this.#redis ??= connectRedis(this.connection));
     if (lines.length === 1) {
       await redis.xadd(this.key, 'MAXLEN', '~', String(STREAM_MAXLEN), '*', 'r', lines[0]!.replace(/\n$/, ''));
       return;
     }
-    // one round trip, in order (MULTI: no other writer's entries in between)
+    // one round trip, in order (MULTI: no other writer's entries in between; one key, so one Cluster slot)
     const transaction = redis.multi();
     for (const line of lines) transaction.xadd(this.key, 'MAXLEN', '~', String(STREAM_MAXLEN), '*', 'r', line.replace(/\n$/, ''));
     const results = await transaction.exec();
@@ -215,18 +218,14 @@ export class RedisStreamSink implements AuditSink {
   }
 }
 
-/** A connection of the audit log's own (lazily loaded ioredis). Errors are reported by the commands that fail. */
-export async function connectRedis(url: string): Promise<Redis> {
-  const { Redis } = await import('ioredis');
+/**
+ * A connection of the audit log's own (ioredis loaded lazily), to one server, through
+ * Sentinel or to a Cluster. Errors are reported by the commands that fail.
+ */
+export async function connectRedis(connection: RedisConnection): Promise<RedisClient> {
+  const { createRedisClient } = await import('../../adapters/redis/connection.js');
   // as the store's client (adapters/redis/store.ts): while Redis is down, writes fail fast and are counted lost
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    enableOfflineQueue: true,
-    connectTimeout: 5000,
-    maxRetriesPerRequest: 1,
-    commandTimeout: 2000,
-    retryStrategy: (times) => Math.min(times * 50, 500),
-  });
+  const redis = createRedisClient(connection, { connectTimeoutMs: 5000, commandTimeoutMs: 2000 });
   redis.on('error', () => {});
   return redis;
 }

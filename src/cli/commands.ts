@@ -3,6 +3,7 @@
  */
 import type { Config } from '../config/schema.js';
 import { openStore } from '../../adapters/index.js';
+import { storeOptions } from '../config/redis.js';
 import type { CommandLine } from './args.js';
 import { runUserCommand } from './user-commands.js';
 import { runKeysCommand } from './keys-commands.js';
@@ -30,7 +31,7 @@ export async function runCommand(commandLine: CommandLine, config: Config, io: C
     const { serve } = await import('../serve.js');
     return serve(config, io);
   }
-  const store = await openStore({ dataDir: config.dataDir, redisUrl: config.redisUrl, redisKeyPrefix: config.redisKeyPrefix });
+  const store = await openStore(storeOptions(config));
   let audit: AuditLog | undefined;
   try {
     if (commandLine.command === 'audit') return await runAuditCommand(commandLine, store, config, io);

@@ -16,6 +16,9 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
+const list = (v: string) => v.split(',').map((item) => item.trim()).filter((item) => item !== '');
+const boolean = (v: string) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v);
+
 /** Environment variable → config key, with its parser. */
 const ENV: Record<string, { key: string; parse: (v: string) => unknown }> = {
   ISSUER: { key: 'issuer', parse: (v) => v },
@@ -23,8 +26,14 @@ const ENV: Record<string, { key: string; parse: (v: string) => unknown }> = {
   HOST: { key: 'host', parse: (v) => v },
   DATA_DIR: { key: 'dataDir', parse: (v) => v },
   REDIS_URL: { key: 'redisUrl', parse: (v) => v },
+  REDIS_SENTINELS: { key: 'redisSentinels', parse: list },
+  REDIS_SENTINEL_NAME: { key: 'redisSentinelName', parse: (v) => v },
+  REDIS_CLUSTER_NODES: { key: 'redisClusterNodes', parse: list },
+  REDIS_PASSWORD: { key: 'redisPassword', parse: (v) => v },
+  REDIS_PASSWORD_FILE: { key: 'redisPasswordFile', parse: (v) => v },
+  REDIS_TLS: { key: 'redisTls', parse: boolean },
   LOG_LEVEL: { key: 'logLevel', parse: (v) => v },
-  TRUST_PROXY: { key: 'trustProxy', parse: (v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v) },
+  TRUST_PROXY: { key: 'trustProxy', parse: boolean },
   MCP_AUTHZ_REGISTRATION_TOKEN: { key: 'registration.initialAccessToken', parse: (v) => v },
 };
 
@@ -142,13 +151,33 @@ function setPath(target: Record<string, unknown>, [head, ...rest]: string[], val
   target[head] = copy;
 }
 
-/** Validates a plain object (already merged) and fills in derived values. */
+/**
+ * Validates a plain object (already merged) and fills in derived values: the issuer's
+ * default, and `redisPassword` read from `redisPasswordFile`.
+ */
 export function parseConfig(input: unknown, source = 'configuration'): Config {
   const result = configSchema.safeParse(input);
   if (!result.success) throw new ConfigError(describeIssues(result.error, source));
   const parsed = result.data;
   const issuer = (parsed.issuer ?? `http://localhost:${parsed.port}`).replace(/\/$/, '');
-  return deepFreeze({ ...parsed, issuer });
+  const redisPassword = parsed.redisPasswordFile === undefined ? parsed.redisPassword : readSecretFile(parsed.redisPasswordFile, 'redisPasswordFile (env REDIS_PASSWORD_FILE)', source);
+  return deepFreeze({ ...parsed, issuer, ...(redisPassword === undefined ? {} : { redisPassword }) });
+}
+
+/**
+ * A secret mounted as a file (a Kubernetes Secret, a Docker secret): its text without the
+ * trailing newline. A failure names the setting and the path, never the content.
+ */
+function readSecretFile(path: string, field: string, source: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`invalid configuration (${source}):\n  ${field}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+  }
+  const secret = text.replace(/(\r?\n)+$/, '');
+  if (secret === '') throw new ConfigError(`invalid configuration (${source}):\n  ${field}: ${path} is empty`);
+  return secret;
 }
 
 function deepFreeze<T>(value: T): T {

@@ -46,6 +46,27 @@ const rateLimit = (what: string, max: number, window: number) =>
 
 const absoluteUrl = z.string().refine((v) => URL.canParse(v), 'must be an absolute URL');
 
+/** `host:port` (an IPv6 address in brackets: `[::1]:6379`), as Redis Sentinel and Cluster nodes are given. */
+export const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):(\d{1,5})$/;
+
+const redisNodes = (what: string) =>
+  z
+    .array(
+      z
+        .string()
+        .regex(HOST_PORT, 'a host:port such as redis-0.redis:6379')
+        .refine((v) => {
+          const port = Number(HOST_PORT.exec(v)?.[2]);
+          return port >= 1 && port <= 65535;
+        }, 'the port must be from 1 to 65535'),
+    )
+    .min(1)
+    .optional()
+    .describe(what);
+
+/** The Redis settings, named as in the configuration, for messages. */
+const REDIS_MODES = ['redisUrl', 'redisSentinels', 'redisClusterNodes'] as const;
+
 /** An MCP server's URL (RFC 8707 resource indicator): absolute, no fragment, no userinfo; kept in canonical form. */
 const resourceUri = absoluteUrl
   .refine((v) => !v.includes('#'), 'must not contain a fragment')
@@ -171,8 +192,45 @@ export const configSchema = z
       .string()
       .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
       .optional()
-      .describe('When set, the store is Redis at this URL instead of SQLite (env `REDIS_URL`).'),
-    redisKeyPrefix: z.string().min(1).max(64).default('mcp-authz:').describe('Prefix of every Redis key.'),
+      .describe(
+        'When set, the store is this one Redis server instead of SQLite (env `REDIS_URL`); `rediss://` for TLS. One of `redisUrl`, `redisSentinels` and `redisClusterNodes` at most.',
+      ),
+    redisSentinels: redisNodes(
+      'When set, the store is the Redis master that these Sentinels name `redisSentinelName`, followed through failovers (env `REDIS_SENTINELS`, comma-separated `host:port`).',
+    ),
+    redisSentinelName: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('The master name the Sentinels monitor (env `REDIS_SENTINEL_NAME`); required with `redisSentinels`.'),
+    redisClusterNodes: redisNodes(
+      'When set, the store is the Redis Cluster these seed nodes belong to (env `REDIS_CLUSTER_NODES`, comma-separated `host:port`; the others are discovered).',
+    ),
+    redisPassword: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Password of the Redis servers (env `REDIS_PASSWORD`), in any mode; with `redisUrl`, give it here or in the URL, not both. Sentinels themselves are reached without one.',
+      ),
+    redisPasswordFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'A file holding `redisPassword` (env `REDIS_PASSWORD_FILE`), such as a mounted Kubernetes Secret; a trailing newline is ignored. Not with `redisPassword`.',
+      ),
+    redisTls: z
+      .boolean()
+      .default(false)
+      .describe('Connect to Redis (and to the Sentinels) over TLS, verified against the system CAs (env `REDIS_TLS`). A `rediss://` URL implies it.'),
+    redisKeyPrefix: z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[^{}]*$/, 'must not contain { or } (hash tags are set per entity)')
+      .default('mcp-authz:')
+      .describe('Prefix of every Redis key; without `{` or `}` (the store sets the hash tags that place keys on Redis Cluster slots).'),
     corsOrigins: z
       .array(z.union([z.literal('*'), z.string().refine((v) => URL.canParse(v) && new URL(v).origin === v, 'an origin such as https://app.example.com')]))
       .default([])
@@ -250,7 +308,7 @@ export const configSchema = z
         sink: z
           .enum(['file', 'stdout', 'redis'])
           .default('file')
-          .describe('Where audit records go: JSON lines in `dataDir/audit/`, standard output, or a Redis stream (needs `redisUrl`).'),
+          .describe('Where audit records go: JSON lines in `dataDir/audit/`, standard output, or a Redis stream (needs Redis: `redisUrl`, `redisSentinels` or `redisClusterNodes`).'),
         maxFileBytes: z
           .number()
           .int()
@@ -552,6 +610,29 @@ export const configSchema = z
 
     if (config.keys.activationDelay !== 0 && config.keys.activationDelay < 2 * config.keys.reloadInterval) {
       issue(['keys', 'activationDelay'], 'must be 0 or at least twice keys.reloadInterval');
+    }
+
+    const modes = REDIS_MODES.filter((key) => config[key] !== undefined);
+    if (modes.length > 1) {
+      for (const key of modes.slice(1)) issue([key], `choose one way to reach Redis: ${modes.join(' and ')} are both set`);
+    }
+    if (config.redisSentinels !== undefined && config.redisSentinelName === undefined) {
+      issue(['redisSentinelName'], 'required with redisSentinels (the master name the Sentinels monitor)');
+    }
+    if (config.redisSentinelName !== undefined && config.redisSentinels === undefined) {
+      issue(['redisSentinelName'], 'only with redisSentinels');
+    }
+    if (config.redisPassword !== undefined && config.redisPasswordFile !== undefined) {
+      issue(['redisPasswordFile'], 'give the Redis password once: redisPassword and redisPasswordFile are both set');
+    }
+    if (config.redisPassword !== undefined && config.redisUrl !== undefined && URL.canParse(config.redisUrl) && new URL(config.redisUrl).password !== '') {
+      issue(['redisPassword'], 'give the Redis password once: redisUrl holds one too');
+    }
+    if (modes.length === 0) {
+      for (const key of ['redisPassword', 'redisPasswordFile'] as const) {
+        if (config[key] !== undefined) issue([key], 'set without Redis (redisUrl, redisSentinels or redisClusterNodes)');
+      }
+      if (config.redisTls) issue(['redisTls'], 'set without Redis (redisUrl, redisSentinels or redisClusterNodes)');
     }
   });
 

@@ -287,7 +287,8 @@ test('parseConfig reports every problem at once', () => {
 /** Runs the built CLI with no configuration variables from this environment. */
 function runMain(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const env = { ...process.env };
-  for (const name of ['PORT', 'HOST', 'ISSUER', 'DATA_DIR', 'REDIS_URL', 'LOG_LEVEL', 'TRUST_PROXY', 'MCP_AUTHZ_CONFIG']) delete env[name];
+  for (const name of Object.keys(env)) if (/^REDIS_/.test(name)) delete env[name];
+  for (const name of ['PORT', 'HOST', 'ISSUER', 'DATA_DIR', 'LOG_LEVEL', 'TRUST_PROXY', 'MCP_AUTHZ_CONFIG']) delete env[name];
   env.DATA_DIR = join(dir, 'data');
   return new Promise((resolve) => {
     const child = execFile(process.execPath, [MAIN, ...args], { env, timeout: 20_000 }, (error, stdout, stderr) => {
