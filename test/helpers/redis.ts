@@ -286,6 +286,8 @@ export interface RedisSentinelSet {
   sentinels: string[];
   /** the port of the server the Sentinels name master now */
   masterPort(): Promise<number>;
+  /** waits until the replica has every write the master has had so far */
+  replicated(): Promise<void>;
   /** SIGKILLs the current master and waits until the Sentinels have promoted the replica */
   killMaster(): Promise<number>;
   stop(): Promise<void>;
@@ -361,6 +363,16 @@ export async function startSentinel(options: StartSentinelOptions = {}): Promise
     name,
     sentinels: sentinelPorts.map((port) => `127.0.0.1:${port}`),
     masterPort,
+    async replicated() {
+      // WAIT only counts the calling connection's own writes: compare offsets instead
+      const master = await masterPort();
+      const offset = (port: number, field: string) =>
+        command(port, 'INFO', 'replication').then((info) => Number(new RegExp(`${field}:(\\d+)`).exec(String(info))?.[1] ?? -1));
+      const target = await offset(master, 'master_repl_offset');
+      for (const port of [...servers.keys()].filter((p) => p !== master)) {
+        await waitFor(`the replica on ${port} to catch up`, async () => (await offset(port, 'slave_repl_offset')) >= target, 5000);
+      }
+    },
     async killMaster() {
       const old = await masterPort();
       const child = servers.get(old);
