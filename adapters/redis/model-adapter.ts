@@ -10,12 +10,16 @@
  * - a lookup through a pointer checks that the record it reaches still carries that uid or
  *   user code, so a stale pointer (replaced, or left by a step that failed) finds nothing;
  * - destroy / revokeByGrantId delete the records, then their pointers and set memberships.
+ *
+ * On one connection (a single server, or the master through Sentinel) commands run in the
+ * order they are sent, so `upsert` sends its ordered steps together, in one round trip; on a
+ * Cluster they may go to different masters, so it waits for each before sending the next.
  */
 import { AlreadyConsumedError, type AdapterPayload, type ModelAdapter } from '../contract.js';
 import { decodePayload, encodePayload, epochSeconds, lifetimeMs } from '../payload.js';
 import type { RedisClient } from './connection.js';
 import type { RedisKeys } from './keys.js';
-import type { RedisScripts } from './scripts.js';
+import type { RedisScripts, Replaced } from './scripts.js';
 
 export class RedisModelAdapter implements ModelAdapter {
   readonly #model: string;
@@ -43,11 +47,24 @@ export class RedisModelAdapter implements ModelAdapter {
     if (encoded.uid !== undefined) pointers.push(this.#keys.uid(encoded.uid));
     if (encoded.userCode !== undefined) pointers.push(this.#keys.userCode(encoded.userCode));
     const grantKey = encoded.grantId === undefined ? undefined : this.#keys.grant(encoded.grantId);
-    if (grantKey !== undefined) await this.#scripts.setAdd(grantKey, record, ttlMs);
-    const replaced = await this.#scripts.recordPut(record, encoded.body, encoded.consumed, ttlMs, grantKey, pointers);
+    const steps = [
+      () => (grantKey === undefined ? undefined : this.#scripts.setAdd(grantKey, record, ttlMs)),
+      () => this.#scripts.recordPut(record, encoded.body, encoded.consumed, ttlMs, grantKey, pointers),
+      () => Promise.all(pointers.map((pointer) => (ttlMs > 0 ? this.#redis.set(pointer, record, 'PX', ttlMs) : this.#redis.set(pointer, record)))),
+    ] as const;
+    let replaced: Replaced;
+    if (this.#redis.isCluster) {
+      await steps[0]();
+      replaced = await steps[1]();
+      await steps[2]();
+    } else {
+      [, replaced] = await Promise.all([steps[0](), steps[1](), steps[2]()]);
+    }
+    // what the previous version had and this one has not
+    const stale = replaced.pointers.filter((old) => !pointers.includes(old));
+    if (stale.length === 0 && (replaced.grantKey === undefined || replaced.grantKey === grantKey)) return;
     await Promise.all([
-      ...pointers.map((pointer) => (ttlMs > 0 ? this.#redis.set(pointer, record, 'PX', ttlMs) : this.#redis.set(pointer, record))),
-      ...replaced.pointers.filter((old) => !pointers.includes(old)).map((old) => this.#scripts.deleteIfEqual(old, record)),
+      ...stale.map((old) => this.#scripts.deleteIfEqual(old, record)),
       replaced.grantKey !== undefined && replaced.grantKey !== grantKey ? this.#scripts.setRemove(replaced.grantKey, [record]) : undefined,
     ]);
   }
