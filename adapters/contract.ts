@@ -295,7 +295,8 @@ export class StoreError extends Error {
 /**
  * Whether `err` says the store cannot be reached right now (a condition that passes), as
  * opposed to a bug or a bad record: Redis down, restarting or not answering in time (the
- * client's connection errors), SQLite busy or locked by another process. Requests that meet
+ * client's connection errors), a Redis Cluster or Sentinel set without a reachable master,
+ * SQLite busy or locked by another process. Requests that meet
  * it are answered `503` with `Retry-After`, never `500`.
  */
 export function isStoreUnavailable(err: unknown): boolean {
@@ -308,7 +309,10 @@ export function isStoreUnavailable(err: unknown): boolean {
     code === 'SQLITE_LOCKED' ||
     code === 'ECONNREFUSED' ||
     code === 'ECONNRESET' ||
-    /^(Connection is closed\.|Command timed out|Stream isn't writeable)/.test(message)
+    /^(Connection is closed\.|Command timed out|Stream isn't writeable)/.test(message) ||
+    // a Redis Cluster without a reachable node or with slots unserved, a Sentinel set without a master,
+    // a server still loading its data after a restart, a master just demoted by a failover
+    /^(Cluster isn't ready|None of startup nodes is available|Failed to refresh slots cache|CLUSTERDOWN |All sentinels are unreachable|LOADING |READONLY |MASTERDOWN )/.test(message)
   );
 }
 

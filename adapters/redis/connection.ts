@@ -120,7 +120,17 @@ export function createRedisClient(connection: RedisConnection, tuning: ClientTun
         slotsRefreshTimeout: tuning.connectTimeoutMs,
         redisOptions: perConnection,
       };
-      return new Cluster(connection.nodes, options);
+      const cluster = new Cluster(connection.nodes, options);
+      // The Cluster's own queue holds commands while it has no connection, with no time limit.
+      // It is needed for the first connection (a lazy client's first command waits for it);
+      // after that, a command sent while the Cluster is unreachable fails at once, as on one
+      // server after a reconnect attempt, instead of waiting for it to come back.
+      const failFast = () => {
+        cluster.options.enableOfflineQueue = false;
+      };
+      cluster.once('ready', failFast);
+      cluster.once('reconnecting', failFast);
+      return cluster;
     }
   }
 }
@@ -134,7 +144,8 @@ export function duplicateForBlocking(client: RedisClient): RedisClient {
   if (client instanceof Cluster) {
     const redisOptions: RedisOptions = { ...client.options.redisOptions };
     delete redisOptions.commandTimeout;
-    return client.duplicate([], { redisOptions });
+    // its first read waits for its first connection; a read that overruns is abandoned by the caller
+    return client.duplicate([], { redisOptions, enableOfflineQueue: true });
   }
   return client.duplicate({ commandTimeout: undefined });
 }

@@ -224,7 +224,16 @@ export interface RedisCluster {
   ports: number[];
   /** the seed nodes as `host:port`, as `redisClusterNodes` takes them */
   nodes: string[];
+  /** kills every node (SIGKILL); `start` brings them back on the same ports and directories */
+  kill(): Promise<void>;
+  /** starts the killed nodes again and waits until the cluster is ok */
+  start(): Promise<void>;
   stop(): Promise<void>;
+}
+
+export interface StartRedisClusterOptions {
+  /** append-only files with fsync on every write, so data survives `kill()` and `start()` */
+  persist?: boolean;
 }
 
 /**
@@ -232,22 +241,33 @@ export interface RedisCluster {
  * assigned with CLUSTER ADDSLOTS (a third each), joined with CLUSTER MEET, ready once every
  * node says `cluster_state:ok` and knows the other two.
  */
-export async function startRedisCluster(): Promise<RedisCluster> {
+export async function startRedisCluster(options: StartRedisClusterOptions = {}): Promise<RedisCluster> {
   const processes = new Processes();
   const root = mkdtempSync(join(tmpdir(), 'mcp-authz-redis-cluster-'));
   const ports: number[] = [];
+  const children = new Map<number, ChildProcess>();
+  const argsOf = (port: number) => {
+    const dir = join(root, String(port));
+    return [
+      ...serverArgs(port, dir, options.persist ?? false),
+      '--cluster-enabled', 'yes',
+      '--cluster-config-file', join(dir, 'nodes.conf'),
+      '--cluster-node-timeout', '2000',
+    ];
+  };
+  const ready = async () => {
+    for (const port of ports) {
+      await waitFor(`cluster_state:ok on 127.0.0.1:${port}`, async () => {
+        const info = String(await command(port, 'CLUSTER', 'INFO'));
+        return info.includes('cluster_state:ok') && info.includes(`cluster_known_nodes:${ports.length}`);
+      });
+    }
+  };
   try {
     for (let i = 0; i < 3; i++) {
       const port = await freePort();
-      const dir = join(root, String(port));
-      mkdirSync(dir);
-      const args = [
-        ...serverArgs(port, dir, false),
-        '--cluster-enabled', 'yes',
-        '--cluster-config-file', join(dir, 'nodes.conf'),
-        '--cluster-node-timeout', '2000',
-      ];
-      processes.add(await spawnRedis(port, args));
+      mkdirSync(join(root, String(port)));
+      children.set(port, processes.add(await spawnRedis(port, argsOf(port))));
       ports.push(port);
     }
     const SLOTS = 16384;
@@ -258,12 +278,7 @@ export async function startRedisCluster(): Promise<RedisCluster> {
       await command(port, 'CLUSTER', 'SET-CONFIG-EPOCH', i + 1);
     }
     for (const port of ports.slice(1)) await command(ports[0]!, 'CLUSTER', 'MEET', '127.0.0.1', port);
-    for (const port of ports) {
-      await waitFor(`cluster_state:ok on 127.0.0.1:${port}`, async () => {
-        const info = String(await command(port, 'CLUSTER', 'INFO'));
-        return info.includes('cluster_state:ok') && info.includes(`cluster_known_nodes:${ports.length}`);
-      });
-    }
+    await ready();
   } catch (err) {
     await processes.stop();
     rmSync(root, { recursive: true, force: true });
@@ -272,6 +287,17 @@ export async function startRedisCluster(): Promise<RedisCluster> {
   return {
     ports,
     nodes: ports.map((port) => `127.0.0.1:${port}`),
+    async kill() {
+      for (const child of children.values()) await processes.kill(child);
+    },
+    async start() {
+      for (const port of ports) {
+        const child = children.get(port)!;
+        if (child.exitCode === null && child.signalCode === null) continue;
+        children.set(port, processes.add(await spawnRedis(port, argsOf(port))));
+      }
+      await ready();
+    },
     async stop() {
       await processes.stop();
       rmSync(root, { recursive: true, force: true });
