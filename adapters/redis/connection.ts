@@ -5,8 +5,8 @@
  * the same everywhere.
  *
  * Every client fails fast while Redis is unreachable: commands wait through one reconnect
- * attempt at most and time out after `commandTimeout`; reconnects are retried every 50 ms
- * at first, at most every 500 ms.
+ * attempt at most (a Cluster client, once connected, none) and time out after
+ * `commandTimeout`; reconnects are retried every 50 ms at first, at most every 500 ms.
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 

@@ -68,9 +68,9 @@ class RedisStoreImpl implements RedisStore {
   readonly #models = new Map<string, RedisModelAdapter>();
   readonly #lastError: () => Error | undefined;
 
-  constructor(redis: RedisClient, keyPrefix: string, where: string, pingTimeoutMs: number, lastError: () => Error | undefined) {
+  constructor(redis: RedisClient, keys: RedisKeys, where: string, pingTimeoutMs: number, lastError: () => Error | undefined) {
     this.#redis = redis;
-    this.#keys = new RedisKeys(keyPrefix);
+    this.#keys = keys;
     this.#scripts = new RedisScripts(redis);
     this.#where = where;
     this.#pingTimeoutMs = pingTimeoutMs;
@@ -135,6 +135,12 @@ class RedisStoreImpl implements RedisStore {
  */
 export async function openRedisStore(options: RedisStoreOptions): Promise<RedisStore> {
   const where = describeRedis(options.connection);
+  let keys: RedisKeys;
+  try {
+    keys = new RedisKeys(options.keyPrefix);
+  } catch (err) {
+    throw new StoreError(`cannot use Redis at ${where}: ${reason(err)}`, { cause: err });
+  }
   const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
   let lastError: Error | undefined;
   const redis = createRedisClient(options.connection, { connectTimeoutMs, commandTimeoutMs: COMMAND_TIMEOUT_MS });
@@ -157,5 +163,5 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
     const cause = lastError ?? err;
     throw new StoreError(`cannot reach Redis at ${where}: ${reason(cause)}`, { cause });
   }
-  return new RedisStoreImpl(redis, options.keyPrefix, where, options.pingTimeoutMs ?? 2000, () => lastError);
+  return new RedisStoreImpl(redis, keys, where, options.pingTimeoutMs ?? 2000, () => lastError);
 }
