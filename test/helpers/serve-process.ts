@@ -12,6 +12,12 @@ const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 export interface ServeProcess {
   issuer: string;
   url(path: string): string;
+  /** the admin listener's URL for `path` (`/healthz`, `/readyz`, `/metrics`) */
+  adminUrl(path: string): string;
+  /** the running process's id (undefined when stopped) */
+  readonly pid: number | undefined;
+  /** everything the process (all its runs) wrote to standard output and standard error */
+  output(): { stdout: string; stderr: string };
   /** starts it (again); resolves once /healthz answers */
   start(): Promise<void>;
   /** sends `signal` (SIGTERM by default, SIGKILL to kill it) and waits for it to exit */
@@ -20,21 +26,33 @@ export interface ServeProcess {
 
 export async function serveProcess(options: { dataDir: string; configFile: string; env?: NodeJS.ProcessEnv }): Promise<ServeProcess> {
   const port = await freePort();
+  const adminPort = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
+  let stdoutText = '';
+  let stderrText = '';
   const running = () => child !== undefined && child.exitCode === null && child.signalCode === null;
   return {
     issuer,
     url: (path) => `${issuer}${path}`,
+    adminUrl: (path) => `http://127.0.0.1:${adminPort}${path}`,
+    get pid() {
+      return running() ? child!.pid : undefined;
+    },
+    output: () => ({ stdout: stdoutText, stderr: stderrText }),
     async start() {
       if (running()) return;
-      const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: '127.0.0.1', ISSUER: issuer, DATA_DIR: options.dataDir, LOG_LEVEL: 'warn', ...options.env };
+      const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: '127.0.0.1', ADMIN_PORT: String(adminPort), ADMIN_HOST: '127.0.0.1', ISSUER: issuer, DATA_DIR: options.dataDir, LOG_LEVEL: 'warn', ...options.env };
       delete env.MCP_AUTHZ_CONFIG;
       if (!options.env?.REDIS_URL) delete env.REDIS_URL;
-      const started = spawn(process.execPath, [MAIN, '--config', options.configFile, 'serve'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      const started = spawn(process.execPath, [MAIN, '--config', options.configFile, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       child = started;
       let stderr = '';
-      started.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      started.stderr!.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        stderrText += d.toString();
+      });
+      started.stdout!.on('data', (d: Buffer) => (stdoutText += d.toString()));
       const deadline = Date.now() + 20_000;
       for (;;) {
         if (started.exitCode !== null) throw new Error(`serve exited ${started.exitCode}: ${stderr}`);
