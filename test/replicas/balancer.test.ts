@@ -121,10 +121,12 @@ describe('the test load balancer', () => {
     const res = await fetch(`${lb.url}/sse`, { signal: controller.signal });
     assert.equal(res.headers.get('content-type'), 'text/event-stream');
     const reader = res.body!.getReader();
-    const first = new TextDecoder().decode((await reader.read()).value);
+    // bounded: a balancer that buffered the response would never hand over this first event
+    const chunk = await Promise.race([reader.read(), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the first event was held back')), 3000))]);
+    const first = new TextDecoder().decode(chunk.value);
     assert.equal(first, 'event: first\ndata: 1\n\n', 'the first event arrives while the backend still holds the stream open');
     controller.abort();
-    await Promise.race([streams[1]!.closed, new Promise((_, reject) => setTimeout(() => reject(new Error('backend stream not closed')), 3000))]);
+    await Promise.race([streams[1]!.closed, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('backend stream not closed')), 3000))]);
 
     const again = await fetch(`${lb.url}/sse`);
     const whole = again.text();
