@@ -10,12 +10,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { Browser, findForm } from '../helpers/browser-driver.js';
 import { NOTES, PASSWORD, REDIRECT, SECRET } from '../helpers/fixtures.js';
 import { approveDevice, authorizationRequest, pollDevice, startDevice, userTokens } from '../helpers/flows.js';
 import { startReplicaSet, type ReplicaSet } from '../helpers/replicas.js';
 import { client } from '../helpers/rp.js';
+import { revocationFor, SseClient } from '../helpers/sse.js';
 import { createVerifier } from '../../src/verifier/index.js';
 import { codeOf, eventually } from '../verifier/support.js';
 
@@ -208,6 +209,35 @@ describe('two replicas on one Redis behind a load balancer', () => {
     } finally {
       await verifier.close();
       set.balancer.route(undefined);
+    }
+  });
+
+  it('the revocation feed is one log: a verifier that moves from B to A resumes with the event id B gave it', async () => {
+    /** a feed connection through the balancer to replica `index`, once its backlog is sent */
+    const follow = (index: number, headers: Record<string, string> = {}) =>
+      on(index, async () => {
+        const feed = new SseClient(set.url('/revocations'), headers);
+        await feed.next((e) => e.event === 'ready');
+        return feed;
+      });
+    const revoke = async () => {
+      const token = (await clientCredentials()).body.access_token!;
+      const res = await on(A, () => fetch(set.url('/token/revocation'), { method: 'POST', headers: { ...FORM, authorization: basic('nightly-report') }, body: new URLSearchParams({ token }) }));
+      assert.equal(res.status, 200);
+      return decodeJwt(token).jti!;
+    };
+    const feedB = await follow(B);
+    let feedA: SseClient | undefined;
+    try {
+      const first = await feedB.next(revocationFor('token', await revoke()), 2000);
+      const second = await feedB.next(revocationFor('token', await revoke()), 2000);
+      assert.ok(first.id && second.id && first.id !== second.id);
+      feedA = await follow(A, { 'last-event-id': first.id });
+      const resumed = feedA.events.filter((e) => e.event === 'revocation');
+      assert.deepEqual(resumed, [second], 'A sends what came after the id B gave, with the same id');
+    } finally {
+      await feedB.close();
+      await feedA?.close();
     }
   });
 
