@@ -62,7 +62,7 @@ export interface Balancer {
   pin(index: number | undefined): void;
   /** a per-request choice that wins over `pin` when it returns an index */
   route(choose: RouteFn | undefined): void;
-  /** the backends in the order a request would try them */
+  /** the backends in the order a request would try them (without a route or pin, this takes a round-robin turn) */
   candidates(req: IncomingMessage): number[];
   close(): Promise<void>;
 }
@@ -92,15 +92,13 @@ function endToEnd(raw: string[]): [string, string][] {
  */
 export function forward(req: IncomingMessage, res: ServerResponse, backend: Backend, agent: Agent, forwarded: boolean, onStatus: (status: number) => void): Promise<ForwardResult> {
   const target = new URL(backend.url);
-  const headers = endToEnd(req.rawHeaders);
+  const headers = endToEnd(req.rawHeaders).filter(([name]) => !(forwarded && name.toLowerCase() === 'x-forwarded-proto'));
   if (forwarded) {
-    const index = headers.findIndex(([name]) => name.toLowerCase() === 'x-forwarded-for');
     const client = req.socket.remoteAddress ?? '';
+    const index = headers.findIndex(([name]) => name.toLowerCase() === 'x-forwarded-for');
     if (index === -1) headers.push(['X-Forwarded-For', client]);
     else headers[index] = [headers[index]![0], `${headers[index]![1]}, ${client}`];
-    const withoutProto = headers.filter(([name]) => name.toLowerCase() !== 'x-forwarded-proto');
-    headers.length = 0;
-    headers.push(...withoutProto, ['X-Forwarded-Proto', 'http']);
+    headers.push(['X-Forwarded-Proto', 'http']);
   }
   return new Promise((resolve) => {
     let connected = false;
@@ -125,10 +123,11 @@ export function forward(req: IncomingMessage, res: ServerResponse, backend: Back
       // a server-sent event must not wait in a buffer
       res.flushHeaders();
       answer.pipe(res);
-      answer.once('error', () => res.destroy());
+      answer.on('error', () => res.destroy());
       answer.once('close', () => resolve({ sent: true }));
     });
-    upstream.once('error', (error) => {
+    // `on`, not `once`: destroying a request can make it emit a second error
+    upstream.on('error', (error) => {
       if (!connected) return resolve({ sent: false, error });
       if (!res.headersSent) {
         res.writeHead(502, { 'content-type': 'text/plain' }).end(`bad gateway: ${error.message}\n`);
