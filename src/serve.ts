@@ -1,7 +1,9 @@
 /**
  * `mcp-authz serve`: build the server, start the admin listener and the public one, say what
  * to do next, and shut down gracefully on SIGTERM/SIGINT:
- *   1. readiness goes false (`/readyz` 503; the admin listener keeps answering to the end);
+ *   1. readiness goes false (`/readyz` 503; the admin listener keeps answering to the end), and
+ *      for `shutdown.drainDelay` seconds requests are still served, so load balancers polling
+ *      readiness stop sending new connections before the listener closes;
  *   2. the public listener stops accepting: new connections are refused;
  *   3. revocation feed streams end with `event: reconnect`, so verifiers move to another replica;
  *   4. requests in flight finish, for at most `shutdown.gracePeriod` seconds, after which their
@@ -10,6 +12,7 @@
  * A second signal closes the connections still open at once (the audit flush still happens).
  */
 import { createServer as createHttpServer, type Server } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from './config/schema.js';
 import { createServer, type AuthServer } from './index.js';
 import { startAdminListener, type AdminListener } from './admin/listener.js';
@@ -65,14 +68,16 @@ export async function serve(config: Config, io: CommandIO): Promise<number> {
 
   return new Promise<number>((resolve) => {
     let stopping: Promise<void> | undefined;
+    const hurry = new AbortController();
     const shutdown = (signal: string) => {
       if (stopping) {
         server.log.warn({ signal }, 'second signal: closing the connections still open');
+        hurry.abort();
         http.closeAllConnections();
         return;
       }
       server.log.info({ signal, gracePeriod: config.shutdown.gracePeriod }, 'shutting down');
-      stopping = gracefulShutdown(server, http, admin, config.shutdown.gracePeriod * 1000, notes && 'close' in notes ? () => notes.close() : undefined);
+      stopping = gracefulShutdown(server, http, admin, config.shutdown, hurry.signal, notes && 'close' in notes ? () => notes.close() : undefined);
       stopping.then(
         () => resolve(0),
         (err: Error) => {
@@ -87,9 +92,18 @@ export async function serve(config: Config, io: CommandIO): Promise<number> {
 }
 
 /** Steps 1–5 of the header. */
-async function gracefulShutdown(server: AuthServer, http: Server, admin: AdminListener | undefined, graceMs: number, closeNotes?: () => Promise<void>): Promise<void> {
+async function gracefulShutdown(
+  server: AuthServer,
+  http: Server,
+  admin: AdminListener | undefined,
+  { gracePeriod, drainDelay }: Config['shutdown'],
+  hurry: AbortSignal,
+  closeNotes?: () => Promise<void>,
+): Promise<void> {
   const started = Date.now();
+  const graceMs = gracePeriod * 1000;
   server.readiness.drain();
+  if (drainDelay > 0) await sleep(drainDelay * 1000, undefined, { signal: hurry }).catch(() => {});
   // the demo's MCP server follows this server's feed: it goes first
   await closeNotes?.();
   const closed = new Promise<void>((resolve) => http.close(() => resolve()));

@@ -27,6 +27,7 @@ const ENV: Record<string, { key: string; parse: (v: string) => unknown }> = {
   ADMIN_PORT: { key: 'admin.port', parse: (v) => (/^\d+$/.test(v) ? Number(v) : v) },
   ADMIN_HOST: { key: 'admin.host', parse: (v) => v },
   SHUTDOWN_GRACE_PERIOD: { key: 'shutdown.gracePeriod', parse: (v) => (/^\d+$/.test(v) ? Number(v) : v) },
+  SHUTDOWN_DRAIN_DELAY: { key: 'shutdown.drainDelay', parse: (v) => (/^\d+$/.test(v) ? Number(v) : v) },
   TRUST_PROXY: { key: 'trustProxy', parse: (v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v) },
   MCP_AUTHZ_REGISTRATION_TOKEN: { key: 'registration.initialAccessToken', parse: (v) => v },
 };

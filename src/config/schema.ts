@@ -213,9 +213,18 @@ export const configSchema = z
           .describe(
             'Seconds requests in flight may take to finish after SIGTERM or SIGINT before their connections are closed (env `SHUTDOWN_GRACE_PERIOD`). Keep it below the orchestrator\'s own (Kubernetes `terminationGracePeriodSeconds`).',
           ),
+        drainDelay: z
+          .number()
+          .int()
+          .min(0)
+          .max(60)
+          .default(0)
+          .describe(
+            'Seconds between SIGTERM and closing the public listener, while `/readyz` already answers 503 and requests are still served: time for a load balancer that polls readiness to stop sending new connections (env `SHUTDOWN_DRAIN_DELAY`). In Kubernetes a `preStop` sleep does the same (the chart sets one).',
+          ),
       })
       .strict()
-      .default({ gracePeriod: 10 })
+      .default({ gracePeriod: 10, drainDelay: 0 })
       .describe('Graceful shutdown: on SIGTERM readiness turns false, new connections are refused, requests in flight finish, feed followers are told to reconnect, the audit log is flushed and the store closed.'),
     logLevel: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])

@@ -13,7 +13,11 @@
  *   await lb.close()
  *
  * Choosing a backend: the routing function if it names one, else the pinned backend, else the
- * next one round robin. `candidates(req)` returns that choice first and the other backends after
+ * next one round robin. Like a Kubernetes Service, backends whose `ready` URL (an admin
+ * listener's /readyz) does not answer 2xx are left out while another is ready (polled every
+ * `readyIntervalMs`); like an ingress controller, with `retry` a request whose connection was
+ * refused before a byte was sent goes to the next candidate instead of failing (`served` says
+ * which backends were `tried`). `candidates(req)` returns that choice first and the other backends after
  * it (in order), so that skipping backends whose `ready` URL fails, and retrying on the next
  * candidate, fit in `#dispatch` without changing the API: {@link forward} settles with
  * `{ sent: false }` when the connection failed before a byte of the request was written (the
@@ -46,12 +50,18 @@ export interface Served {
   backend: number;
   /** the backend's status, once its answer started */
   status?: number;
+  /** with `retry`: the backends that could not be reached before this one */
+  tried?: number[];
 }
 
 export interface BalancerOptions {
   backends: (string | Backend)[];
   /** append X-Forwarded-For and set X-Forwarded-Proto (default true) */
   forwarded?: boolean;
+  /** try the next candidate when a backend could not be reached before anything was sent (default false: 502) */
+  retry?: boolean;
+  /** how often the backends' `ready` URLs are asked (default 100 ms) */
+  readyIntervalMs?: number;
 }
 
 export interface Balancer {
@@ -170,14 +180,39 @@ export async function startBalancer(options: BalancerOptions): Promise<Balancer>
     return [first, ...backends.keys()].filter((index, i, all) => all.indexOf(index) === i);
   }
 
+  // readiness: a backend with a `ready` URL is ready while it answers 2xx
+  const ready = backends.map(() => true);
+  let probing: NodeJS.Timeout | undefined;
+  if (backends.some((b) => b.ready)) {
+    const probe = () =>
+      backends.forEach((b, i) => {
+        if (!b.ready) return;
+        fetch(b.ready, { signal: AbortSignal.timeout(1000) }).then(
+          (r) => (ready[i] = r.ok),
+          () => (ready[i] = false),
+        );
+      });
+    probe();
+    probing = setInterval(probe, options.readyIntervalMs ?? 100);
+    probing.unref();
+  }
+
   async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const [index] = candidates(req);
-    const entry: Served = { method: req.method ?? 'GET', path: req.url ?? '/', backend: index! };
+    const all = candidates(req);
+    const order = all.some((i) => ready[i]) ? all.filter((i) => ready[i]) : all;
+    const entry: Served = { method: req.method ?? 'GET', path: req.url ?? '/', backend: order[0]! };
     served.push(entry);
-    const result = await forward(req, res, backends[index!]!, agent, forwarded, (status) => (entry.status = status));
-    if (!result.sent) {
+    for (const [attempt, index] of order.entries()) {
+      entry.backend = index;
+      const result = await forward(req, res, backends[index]!, agent, forwarded, (status) => (entry.status = status));
+      if (result.sent) return;
+      if (options.retry && attempt < order.length - 1) {
+        (entry.tried ??= []).push(index);
+        continue;
+      }
       entry.status = 502;
       res.writeHead(502, { 'content-type': 'text/plain' }).end(`bad gateway: ${result.error.message}\n`);
+      return;
     }
   }
 
@@ -205,6 +240,7 @@ export async function startBalancer(options: BalancerOptions): Promise<Balancer>
     },
     candidates,
     async close() {
+      clearInterval(probing);
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       agent.destroy();

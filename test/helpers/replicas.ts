@@ -41,6 +41,13 @@ export interface ReplicaSetOptions {
   config?: Partial<ConfigInput>;
   /** accounts created before the replicas start (password: PASSWORD) */
   users?: string[];
+  /**
+   * the balancer as a deployment's: skipping replicas whose /readyz (admin listener) fails, and
+   * retrying a request on the next replica when its connection was refused (default false)
+   */
+  deployment?: boolean;
+  /** environment of every replica on top of serveProcess's (e.g. LOG_LEVEL) */
+  env?: NodeJS.ProcessEnv;
 }
 
 export async function startReplicaSet(options: ReplicaSetOptions = {}): Promise<ReplicaSet> {
@@ -54,8 +61,13 @@ export async function startReplicaSet(options: ReplicaSetOptions = {}): Promise<
   };
   try {
     const redis = (parts.redis = await startRedis());
-    const ports = await Promise.all(Array.from({ length: options.count ?? 2 }, () => freePort()));
-    const balancer = (parts.balancer = await startBalancer({ backends: ports.map((port) => `http://127.0.0.1:${port}`) }));
+    const count = options.count ?? 2;
+    const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
+    const adminPorts = await Promise.all(Array.from({ length: count }, () => freePort()));
+    const balancer = (parts.balancer = await startBalancer({
+      backends: ports.map((port, i) => ({ url: `http://127.0.0.1:${port}`, ...(options.deployment ? { ready: `http://127.0.0.1:${adminPorts[i]}/readyz` } : {}) })),
+      retry: options.deployment ?? false,
+    }));
     const configFile = join(dir, 'mcp-authz.json');
     const config: ConfigInput = {
       ...fixtureConfig(),
@@ -73,7 +85,7 @@ export async function startReplicaSet(options: ReplicaSetOptions = {}): Promise<
       if (added.code !== 0) throw new Error(`user add ${username} failed: ${added.stderr}`);
     }
     for (const [i, port] of ports.entries()) {
-      parts.replicas.push(await serveProcess({ dataDir: join(dir, `replica-${i}`), configFile, port, issuer: balancer.url }));
+      parts.replicas.push(await serveProcess({ dataDir: join(dir, `replica-${i}`), configFile, port, adminPort: adminPorts[i]!, issuer: balancer.url, ...(options.env ? { env: options.env } : {}) }));
     }
     await Promise.all(parts.replicas.map((r) => r.start()));
     return {

@@ -16,6 +16,8 @@ export interface ServeProcess {
   /** where this process itself listens (the issuer's origin unless another issuer was given) */
   origin: string;
   port: number;
+  /** its data directory (SQLite, audit files) */
+  dataDir: string;
   /** a URL under the issuer */
   url(path: string): string;
   /** the admin listener's URL for `path` (`/healthz`, `/readyz`, `/metrics`) */
@@ -26,8 +28,8 @@ export interface ServeProcess {
   output(): { stdout: string; stderr: string };
   /** starts it (again); resolves once /healthz answers */
   start(): Promise<void>;
-  /** sends `signal` (SIGTERM by default, SIGKILL to kill it) and waits for it to exit */
-  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** sends `signal` (SIGTERM by default, SIGKILL to kill it) and waits for it to exit; how it exited */
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 export interface ServeProcessOptions {
@@ -38,6 +40,8 @@ export interface ServeProcessOptions {
   port?: number;
   /** the issuer, e.g. a load balancer's URL (default: this process's own origin) */
   issuer?: string;
+  /** the admin listener's port (default: a free one) */
+  adminPort?: number;
 }
 
 export async function serveProcess(options: ServeProcessOptions): Promise<ServeProcess> {
@@ -45,7 +49,7 @@ export async function serveProcess(options: ServeProcessOptions): Promise<ServeP
   const origin = `http://127.0.0.1:${port}`;
   const issuer = options.issuer ?? origin;
   // the admin listener's default port is one per host: every process gets a free one of its own
-  const adminPort = await freePort();
+  const adminPort = options.adminPort ?? (await freePort());
   let child: ChildProcess | undefined;
   let stdoutText = '';
   let stderrText = '';
@@ -54,6 +58,7 @@ export async function serveProcess(options: ServeProcessOptions): Promise<ServeP
     issuer,
     origin,
     port,
+    dataDir: options.dataDir,
     url: (path) => `${issuer}${path}`,
     adminUrl: (path) => `http://127.0.0.1:${adminPort}${path}`,
     get pid() {
@@ -86,10 +91,11 @@ export async function serveProcess(options: ServeProcessOptions): Promise<ServeP
       }
     },
     async stop(signal = 'SIGTERM') {
-      if (!running()) return;
-      const exited = once(child!, 'exit');
+      if (!running()) return { code: child?.exitCode ?? null, signal: child?.signalCode ?? null };
+      const exited = once(child!, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
       child!.kill(signal);
-      await exited;
+      const [code, by] = await exited;
+      return { code, signal: by };
     },
   };
 }
