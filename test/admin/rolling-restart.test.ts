@@ -2,7 +2,8 @@
  * A rolling restart, as Kubernetes does one: two `mcp-authz serve` replicas on one Redis behind
  * a balancer that skips replicas whose /readyz fails and retries a connection that was refused
  * (test/helpers/balancer.ts, `deployment: true`). While clients keep asking for and introspecting
- * tokens, each replica in turn gets SIGTERM — with a request of its own half sent at that moment —
+ * tokens, each replica in turn gets SIGTERM — with a request of its own half sent at that moment,
+ * finished only once the replica is past its drain delay, not ready and refusing new connections —
  * and is started again. The replicas drain for a second (`SHUTDOWN_DRAIN_DELAY`, what a preStop
  * sleep does in Kubernetes) so the balancer, polling readiness, stops sending them connections
  * before their listener closes; without it, a connection accepted by the kernel but not yet by
@@ -108,7 +109,16 @@ describe('rolling restart of two replicas under load', { timeout: 120_000 }, () 
       // the replica has the request's headers before the signal
       await sleep(100);
       const exited = replica.stop('SIGTERM');
-      await sleep(300);
+      // past the drain delay: not ready, the listener closed, the request in flight still held open
+      await sleep(1500);
+      const ready = await fetch(replica.adminUrl('/readyz'));
+      assert.equal(ready.status, 503);
+      assert.equal(((await ready.json()) as { draining: boolean }).draining, true);
+      const refused = await fetch(`${replica.origin}/healthz`).then(
+        (r) => `answered ${r.status}`,
+        (err: Error & { cause?: { code?: string } }) => err.cause?.code ?? err.message,
+      );
+      assert.equal(refused, 'ECONNREFUSED', 'new connections are refused');
       half.finish();
       const answer = await half.response;
       assert.equal(answer.status, 200, `the request in flight at SIGTERM was answered: ${answer.body}`);
