@@ -8,7 +8,8 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
@@ -170,30 +171,57 @@ describe('templates (structure, without helm)', () => {
 });
 
 const helm = spawnSync('helm', ['version', '--short'], { encoding: 'utf8' });
-const noHelm = helm.error || helm.status !== 0 ? 'no `helm` binary on PATH: helm lint and helm template are not run here' : false;
+const hasHelm = !helm.error && helm.status === 0;
+const noHelm = hasHelm ? false : 'no `helm` binary on PATH: helm lint is not run here';
+
+/**
+ * Without helm, test/deploy/render/main.go renders the chart with the engine helm uses (Go
+ * text/template + sprig) where Go and Debian's sprig sources are installed (apt-get install
+ * golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev).
+ */
+const GO_ENV = { ...process.env, GO111MODULE: 'off', GOPATH: '/usr/share/gocode', GOFLAGS: '' };
+function buildGoRenderer(): string | undefined {
+  if (hasHelm) return undefined;
+  const go = spawnSync('go', ['version'], { encoding: 'utf8' });
+  if (go.error || go.status !== 0) return undefined;
+  const out = join(mkdtempSync(join(tmpdir(), 'mcp-authz-render-')), 'render');
+  const source = join(ROOT, 'test/deploy/render');
+  const build = spawnSync('go', ['build', '-o', out, '.'], { cwd: source, env: GO_ENV, encoding: 'utf8', timeout: 90_000 });
+  return build.status === 0 ? out : undefined;
+}
+const goRenderer = buildGoRenderer();
+const noRenderer =
+  hasHelm || goRenderer
+    ? false
+    : 'neither `helm` nor Go with the sprig sources (golang-go, golang-github-masterminds-sprig-dev, golang-gopkg-yaml.v3-dev) here: the chart is not rendered';
 
 interface K8sObject {
+  apiVersion: string;
   kind: string;
   metadata: { name: string; annotations?: Record<string, string> };
   spec?: Values;
 }
 
 function render(valueFiles: string[], set: string[] = []): { status: number | null; stderr: string; objects: K8sObject[] } {
-  const args = ['template', 'auth', CHART, ...valueFiles.flatMap((f) => ['-f', f]), ...set.flatMap((s) => ['--set', s])];
-  const run = spawnSync('helm', args, { encoding: 'utf8', timeout: 30_000 });
+  const options = [...valueFiles.flatMap((f) => ['-f', f]), ...set.flatMap((s) => ['--set', s])];
+  const run = hasHelm
+    ? spawnSync('helm', ['template', 'auth', CHART, ...options], { encoding: 'utf8', timeout: 30_000 })
+    : spawnSync(goRenderer!, [CHART, ...options], { encoding: 'utf8', timeout: 30_000 });
   const objects = run.status === 0 ? parseAllDocuments(run.stdout).map((d) => d.toJS() as K8sObject).filter(Boolean) : [];
   return { status: run.status, stderr: run.stderr, objects };
 }
 
-describe('helm lint and helm template', { skip: noHelm }, () => {
-  const example = (name: string) => join(EXAMPLES, name);
-
+describe('helm lint', { skip: noHelm }, () => {
   it('lints with every example', () => {
     for (const name of examples) {
-      const run = spawnSync('helm', ['lint', '--strict', CHART, '-f', example(name)], { encoding: 'utf8', timeout: 30_000 });
+      const run = spawnSync('helm', ['lint', '--strict', CHART, '-f', join(EXAMPLES, name)], { encoding: 'utf8', timeout: 30_000 });
       assert.equal(run.status, 0, `${name}: ${run.stdout}${run.stderr}`);
     }
   });
+});
+
+describe(`the chart rendered (${hasHelm ? 'helm template' : 'Go text/template + sprig, test/deploy/render'})`, { skip: noRenderer }, () => {
+  const example = (name: string) => join(EXAMPLES, name);
 
   it('SQLite: one replica, a PVC, probes on the admin port, hardened container, admin port kept private', () => {
     const { status, stderr, objects } = render([example('sqlite-single.yaml')]);
@@ -233,8 +261,61 @@ describe('helm lint and helm template', { skip: noHelm }, () => {
     for (const name of ['REDIS_URL', 'REDIS_PASSWORD_FILE', 'COOKIE_KEYS_FILE']) assert.match(env, new RegExp(name));
   });
 
-  it('renders every example, and refuses two replicas or autoscaling on SQLite, and a missing issuer', () => {
-    for (const name of examples) assert.equal(render([example(name)]).status, 0, name);
+  it('Sentinel, Cluster and an existing Secret: their environment, no Secret rendered, the Secret\'s listed keys mounted', () => {
+    const env = (objects: K8sObject[]) =>
+      Object.fromEntries(
+        ((objects.find((o) => o.kind === 'Deployment') as any).spec.template.spec.containers[0].env as { name: string; value?: string }[]).map((e) => [e.name, e.value]),
+      );
+    const sentinel = render([example('redis-sentinel.yaml')]);
+    assert.equal(sentinel.status, 0, sentinel.stderr);
+    assert.equal(env(sentinel.objects).REDIS_SENTINELS, 'redis-node-0.redis-headless.redis.svc:26379,redis-node-1.redis-headless.redis.svc:26379,redis-node-2.redis-headless.redis.svc:26379');
+    assert.equal(env(sentinel.objects).REDIS_SENTINEL_NAME, 'mymaster');
+    assert.equal(env(sentinel.objects).REDIS_URL, undefined);
+    const cluster = render([example('redis-cluster.yaml')]);
+    assert.equal(cluster.status, 0, cluster.stderr);
+    assert.match(env(cluster.objects).REDIS_CLUSTER_NODES!, /^redis-cluster-0\S+:6379,redis-cluster-1\S+,redis-cluster-2\S+$/);
+    assert.equal(env(cluster.objects).REDIS_TLS, 'true');
+
+    const existing = render([example('existing-secret.yaml')]);
+    assert.equal(existing.status, 0, existing.stderr);
+    assert.ok(!existing.objects.some((o) => o.kind === 'Secret'), 'the chart makes no Secret');
+    const e = env(existing.objects);
+    assert.equal(e.COOKIE_KEYS_FILE, '/etc/mcp-authz/secrets/cookie-keys');
+    assert.equal(e.SIGNING_KEYS_FILE, '/etc/mcp-authz/secrets/signing-keys.json');
+    assert.equal(e.REDIS_PASSWORD_FILE, '/etc/mcp-authz/secrets/redis-password');
+    const volume = ((existing.objects.find((o) => o.kind === 'Deployment') as any).spec.template.spec.volumes as any[]).find((v) => v.name === 'secrets');
+    assert.equal(volume.secret.secretName, 'mcp-authz-secrets');
+    assert.deepEqual(volume.secret.items.map((i: { key: string }) => i.key), ['cookie-keys', 'signing-keys.json', 'redis-password', 'client-nightly-report']);
+
+    // the chart's own Secret: cookie keys one per line, newest first
+    const signing = join(mkdtempSync(join(tmpdir(), 'mcp-authz-values-')), 'signing.yaml');
+    writeFileSync(signing, `secrets:\n  signingKeys: '{"keys":[]}'\n`);
+    const own = render([example('redis-replicas.yaml'), signing]);
+    assert.equal(own.status, 0, own.stderr);
+    const secret = own.objects.find((o) => o.kind === 'Secret') as unknown as { data: Record<string, string> };
+    assert.equal(Buffer.from(secret.data['cookie-keys']!, 'base64').toString(), 'change-me-to-a-random-cookie-key-of-43-chars\n');
+    assert.equal(Buffer.from(secret.data['signing-keys.json']!, 'base64').toString(), '{"keys":[]}');
+    assert.equal(env(own.objects).SIGNING_KEYS_FILE, '/etc/mcp-authz/secrets/signing-keys.json');
+    // nothing secret in the ConfigMap
+    assert.doesNotMatch(JSON.stringify(own.objects.find((o) => o.kind === 'ConfigMap')), /change-me/);
+  });
+
+  it('without secrets: no Secret, no secrets volume, no *_FILE variable (the server keeps them in the store)', () => {
+    const { status, stderr, objects } = render([example('sqlite-single.yaml')]);
+    assert.equal(status, 0, stderr);
+    assert.ok(!objects.some((o) => o.kind === 'Secret'));
+    const deployment = JSON.stringify(objects.find((o) => o.kind === 'Deployment'));
+    assert.doesNotMatch(deployment, /_FILE|"secrets"/);
+  });
+
+  it('renders every example into well-formed objects, and refuses two replicas or autoscaling on SQLite, and a missing issuer', () => {
+    for (const name of examples) {
+      const { status, stderr, objects } = render([example(name)]);
+      assert.equal(status, 0, `${name}: ${stderr}`);
+      for (const o of objects) assert.ok(o.apiVersion && o.kind && o.metadata?.name, `${name}: ${JSON.stringify(o).slice(0, 200)}`);
+      const deployment = objects.find((o) => o.kind === 'Deployment');
+      assert.ok(deployment, name);
+    }
     const two = render([example('sqlite-single.yaml')], ['replicaCount=2']);
     assert.notEqual(two.status, 0);
     assert.match(two.stderr, /replicaCount|needs Redis/);

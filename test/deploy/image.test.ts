@@ -13,7 +13,8 @@
  * (this host has its own toolchain); `npm ci` by default: the repository's node_modules, which
  * `npm ci` installed from the same package-lock.json, is copied instead (about 10 s rather than
  * 90 s of compiling better-sqlite3 offline); set MCP_AUTHZ_IMAGE_TEST_NPM_CI=1 to run
- * `npm ci --offline` for real. USER, VOLUME and the final `mkdir/chown /data` (root-only) are
+ * `npm ci --offline` for real (with TEST_TIMEOUT_MS=600000: the runner's 120 s bound applies to
+ * the whole file). USER, VOLUME and the final `mkdir/chown /data` (root-only) are
  * checked for their values, not executed; HOST and ADMIN_HOST are 127.0.0.1 here rather than
  * 0.0.0.0, to keep the test off other interfaces.
  */
@@ -260,7 +261,7 @@ describe('the image, replayed from the Dockerfile', () => {
 
     const css = await fetch(`${issuer}/static/app.css`);
     assert.equal(css.status, 200, 'views/ is where the server looks for it');
-    assert.ok(existsSync(join(data, 'mcp-authz.db')) || readdirSync(data).length > 0, 'the store is in DATA_DIR');
+    assert.ok(existsSync(join(data, 'mcp-authz.sqlite')), 'the store is in DATA_DIR');
     assert.ok(!existsSync(join(runtime, 'data')), 'nothing written in the application folder');
   });
 
