@@ -320,6 +320,9 @@ describe(`the chart rendered (${hasHelm ? 'helm template' : 'Go text/template + 
     assert.notEqual(two.status, 0);
     assert.match(two.stderr, /replicaCount|needs Redis/);
     assert.notEqual(render([example('sqlite-single.yaml')], ['autoscaling.enabled=true']).status, 0);
+    const mixed = render([example('existing-secret.yaml')], ['secrets.redisPassword=x']);
+    assert.notEqual(mixed.status, 0);
+    assert.match(mixed.stderr, /secrets\.existingSecret is set/);
     const noIssuer = render([]);
     assert.notEqual(noIssuer.status, 0);
     assert.match(noIssuer.stderr, /issuer is required/);
