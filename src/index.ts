@@ -56,6 +56,10 @@ import { REGISTRATION_PATH } from './provider/configuration.js';
 import type { AuditLog } from './audit/events.js';
 import { createAuditLog } from './audit/log.js';
 import { createDemo, DEMO_BANNER, type Demo } from './demo/index.js';
+import { countedAuditLog, ServerMetrics } from './observability/metrics.js';
+import { timedStore } from './observability/timed-store.js';
+import { endpointName } from './observability/endpoints.js';
+import { Readiness } from './admin/readiness.js';
 
 export const VIEWS_DIR = fileURLToPath(new URL('../../views', import.meta.url));
 
@@ -77,19 +81,30 @@ export interface AuthServer {
   audit: AuditLog;
   /** the demo's pages (set-up link, MCP host page), when started without a config file */
   demo: Demo | undefined;
-  /** stops timers and closes the store (if this server opened it) */
+  /** this server's Prometheus metrics (served by the admin listener, src/admin/listener.ts) */
+  metrics: ServerMetrics;
+  /** what `/readyz` answers; `drain()` before shutting down */
+  readiness: Readiness;
+  /**
+   * Stops timers, ends the revocation feed streams (telling followers to reconnect), flushes the
+   * audit log and closes the store (if this server opened it).
+   */
   close(): Promise<void>;
 }
 
 export async function createServer(config: Config, options: ServerOptions = {}): Promise<AuthServer> {
-  // request lines are buffered unless audit records share standard output
-  const log = options.logger ?? createLogger(config.logLevel, undefined, { buffered: config.audit.sink !== 'stdout' });
-  const store = options.store ?? (await openStore({ dataDir: config.dataDir, redisUrl: config.redisUrl, redisKeyPrefix: config.redisKeyPrefix }));
+  // the application log and the audit log never share a stream: with audit records on standard
+  // output, the application log goes to standard error
+  const log = options.logger ?? createLogger(config.logLevel, undefined, { buffered: true, fd: config.audit.sink === 'stdout' ? 2 : 1 });
+  const opened = options.store ?? (await openStore({ dataDir: config.dataDir, redisUrl: config.redisUrl, redisKeyPrefix: config.redisKeyPrefix }));
   const ownsStore = !options.store;
+  const metrics = new ServerMetrics();
+  const store = timedStore(opened, metrics);
   let hub: RevocationHub | undefined;
   let audit: AuditLog | undefined;
   try {
-    const auditLog = createAuditLog({ config, store, log });
+    const chained = createAuditLog({ config, store, log });
+    const auditLog = countedAuditLog(chained, metrics);
     audit = auditLog;
     await store.ping();
     // keys and cookie secrets from mounted files when configured, otherwise kept in the store
@@ -114,6 +129,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const machine = new MachineClients(config);
     const publisher = revocationPublisher(store.revocations, longestAccessTokenTtl(config), log);
     hub = new RevocationHub(store.revocations, log);
+    hub.countEntries((n) => metrics.feedEvents(n));
     await hub.start();
     const holder = new ProviderHolder(
       (jwks) => createProvider({ config, store, secrets, jwks, resources, pages, basePath, log, usage, limits, machine, audit: auditLog }, publisher, log),
@@ -132,10 +148,20 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const demo = config.demo ? await createDemo({ config: { ...config, demo: config.demo }, accounts, csrf, render, audit: auditLog, log, basePath }) : undefined;
 
     // oidc-provider runs on our koa context when mounted: its signed cookies use our app's keys.
+    const readiness = new Readiness(store, () => holder.loaded, log);
+    const feedHub = hub;
+    metrics.attach({ auditBacklog: () => chained.backlog(), feedSubscribers: () => feedHub.subscribers, ready: () => readiness.ready });
+
     const app = new Koa({ proxy: config.trustProxy, keys: secrets.cookieKeys });
     // Errors are logged where they are handled; koa's default printer would dump stacks.
     app.on('error', (err: Error) => log.debug({ err: { name: err.name, message: err.message } }, 'koa error'));
-    app.use(requestContext(log, config.trustProxy));
+    app.use(
+      requestContext(log, config.trustProxy, (ctx, seconds) => {
+        const body = ctx.body as { error?: unknown } | null | undefined;
+        const error = ctx.status >= 400 && body && typeof body === 'object' && !Buffer.isBuffer(body) && 'error' in body ? body.error : undefined;
+        metrics.request(endpointName(ctx.path, basePath), ctx.method, ctx.status, seconds, error);
+      }),
+    );
     app.use(securityHeaders({ hsts: secure }));
     app.use(errorBoundary(render, log));
     app.use(auditBarrier(auditLog));
@@ -163,7 +189,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     app.use(sessionFormGuard({ store, paths: [`${basePath}/device`, `${basePath}/session/end/confirm`] }));
     app.use(devicePolling({ store, basePath, interval: config.deviceFlow.interval, deviceCodeTtl: config.ttl.deviceCode }));
     app.use(limitClientAuthentication(limits, basePath));
-    app.use(refreshReuseGrace({ store, basePath, graceSeconds: config.refreshTokens.reuseGraceWindow, log }));
+    app.use(refreshReuseGrace({ store, basePath, graceSeconds: config.refreshTokens.reuseGraceWindow, log, onReplay: () => metrics.refreshReplayed() }));
     app.use(auditTokenEndpoints(auditLog, basePath));
     app.use(jwtAccessTokens({ holder, hub, store, resources, publisher, issuer: config.issuer, basePath }));
     app.use(canonicalResourceParameters(resources, basePath));
@@ -181,17 +207,20 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       log,
       audit: auditLog,
       demo,
+      metrics,
+      readiness,
       async close() {
+        readiness.drain();
         holder.stop();
         await hub?.stop();
         await audit?.close();
-        if (ownsStore) await store.close();
+        if (ownsStore) await opened.close();
       },
     };
   } catch (err) {
     await hub?.stop();
     await audit?.close().catch(() => {});
-    if (ownsStore) await store.close().catch(() => {});
+    if (ownsStore) await opened.close().catch(() => {});
     throw err;
   }
 }

@@ -210,6 +210,40 @@ export const configSchema = z
       .boolean()
       .default(false)
       .describe('Trust `X-Forwarded-*` headers (only behind a proxy that sets them; env `TRUST_PROXY`).'),
+    admin: z
+      .object({
+        enabled: z.boolean().default(true).describe('Start the admin listener (`/healthz`, `/readyz`, `/metrics`) on its own port.'),
+        port: z
+          .number()
+          .int()
+          .min(0)
+          .max(65535)
+          .default(9464)
+          .describe('Port of the admin listener (env `ADMIN_PORT`). Never expose it publicly: `/metrics` names clients.'),
+        host: z
+          .string()
+          .min(1)
+          .default('127.0.0.1')
+          .describe('Address of the admin listener (env `ADMIN_HOST`). Loopback by default; `0.0.0.0` in a container so probes and Prometheus reach it.'),
+      })
+      .strict()
+      .default({ enabled: true, port: 9464, host: '127.0.0.1' })
+      .describe('The admin listener: health (`/healthz`), readiness (`/readyz`: store reachable, signing keys loaded, not draining) and Prometheus metrics (`/metrics`).'),
+    shutdown: z
+      .object({
+        gracePeriod: z
+          .number()
+          .int()
+          .min(0)
+          .max(600)
+          .default(10)
+          .describe(
+            'Seconds requests in flight may take to finish after SIGTERM or SIGINT before their connections are closed (env `SHUTDOWN_GRACE_PERIOD`). Keep it below the orchestrator\'s own (Kubernetes `terminationGracePeriodSeconds`).',
+          ),
+      })
+      .strict()
+      .default({ gracePeriod: 10 })
+      .describe('Graceful shutdown: on SIGTERM readiness turns false, new connections are refused, requests in flight finish, feed followers are told to reconnect, the audit log is flushed and the store closed.'),
     logLevel: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
       .default('info')

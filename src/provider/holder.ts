@@ -87,6 +87,11 @@ export class ProviderHolder {
     return true;
   }
 
+  /** Whether signing keys were loaded (the first `refresh()` succeeded). */
+  get loaded(): boolean {
+    return this.#fingerprint !== '';
+  }
+
   start(intervalMs: number): void {
     this.stop();
     this.#timer = setInterval(() => {
