@@ -245,6 +245,8 @@ describe(`the chart rendered (${hasHelm ? 'helm template' : 'Go text/template + 
     assert.deepEqual(container.securityContext.capabilities.drop, ['ALL']);
     assert.ok(pod.volumes.some((v: { name: string; emptyDir?: object }) => v.name === 'tmp' && v.emptyDir));
     assert.deepEqual(container.lifecycle.preStop.exec.command, ['sleep', '5']);
+    assert.equal(container.env.find((e: { name: string }) => e.name === 'SHUTDOWN_GRACE_PERIOD').value, '20');
+    assert.ok(pod.terminationGracePeriodSeconds > 5 + 20);
     const publicService = objects.find((o) => o.kind === 'Service' && !o.metadata.name.endsWith('-admin'))!;
     assert.deepEqual((publicService.spec!.ports as { targetPort: string }[]).map((p) => p.targetPort), ['http']);
     const ingress = objects.find((o) => o.kind === 'Ingress')!;
@@ -323,6 +325,9 @@ describe(`the chart rendered (${hasHelm ? 'helm template' : 'Go text/template + 
     const mixed = render([example('existing-secret.yaml')], ['secrets.redisPassword=x']);
     assert.notEqual(mixed.status, 0);
     assert.match(mixed.stderr, /secrets\.existingSecret is set/);
+    const short = render([example('sqlite-single.yaml')], ['terminationGracePeriodSeconds=25']);
+    assert.notEqual(short.status, 0);
+    assert.match(short.stderr, /terminationGracePeriodSeconds must be more than/);
     const noIssuer = render([]);
     assert.notEqual(noIssuer.status, 0);
     assert.match(noIssuer.stderr, /issuer is required/);

@@ -285,4 +285,17 @@ describe('the image, replayed from the Dockerfile', () => {
     const result = check(serverEnv);
     assert.equal(result.status, 0, `HEALTHCHECK against ADMIN_PORT ${serverEnv.ADMIN_PORT}: ${result.stderr}`);
   });
+
+  it('the admin listener answers readiness and metrics (prom-client is in the production install)', { timeout: 30_000 }, async (t) => {
+    if (!hasAdminListener()) {
+      t.skip('the admin listener is not in this build of the server yet');
+      return;
+    }
+    const admin = `http://127.0.0.1:${serverEnv.ADMIN_PORT}`;
+    assert.equal((await fetch(`${admin}/readyz`)).status, 200);
+    const metrics = await fetch(`${admin}/metrics`);
+    assert.equal(metrics.status, 200);
+    assert.match(await metrics.text(), /^# HELP /m);
+    assert.equal((await fetch(`${issuer}/metrics`)).status, 404, 'metrics are not on the public listener');
+  });
 });

@@ -71,6 +71,9 @@ ReadWriteOnce and its database is local), and each Redis mode needs its addresse
 {{- if and (eq .Values.redis.mode "cluster") (not .Values.redis.clusterNodes) -}}
 {{- fail "redis.mode cluster needs redis.clusterNodes" -}}
 {{- end -}}
+{{- if le (int .Values.terminationGracePeriodSeconds) (add .Values.preStopSleepSeconds .Values.shutdownGracePeriodSeconds) -}}
+{{- fail "terminationGracePeriodSeconds must be more than preStopSleepSeconds + shutdownGracePeriodSeconds, or the kubelet kills requests in flight" -}}
+{{- end -}}
 {{- if and .Values.secrets.existingSecret (or .Values.secrets.cookieKeys .Values.secrets.signingKeys .Values.secrets.redisPassword .Values.secrets.clientSecrets) -}}
 {{- fail "secrets.existingSecret is set: put cookie keys, signing keys, the Redis password and client secrets in that Secret (secrets.existingSecretKeys), not in values" -}}
 {{- end -}}
