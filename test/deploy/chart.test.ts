@@ -3,8 +3,10 @@
  * accepts values.yaml and every examples/*.yaml (merged over values.yaml, as Helm does) and
  * refuses values that cannot run; every template is well formed (balanced actions and
  * blocks, included templates defined, `.Values` paths declared in values.yaml). Where a
- * `helm` binary is on PATH: `helm lint` and `helm template` of every example, the rendered
- * objects checked; without one, those tests are skipped and say so.
+ * `helm` binary is on PATH: `helm lint`, and `helm template` of every example with the rendered
+ * objects checked. Without helm, the same rendering checks run through test/deploy/render (Go's
+ * text/template + sprig, helm's engine) where Go and the sprig sources are installed; with
+ * neither, those tests are skipped and say so.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';

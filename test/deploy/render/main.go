@@ -5,7 +5,10 @@
 // Not helm: no schema validation (the test does it with ajv), no lookup, no subcharts,
 // no Capabilities beyond a fixed version.
 //
-//	go run . CHART_DIR [-f values.yaml]... [--set a.b=c]...
+// Built against Debian's packaged sources (golang-go, golang-github-masterminds-sprig-dev,
+// golang-gopkg-yaml.v3-dev), in GOPATH mode:
+//
+//	GO111MODULE=off GOPATH=/usr/share/gocode go build -o render . && ./render CHART_DIR [-f values.yaml]... [--set a.b=c]...
 package main
 
 import (
