@@ -8,7 +8,7 @@
  * written in the build folder (`npx tsc …`, `npm prune --omit=dev …`, with npm offline); the final
  * stage's ENV; ENTRYPOINT + CMD started from the runtime folder with that environment plus
  * ISSUER, PORT, ADMIN_PORT, a temporary DATA_DIR, a mounted config file (MCP_AUTHZ_CONFIG) and
- * secrets as files; the HEALTHCHECK command against it.
+ * secrets as files (signing keys, cookie keys, a client secret); the HEALTHCHECK command against it.
  * Not replayed: the base image (this host's Node runs it, not node:24-bookworm-slim); `apt-get`
  * (this host has its own toolchain); `npm ci` by default: the repository's node_modules, which
  * `npm ci` installed from the same package-lock.json, is copied instead (about 10 s rather than
@@ -26,6 +26,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRemoteJWKSet, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 import { execForm, parseCopy, parseDockerfile, parseEnv, type Stage } from './dockerfile.js';
 import { freePort } from '../helpers/redis.js';
 import { ConfigError, parseConfig } from '../../src/config/load.js';
@@ -199,6 +200,10 @@ describe('the image, replayed from the Dockerfile', () => {
     issuer = `http://127.0.0.1:${port}`;
     writeFileSync(join(secrets, 'nightly-report'), `${SECRET}\n`);
     writeFileSync(join(secrets, 'cookie-keys'), `${randomBytes(32).toString('base64url')}\n`);
+    const keys = await Promise.all(
+      (['ES256', 'RS256'] as const).map(async (alg) => ({ ...(await exportJWK((await generateKeyPair(alg, { extractable: true })).privateKey)), alg, kid: `image-${alg}` })),
+    );
+    writeFileSync(join(secrets, 'signing-keys.json'), JSON.stringify({ keys }));
     const configFile = join(work, 'config.yaml');
     writeFileSync(
       configFile,
@@ -233,6 +238,7 @@ describe('the image, replayed from the Dockerfile', () => {
       DATA_DIR: data,
       MCP_AUTHZ_CONFIG: configFile,
       COOKIE_KEYS_FILE: join(secrets, 'cookie-keys'),
+      SIGNING_KEYS_FILE: join(secrets, 'signing-keys.json'),
       LOG_LEVEL: 'warn',
     };
     const started = spawn(process.execPath, args, { cwd: runtime, env: serverEnv, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -257,7 +263,9 @@ describe('the image, replayed from the Dockerfile', () => {
       body: new URLSearchParams({ grant_type: 'client_credentials', resource: 'https://notes.example.com/mcp', scope: 'notes:read' }),
     });
     assert.equal(token.status, 200, await token.clone().text());
-    assert.equal(((await token.json()) as { token_type: string }).token_type, 'Bearer');
+    const { access_token: accessToken } = (await token.json()) as { access_token: string };
+    const { protectedHeader } = await jwtVerify(accessToken, createRemoteJWKSet(new URL(`${issuer}/jwks`)), { issuer, audience: 'https://notes.example.com/mcp' });
+    assert.equal(protectedHeader.kid, 'image-ES256', 'signed with the key from SIGNING_KEYS_FILE');
 
     const css = await fetch(`${issuer}/static/app.css`);
     assert.equal(css.status, 200, 'views/ is where the server looks for it');
