@@ -17,10 +17,11 @@ import type { RevocationPublisher } from './revocation/publisher.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { loadOrCreateKeySet } from './keys/signing-keys.js';
 import { loadOrCreateSecrets } from './keys/secrets.js';
+import { readCookieKeysFile } from './keys/secret-files.js';
 import { keyTiming, longestAccessTokenTtl } from './keys/timing.js';
 import { ResourceRegistry } from './provider/resources.js';
 import { createProvider } from './provider/create-provider.js';
-import { ProviderHolder } from './provider/holder.js';
+import { fileKeys, ProviderHolder, storedKeys } from './provider/holder.js';
 import { devicePolling } from './provider/device-polling.js';
 import { refreshReuseGrace } from './provider/refresh-reuse.js';
 import { limitClientAuthentication } from './provider/client-auth-limit.js';
@@ -106,12 +107,15 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const auditLog = countedAuditLog(chained, metrics);
     audit = auditLog;
     await store.ping();
-    const { created } = await loadOrCreateKeySet(store.settings);
-    if (created) {
-      log.info({ event: 'keys.created' }, 'created the first signing keys');
-      auditLog.record({ event: 'key.rotated', outcome: 'success', actor: 'server', details: { created: true } });
+    // keys and cookie secrets from mounted files when configured, otherwise kept in the store
+    if (!config.keys.file) {
+      const { created } = await loadOrCreateKeySet(store.settings);
+      if (created) {
+        log.info({ event: 'keys.created' }, 'created the first signing keys');
+        auditLog.record({ event: 'key.rotated', outcome: 'success', actor: 'server', details: { created: true } });
+      }
     }
-    const secrets = await loadOrCreateSecrets(store.settings);
+    const secrets = config.secrets.cookieKeysFile ? readCookieKeysFile(config.secrets.cookieKeysFile) : await loadOrCreateSecrets(store.settings);
 
     const issuer = new URL(config.issuer);
     const basePath = issuer.pathname.replace(/\/$/, '');
@@ -129,8 +133,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     await hub.start();
     const holder = new ProviderHolder(
       (jwks) => createProvider({ config, store, secrets, jwks, resources, pages, basePath, log, usage, limits, machine, audit: auditLog }, publisher, log),
-      store.settings,
-      keyTiming(config),
+      config.keys.file ? fileKeys(config.keys.file) : storedKeys(store.settings, keyTiming(config)),
       basePath,
       log,
     );

@@ -9,10 +9,9 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
 import { DEMO_MCP_PORT, demoConfig } from '../demo/config.js';
+import { ConfigError } from './errors.js';
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
+export { ConfigError };
 
 type Env = Record<string, string | undefined>;
 
@@ -30,6 +29,8 @@ const ENV: Record<string, { key: string; parse: (v: string) => unknown }> = {
   SHUTDOWN_DRAIN_DELAY: { key: 'shutdown.drainDelay', parse: (v) => (/^\d+$/.test(v) ? Number(v) : v) },
   TRUST_PROXY: { key: 'trustProxy', parse: (v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v) },
   MCP_AUTHZ_REGISTRATION_TOKEN: { key: 'registration.initialAccessToken', parse: (v) => v },
+  COOKIE_KEYS_FILE: { key: 'secrets.cookieKeysFile', parse: (v) => v },
+  SIGNING_KEYS_FILE: { key: 'keys.file', parse: (v) => v },
 };
 
 export function readConfigFile(path: string): unknown {

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { canonicalResourceUri, hasUserinfo, isLoopbackHost, normalizeHostname } from './uri.js';
+import { readSecretText } from '../keys/secret-files.js';
 
 /** No access token lives longer than this (seconds). */
 export const MAX_ACCESS_TOKEN_TTL = 86400;
@@ -156,8 +157,34 @@ export const clientSchema = z
       .array(absoluteUrl.transform(canonicalResourceUri))
       .optional()
       .describe('MCP server URLs the client may get tokens for. Default: every configured resource.'),
+    client_secret_file: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'A file holding `client_secret` (e.g. a mounted Kubernetes or Docker secret), read at start; surrounding whitespace and the final newline are ignored. Instead of `client_secret`, never with it.',
+      ),
   })
-  .strict();
+  .strict()
+  .transform((client, ctx) => {
+    if (client.client_secret_file === undefined) return client;
+    const at = (message: string) => ctx.addIssue({ code: 'custom', path: ['client_secret_file'], message });
+    if (client.client_secret !== undefined) {
+      at('set client_secret or client_secret_file, not both');
+      return z.NEVER;
+    }
+    const read = readSecretText(client.client_secret_file);
+    if ('problem' in read) {
+      at(read.problem);
+      return z.NEVER;
+    }
+    const secret = read.text.trim();
+    if (secret.length < 16 || secret.length > 512) {
+      at(`the secret in ${client.client_secret_file} must be 16 to 512 characters`);
+      return z.NEVER;
+    }
+    return { ...client, client_secret: secret };
+  });
 
 export const configSchema = z
   .object({
@@ -284,10 +311,30 @@ export const configSchema = z
           .describe(
             'Seconds a rotated-in key is published before it signs, so every replica and verifier knows it first (at least twice `reloadInterval`).',
           ),
+        file: z
+          .string()
+          .min(1)
+          .optional()
+          .describe(
+            'A JWKS file of private signing keys (env `SIGNING_KEYS_FILE`), e.g. a mounted secret: the server signs with these and neither creates nor rotates keys in the store. Each key needs `kid`, `alg` (`ES256` on a P-256 key signs access tokens, `RS256` ID tokens; one of each at least) and its private part. The first key of each `alg` signs, later ones are only published (add a new key last, move it first once every verifier knows it, then drop the old one). Re-read every `reloadInterval`.',
+          ),
       })
       .strict()
       .default({ reloadInterval: 30, activationDelay: 60 })
-      .describe('Signing keys.'),
+      .describe('Signing keys: kept in the store (created at first start, rotated by `mcp-authz keys rotate`) unless `file` is set.'),
+    secrets: z
+      .object({
+        cookieKeysFile: z
+          .string()
+          .min(1)
+          .optional()
+          .describe(
+            'A file of cookie signing keys (env `COOKIE_KEYS_FILE`), e.g. a mounted secret: one key per line (at least 32 characters; `#` comments and blank lines ignored), the first signs, every one verifies. The CSRF key of the forms is derived from the first. Without it the keys are created at first start and kept in the store.',
+          ),
+      })
+      .strict()
+      .default({})
+      .describe('Server secrets from files instead of the store.'),
     audit: z
       .object({
         sink: z
