@@ -148,7 +148,7 @@ async function main() {
   await store.close();
   const bare = await startServer('oidc-provider (dev interactions)', [process.execPath, 'dist/bench/bare-oidc-provider.js', String(barePort), 'sqlite', join(dir, 'bare')], `http://127.0.0.1:${barePort}`);
   const ours = await startServer('mcp-authz', [process.execPath, 'dist/src/main.js', '--config', configFile, 'serve'], `http://127.0.0.1:${ourPort}`, {
-    env: { PORT: String(ourPort), HOST: '127.0.0.1', ISSUER: `http://127.0.0.1:${ourPort}`, DATA_DIR: dataDir },
+    env: { PORT: String(ourPort), ADMIN_PORT: '0', HOST: '127.0.0.1', ISSUER: `http://127.0.0.1:${ourPort}`, DATA_DIR: dataDir },
     stdout: openSync(join(dir, 'mcp-authz.log'), 'a'),
   });
   try {

@@ -35,7 +35,7 @@ async function benchmark(store: 'sqlite' | 'redis') {
   // request logs go to a file, as a deployment's would go somewhere
   const logFd = openSync(join(dir, 'mcp-authz.log'), 'a');
   const ours = await startServer('mcp-authz', [process.execPath, 'dist/src/main.js', '--config', configFile, 'serve'], `http://127.0.0.1:${ourPort}`, {
-    env: { PORT: String(ourPort), HOST: '127.0.0.1', ISSUER: `http://127.0.0.1:${ourPort}`, LOG_LEVEL: 'info', ...storeEnv },
+    env: { PORT: String(ourPort), ADMIN_PORT: '0', HOST: '127.0.0.1', ISSUER: `http://127.0.0.1:${ourPort}`, LOG_LEVEL: 'info', ...storeEnv },
     stdout: logFd,
   });
   const load = (url: string): LoadOptions => ({

@@ -40,7 +40,7 @@ async function benchmark(store: 'sqlite' | 'redis') {
     const configFile = join(dir, 'mcp-authz.json');
     writeFileSync(configFile, JSON.stringify({ ...benchConfig(), rateLimits: { tokenPerClient: { max: 1_000_000, window: 60 } } }));
     const as = await startServer('mcp-authz', [process.execPath, 'dist/src/main.js', '--config', configFile, 'serve'], issuer, {
-      env: { PORT: String(port), HOST: '127.0.0.1', ISSUER: issuer, ...storeEnv },
+      env: { PORT: String(port), ADMIN_PORT: '0', HOST: '127.0.0.1', ISSUER: issuer, ...storeEnv },
       stdout: openSync(join(dir, 'mcp-authz.log'), 'a'),
     });
     stops.push(() => as.stop());

@@ -73,7 +73,7 @@ async function benchmark(kind: 'sqlite' | 'redis') {
       filled = Math.max(filled, size);
 
       const server = await startServer('mcp-authz', [process.execPath, 'dist/src/main.js', '--config', configFile, 'serve'], url, {
-        env: { PORT: String(port), HOST: '127.0.0.1', ISSUER: url, DATA_DIR: dataDir, ...(redis ? { REDIS_URL: redis.url } : {}) },
+        env: { PORT: String(port), ADMIN_PORT: '0', HOST: '127.0.0.1', ISSUER: url, DATA_DIR: dataDir, ...(redis ? { REDIS_URL: redis.url } : {}) },
         stdout: openSync(join(dir, 'mcp-authz.log'), 'a'),
         probePath: '/healthz',
       });

@@ -85,7 +85,7 @@ async function main() {
   const configFile = join(dir, 'mcp-authz.json');
   writeFileSync(configFile, JSON.stringify({ ...benchConfig(), rateLimits: { tokenPerClient: { max: 1_000_000, window: 60 } } }));
   const server = await startServer('mcp-authz', [process.execPath, 'dist/src/main.js', '--config', configFile, 'serve'], url, {
-    env: { PORT: String(port), HOST: '127.0.0.1', ISSUER: url, DATA_DIR: join(dir, 'data') },
+    env: { PORT: String(port), ADMIN_PORT: '0', HOST: '127.0.0.1', ISSUER: url, DATA_DIR: join(dir, 'data') },
     stdout: openSync(join(dir, 'mcp-authz.log'), 'a'),
   });
   const headers = { authorization: `Basic ${Buffer.from(`${BENCH_CLIENT}:${BENCH_SECRET}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' };

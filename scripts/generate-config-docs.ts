@@ -90,6 +90,8 @@ mcp-authz reads one configuration, validated against one schema at start:
    | \`REDIS_TLS\` | \`redisTls\` | \`true\`/\`1\` or \`false\`/\`0\` |
    | \`LOG_LEVEL\` | \`logLevel\` | |
    | \`TRUST_PROXY\` | \`trustProxy\` | \`true\`/\`1\` or \`false\`/\`0\` |
+   | \`COOKIE_KEYS_FILE\` | \`secrets.cookieKeysFile\` | a path |
+   | \`SIGNING_KEYS_FILE\` | \`keys.file\` | a path |
 
    A variable set to the empty string counts as unset.
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // What `npm test` needs besides node_modules: redis-server (tests start their own, on a free
-// port) and Chromium at /usr/bin/chromium (pages are tested in a real browser). Run before the
+// port), Chromium at /usr/bin/chromium (pages are tested in a real browser) and Go with the sprig
+// sources (the helm chart is rendered). Run before the
 // build, so a machine without them learns it in seconds: as root with apt-get they are
 // installed (as .ci/run does); otherwise one line says what to install, and the tests do not run.
 import { existsSync } from 'node:fs';
@@ -9,7 +10,16 @@ import { delimiter, join } from 'node:path';
 
 const onPath = (program) => (process.env.PATH ?? '').split(delimiter).some((dir) => dir && existsSync(join(dir, program)));
 
-const lacking = () => [...(onPath('redis-server') ? [] : ['redis-server']), ...(existsSync('/usr/bin/chromium') ? [] : ['chromium'])];
+// Debian package → whether what the tests use of it is here. Go and the sprig and yaml.v3 sources
+// render the helm chart with the engine helm uses (test/deploy/render), where helm itself is absent.
+const PACKAGES = {
+  'redis-server': () => onPath('redis-server'),
+  chromium: () => existsSync('/usr/bin/chromium'),
+  'golang-go': () => onPath('go'),
+  'golang-github-masterminds-sprig-dev': () => existsSync('/usr/share/gocode/src/github.com/Masterminds/sprig'),
+  'golang-gopkg-yaml.v3-dev': () => existsSync('/usr/share/gocode/src/gopkg.in/yaml.v3'),
+};
+const lacking = () => Object.keys(PACKAGES).filter((name) => !PACKAGES[name]());
 const missing = lacking();
 if (missing.length === 0) process.exit(0);
 

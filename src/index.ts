@@ -18,10 +18,11 @@ import type { RevocationPublisher } from './revocation/publisher.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { loadOrCreateKeySet } from './keys/signing-keys.js';
 import { loadOrCreateSecrets } from './keys/secrets.js';
+import { readCookieKeysFile } from './keys/secret-files.js';
 import { keyTiming, longestAccessTokenTtl } from './keys/timing.js';
 import { ResourceRegistry } from './provider/resources.js';
 import { createProvider } from './provider/create-provider.js';
-import { ProviderHolder } from './provider/holder.js';
+import { fileKeys, ProviderHolder, storedKeys } from './provider/holder.js';
 import { devicePolling } from './provider/device-polling.js';
 import { refreshReuseGrace } from './provider/refresh-reuse.js';
 import { limitClientAuthentication } from './provider/client-auth-limit.js';
@@ -56,6 +57,10 @@ import { REGISTRATION_PATH } from './provider/configuration.js';
 import type { AuditLog } from './audit/events.js';
 import { createAuditLog } from './audit/log.js';
 import { createDemo, DEMO_BANNER, type Demo } from './demo/index.js';
+import { countedAuditLog, ServerMetrics } from './observability/metrics.js';
+import { timedStore } from './observability/timed-store.js';
+import { endpointName } from './observability/endpoints.js';
+import { Readiness } from './admin/readiness.js';
 
 export const VIEWS_DIR = fileURLToPath(new URL('../../views', import.meta.url));
 
@@ -77,27 +82,41 @@ export interface AuthServer {
   audit: AuditLog;
   /** the demo's pages (set-up link, MCP host page), when started without a config file */
   demo: Demo | undefined;
-  /** stops timers and closes the store (if this server opened it) */
+  /** this server's Prometheus metrics (served by the admin listener, src/admin/listener.ts) */
+  metrics: ServerMetrics;
+  /** what `/readyz` answers; `drain()` before shutting down */
+  readiness: Readiness;
+  /**
+   * Stops timers, ends the revocation feed streams (telling followers to reconnect), flushes the
+   * audit log and closes the store (if this server opened it).
+   */
   close(): Promise<void>;
 }
 
 export async function createServer(config: Config, options: ServerOptions = {}): Promise<AuthServer> {
-  // request lines are buffered unless audit records share standard output
-  const log = options.logger ?? createLogger(config.logLevel, undefined, { buffered: config.audit.sink !== 'stdout' });
-  const store = options.store ?? (await openStore(storeOptions(config)));
+  // the application log and the audit log never share a stream: with audit records on standard
+  // output, the application log goes to standard error
+  const log = options.logger ?? createLogger(config.logLevel, undefined, { buffered: true, fd: config.audit.sink === 'stdout' ? 2 : 1 });
+  const opened = options.store ?? (await openStore(storeOptions(config)));
   const ownsStore = !options.store;
+  const metrics = new ServerMetrics();
+  const store = timedStore(opened, metrics);
   let hub: RevocationHub | undefined;
   let audit: AuditLog | undefined;
   try {
-    const auditLog = createAuditLog({ config, store, log });
+    const chained = createAuditLog({ config, store, log });
+    const auditLog = countedAuditLog(chained, metrics);
     audit = auditLog;
     await store.ping();
-    const { created } = await loadOrCreateKeySet(store.settings);
-    if (created) {
-      log.info({ event: 'keys.created' }, 'created the first signing keys');
-      auditLog.record({ event: 'key.rotated', outcome: 'success', actor: 'server', details: { created: true } });
+    // keys and cookie secrets from mounted files when configured, otherwise kept in the store
+    if (!config.keys.file) {
+      const { created } = await loadOrCreateKeySet(store.settings);
+      if (created) {
+        log.info({ event: 'keys.created' }, 'created the first signing keys');
+        auditLog.record({ event: 'key.rotated', outcome: 'success', actor: 'server', details: { created: true } });
+      }
     }
-    const secrets = await loadOrCreateSecrets(store.settings);
+    const secrets = config.secrets.cookieKeysFile ? readCookieKeysFile(config.secrets.cookieKeysFile) : await loadOrCreateSecrets(store.settings);
 
     const issuer = new URL(config.issuer);
     const basePath = issuer.pathname.replace(/\/$/, '');
@@ -111,11 +130,11 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const machine = new MachineClients(config);
     const publisher = revocationPublisher(store.revocations, longestAccessTokenTtl(config), log);
     hub = new RevocationHub(store.revocations, log);
+    hub.countEntries((n) => metrics.feedEvents(n));
     await hub.start();
     const holder = new ProviderHolder(
       (jwks) => createProvider({ config, store, secrets, jwks, resources, pages, basePath, log, usage, limits, machine, audit: auditLog }, publisher, log),
-      store.settings,
-      keyTiming(config),
+      config.keys.file ? fileKeys(config.keys.file) : storedKeys(store.settings, keyTiming(config)),
       basePath,
       log,
     );
@@ -130,10 +149,20 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const demo = config.demo ? await createDemo({ config: { ...config, demo: config.demo }, accounts, csrf, render, audit: auditLog, log, basePath }) : undefined;
 
     // oidc-provider runs on our koa context when mounted: its signed cookies use our app's keys.
+    const readiness = new Readiness(store, () => holder.loaded, log);
+    const feedHub = hub;
+    metrics.attach({ auditBacklog: () => chained.backlog(), feedSubscribers: () => feedHub.subscribers, ready: () => readiness.ready });
+
     const app = new Koa({ proxy: config.trustProxy, keys: secrets.cookieKeys });
     // Errors are logged where they are handled; koa's default printer would dump stacks.
     app.on('error', (err: Error) => log.debug({ err: { name: err.name, message: err.message } }, 'koa error'));
-    app.use(requestContext(log, config.trustProxy));
+    app.use(
+      requestContext(log, config.trustProxy, (ctx, seconds) => {
+        const body = ctx.body as { error?: unknown } | null | undefined;
+        const error = ctx.status >= 400 && body && typeof body === 'object' && !Buffer.isBuffer(body) && 'error' in body ? body.error : undefined;
+        metrics.request(endpointName(ctx.path, basePath), ctx.method, ctx.status, seconds, error);
+      }),
+    );
     app.use(securityHeaders({ hsts: secure }));
     app.use(errorBoundary(render, log));
     app.use(auditBarrier(auditLog));
@@ -161,7 +190,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     app.use(sessionFormGuard({ store, paths: [`${basePath}/device`, `${basePath}/session/end/confirm`] }));
     app.use(devicePolling({ store, basePath, interval: config.deviceFlow.interval, deviceCodeTtl: config.ttl.deviceCode }));
     app.use(limitClientAuthentication(limits, basePath));
-    app.use(refreshReuseGrace({ store, basePath, graceSeconds: config.refreshTokens.reuseGraceWindow, log }));
+    app.use(refreshReuseGrace({ store, basePath, graceSeconds: config.refreshTokens.reuseGraceWindow, log, onReplay: () => metrics.refreshReplayed() }));
     app.use(auditTokenEndpoints(auditLog, basePath));
     app.use(jwtAccessTokens({ holder, hub, store, resources, publisher, issuer: config.issuer, basePath }));
     app.use(canonicalResourceParameters(resources, basePath));
@@ -179,17 +208,20 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       log,
       audit: auditLog,
       demo,
+      metrics,
+      readiness,
       async close() {
+        readiness.drain();
         holder.stop();
         await hub?.stop();
         await audit?.close();
-        if (ownsStore) await store.close();
+        if (ownsStore) await opened.close();
       },
     };
   } catch (err) {
     await hub?.stop();
     await audit?.close().catch(() => {});
-    if (ownsStore) await store.close().catch(() => {});
+    if (ownsStore) await opened.close().catch(() => {});
     throw err;
   }
 }

@@ -38,6 +38,8 @@ export interface AuditLogOptions {
 /** The audit log with its chain id (what verify reports problems under). */
 export interface ChainedAuditLog extends AuditLog {
   readonly chain: string;
+  /** records accepted and not yet written, and how long the oldest of them has waited (metrics) */
+  backlog(): { pending: number; oldestMs: number };
 }
 
 /** Records queued but not yet written beyond this are dropped (and counted as lost in the next record). */
@@ -254,6 +256,11 @@ export function createAuditLog(options: AuditLogOptions): ChainedAuditLog {
     },
     written(): Promise<void> {
       return (waiting ?? writing)?.written ?? Promise.resolve();
+    },
+    backlog() {
+      const pending = (writing?.records.length ?? 0) + (waiting?.records.length ?? 0);
+      const oldest = (writing ?? waiting)?.records[0]?.time;
+      return { pending, oldestMs: oldest ? Math.max(0, Date.now() - Date.parse(oldest)) : 0 };
     },
     flush,
     close(): Promise<void> {

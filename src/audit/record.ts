@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { auditEventSchema } from './events.js';
 
-/** The record format version; every record carries it as `"audit": 1`, which also tells audit lines apart from log lines on a shared stdout. */
+/** The record format version; every record carries it as `"audit": 1`, which also tells an audit line from an application log line. */
 export const RECORD_FORMAT = 1;
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/);

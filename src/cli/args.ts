@@ -27,8 +27,9 @@ commands:
                                   audit records matching every filter (T: ISO time or 15m, 2h, 7d)
   help                            show this text
 
-environment: PORT, HOST, ISSUER, DATA_DIR, REDIS_URL, MCP_AUTHZ_CONFIG, LOG_LEVEL, TRUST_PROXY,
-             MCP_AUTHZ_REGISTRATION_TOKEN
+environment: PORT, HOST, ISSUER, DATA_DIR, REDIS_URL, REDIS_SENTINELS, REDIS_SENTINEL_NAME,
+             REDIS_CLUSTER_NODES, REDIS_PASSWORD, REDIS_PASSWORD_FILE, REDIS_TLS, MCP_AUTHZ_CONFIG,
+             LOG_LEVEL, TRUST_PROXY, MCP_AUTHZ_REGISTRATION_TOKEN
 `;
 
 export interface CommandLine {

@@ -9,10 +9,10 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
 import { DEMO_MCP_PORT, demoConfig } from '../demo/config.js';
+import { ConfigError } from './errors.js';
+import { readSecretText } from '../keys/secret-files.js';
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
+export { ConfigError };
 
 type Env = Record<string, string | undefined>;
 
@@ -33,8 +33,14 @@ const ENV: Record<string, { key: string; parse: (v: string) => unknown }> = {
   REDIS_PASSWORD_FILE: { key: 'redisPasswordFile', parse: (v) => v },
   REDIS_TLS: { key: 'redisTls', parse: boolean },
   LOG_LEVEL: { key: 'logLevel', parse: (v) => v },
+  ADMIN_PORT: { key: 'admin.port', parse: (v) => (/^\d+$/.test(v) ? Number(v) : v) },
+  ADMIN_HOST: { key: 'admin.host', parse: (v) => v },
+  SHUTDOWN_GRACE_PERIOD: { key: 'shutdown.gracePeriod', parse: (v) => (/^\d+$/.test(v) ? Number(v) : v) },
+  SHUTDOWN_DRAIN_DELAY: { key: 'shutdown.drainDelay', parse: (v) => (/^\d+$/.test(v) ? Number(v) : v) },
   TRUST_PROXY: { key: 'trustProxy', parse: boolean },
   MCP_AUTHZ_REGISTRATION_TOKEN: { key: 'registration.initialAccessToken', parse: (v) => v },
+  COOKIE_KEYS_FILE: { key: 'secrets.cookieKeysFile', parse: (v) => v },
+  SIGNING_KEYS_FILE: { key: 'keys.file', parse: (v) => v },
 };
 
 export function readConfigFile(path: string): unknown {
@@ -169,15 +175,9 @@ export function parseConfig(input: unknown, source = 'configuration'): Config {
  * trailing newline. A failure names the setting and the path, never the content.
  */
 function readSecretFile(path: string, field: string, source: string): string {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`invalid configuration (${source}):\n  ${field}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
-  }
-  const secret = text.replace(/(\r?\n)+$/, '');
-  if (secret === '') throw new ConfigError(`invalid configuration (${source}):\n  ${field}: ${path} is empty`);
-  return secret;
+  const read = readSecretText(path);
+  if ('problem' in read) throw new ConfigError(`invalid configuration (${source}):\n  ${field}: ${read.problem}`);
+  return read.text.replace(/(\r?\n)+$/, '');
 }
 
 function deepFreeze<T>(value: T): T {

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { canonicalResourceUri, hasUserinfo, isLoopbackHost, normalizeHostname } from './uri.js';
+import { readSecretText } from '../keys/secret-files.js';
 
 /** No access token lives longer than this (seconds). */
 export const MAX_ACCESS_TOKEN_TTL = 86400;
@@ -177,8 +178,34 @@ export const clientSchema = z
       .array(absoluteUrl.transform(canonicalResourceUri))
       .optional()
       .describe('MCP server URLs the client may get tokens for. Default: every configured resource.'),
+    client_secret_file: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'A file holding `client_secret` (e.g. a mounted Kubernetes or Docker secret), read at start; surrounding whitespace and the final newline are ignored. Instead of `client_secret`, never with it.',
+      ),
   })
-  .strict();
+  .strict()
+  .transform((client, ctx) => {
+    if (client.client_secret_file === undefined) return client;
+    const at = (message: string) => ctx.addIssue({ code: 'custom', path: ['client_secret_file'], message });
+    if (client.client_secret !== undefined) {
+      at('set client_secret or client_secret_file, not both');
+      return z.NEVER;
+    }
+    const read = readSecretText(client.client_secret_file);
+    if ('problem' in read) {
+      at(read.problem);
+      return z.NEVER;
+    }
+    const secret = read.text.trim();
+    if (secret.length < 16 || secret.length > 512) {
+      at(`the secret in ${client.client_secret_file} must be 16 to 512 characters`);
+      return z.NEVER;
+    }
+    return { ...client, client_secret: secret };
+  });
 
 export const configSchema = z
   .object({
@@ -241,6 +268,49 @@ export const configSchema = z
       .boolean()
       .default(false)
       .describe('Trust `X-Forwarded-*` headers (only behind a proxy that sets them; env `TRUST_PROXY`).'),
+    admin: z
+      .object({
+        enabled: z.boolean().default(true).describe('Start the admin listener (`/healthz`, `/readyz`, `/metrics`) on its own port.'),
+        port: z
+          .number()
+          .int()
+          .min(0)
+          .max(65535)
+          .default(9464)
+          .describe('Port of the admin listener (env `ADMIN_PORT`). Never expose it publicly: `/metrics` names clients.'),
+        host: z
+          .string()
+          .min(1)
+          .default('127.0.0.1')
+          .describe('Address of the admin listener (env `ADMIN_HOST`). Loopback by default; `0.0.0.0` in a container so probes and Prometheus reach it.'),
+      })
+      .strict()
+      .default({ enabled: true, port: 9464, host: '127.0.0.1' })
+      .describe('The admin listener: health (`/healthz`), readiness (`/readyz`: store reachable, signing keys loaded, not draining) and Prometheus metrics (`/metrics`).'),
+    shutdown: z
+      .object({
+        gracePeriod: z
+          .number()
+          .int()
+          .min(0)
+          .max(600)
+          .default(10)
+          .describe(
+            'Seconds requests in flight may take to finish after SIGTERM or SIGINT before their connections are closed (env `SHUTDOWN_GRACE_PERIOD`). Keep it below the orchestrator\'s own (Kubernetes `terminationGracePeriodSeconds`).',
+          ),
+        drainDelay: z
+          .number()
+          .int()
+          .min(0)
+          .max(60)
+          .default(0)
+          .describe(
+            'Seconds between SIGTERM and closing the public listener, while `/readyz` already answers 503 and requests are still served: time for a load balancer that polls readiness to stop sending new connections (env `SHUTDOWN_DRAIN_DELAY`). In Kubernetes a `preStop` sleep does the same (the chart sets one).',
+          ),
+      })
+      .strict()
+      .default({ gracePeriod: 10, drainDelay: 0 })
+      .describe('Graceful shutdown: on SIGTERM readiness turns false, new connections are refused, requests in flight finish, feed followers are told to reconnect, the audit log is flushed and the store closed.'),
     logLevel: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
       .default('info')
@@ -299,10 +369,30 @@ export const configSchema = z
           .describe(
             'Seconds a rotated-in key is published before it signs, so every replica and verifier knows it first (at least twice `reloadInterval`).',
           ),
+        file: z
+          .string()
+          .min(1)
+          .optional()
+          .describe(
+            'A JWKS file of private signing keys (env `SIGNING_KEYS_FILE`), e.g. a mounted secret: the server signs with these and neither creates nor rotates keys in the store. Each key needs `kid`, `alg` (`ES256` on a P-256 key signs access tokens, `RS256` ID tokens; one of each at least) and its private part. The first key of each `alg` signs, later ones are only published (add a new key last, move it first once every verifier knows it, then drop the old one). Re-read every `reloadInterval`.',
+          ),
       })
       .strict()
       .default({ reloadInterval: 30, activationDelay: 60 })
-      .describe('Signing keys.'),
+      .describe('Signing keys: kept in the store (created at first start, rotated by `mcp-authz keys rotate`) unless `file` is set.'),
+    secrets: z
+      .object({
+        cookieKeysFile: z
+          .string()
+          .min(1)
+          .optional()
+          .describe(
+            'A file of cookie signing keys (env `COOKIE_KEYS_FILE`), e.g. a mounted secret: one key per line (at least 32 characters; `#` comments and blank lines ignored), the first signs, every one verifies. The CSRF key of the forms is derived from the first. Without it the keys are created at first start and kept in the store.',
+          ),
+      })
+      .strict()
+      .default({})
+      .describe('Server secrets from files instead of the store.'),
     audit: z
       .object({
         sink: z

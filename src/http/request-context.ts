@@ -4,12 +4,15 @@
  * without its query string, status and duration. Never a query, body, cookie or header.
  */
 import { randomUUID } from 'node:crypto';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import { unredactedLogger, type Logger } from '../observability/logger.js';
 
 const INCOMING_ID = /^[A-Za-z0-9._-]{8,128}$/;
 
-export function requestContext(log: Logger, trustIncomingId: boolean): Middleware {
+/** Called once a request is answered: for metrics (src/observability/metrics.ts). */
+export type RequestObserver = (ctx: Context, seconds: number) => void;
+
+export function requestContext(log: Logger, trustIncomingId: boolean, observe?: RequestObserver): Middleware {
   // the line's fields are fixed and never secret: no redaction to pay for
   const lines = unredactedLogger(log);
   return async (ctx, next) => {
@@ -22,6 +25,7 @@ export function requestContext(log: Logger, trustIncomingId: boolean): Middlewar
       await next();
     } finally {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      observe?.(ctx, ms / 1000);
       lines.info({ requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
     }
   };

@@ -68,7 +68,7 @@ export function parseKeySet(raw: string): KeySet {
 }
 
 /** The private part signs what the published public part verifies (Node accepts a JWK with a bogus `d`). */
-function isUsableKeyPair(jwk: NodeJwk): boolean {
+export function isUsableKeyPair(jwk: NodeJwk): boolean {
   try {
     const privateKey = createPrivateKey({ key: jwk, format: 'jwk' });
     const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub } = jwk;

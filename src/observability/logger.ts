@@ -1,7 +1,8 @@
 /**
- * The application logger (pino, JSON lines on stdout). Anything that could carry a
- * secret is redacted by path, and request logs carry only method, path and status:
- * never a query string, body, cookie or Authorization header.
+ * The application logger (pino, JSON lines on standard output — standard error when the
+ * audit log is written to standard output, so the two never mix). Anything that could carry
+ * a secret is redacted by path (top level and one level down), and request logs carry only
+ * method, path and status: never a query string, body, cookie or Authorization header.
  */
 import { pino, type Logger } from 'pino';
 
@@ -39,12 +40,11 @@ export const REDACT_PATHS = [
 const BASE = { service: 'mcp-authz' };
 
 /**
- * The logger. Without a destination it writes to standard output: `buffered` lines go out in
- * writes of about 4 KiB rather than one system call per line (the server's choice, unless audit
- * records share standard output, whose lines must never interleave with a partial write); what
- * is buffered is written when the process exits, though not if it is killed.
+ * The logger. Without a destination it writes to file descriptor `fd` (standard output by
+ * default): `buffered` lines go out in writes of about 4 KiB rather than one system call per
+ * line; what is buffered is written when the process exits, though not if it is killed.
  */
-export function createLogger(level: string, destination?: NodeJS.WritableStream, { buffered = false }: { buffered?: boolean } = {}): Logger {
+export function createLogger(level: string, destination?: NodeJS.WritableStream, { buffered = false, fd = 1 }: { buffered?: boolean; fd?: 1 | 2 } = {}): Logger {
   return pino(
     {
       level,
@@ -52,7 +52,7 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream,
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    (destination as pino.DestinationStream | undefined) ?? (buffered ? pino.destination({ dest: 1, sync: false, minLength: 4096 }) : undefined),
+    (destination as pino.DestinationStream | undefined) ?? pino.destination(buffered ? { dest: fd, sync: false, minLength: 4096 } : { dest: fd, sync: true }),
   );
 }
 

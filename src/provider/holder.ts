@@ -1,8 +1,9 @@
 /**
  * Holds the running oidc-provider instance and swaps it when the effective signing keys
  * change (a rotation by `mcp-authz keys rotate` on any machine, a pending key becoming
- * active, a retired key leaving the JWKS). State lives in the store, so swapping an
- * instance loses nothing; requests in flight finish on the instance they started on.
+ * active, a retired key leaving the JWKS, or an edited `keys.file`). State lives in the
+ * store, so swapping an instance loses nothing; requests in flight finish on the instance
+ * they started on.
  */
 import type Provider from 'oidc-provider';
 import type { Middleware } from 'koa';
@@ -10,6 +11,7 @@ import mount from 'koa-mount';
 import { createLocalJWKSet, type JWK, type JWTVerifyGetKey } from 'jose';
 import type { SettingsStore } from '../../adapters/contract.js';
 import { jwksFingerprint, providerJwks, readKeySet, type KeyTiming } from '../keys/signing-keys.js';
+import { readSigningKeysFile } from '../keys/secret-files.js';
 import type { Logger } from '../observability/logger.js';
 
 const NEVER_SAVED_SESSION = 'persist can only be called on previously persisted Sessions';
@@ -17,6 +19,19 @@ const NEVER_SAVED_SESSION = 'persist can only be called on previously persisted 
 function publicPart(jwk: JWK): JWK {
   const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, key_ops: _ops, ...pub } = jwk;
   return pub;
+}
+
+/** What the provider should run with at `now`: private keys, verify-only ones marked `key_ops: ['verify']`. */
+export type KeySource = (now: number) => Promise<{ keys: JWK[] }>;
+
+/** Keys kept in the store, created and rotated by the server and `mcp-authz keys`. */
+export function storedKeys(settings: SettingsStore, timing: KeyTiming): KeySource {
+  return async (now) => providerJwks(await readKeySet(settings), now, timing);
+}
+
+/** Keys from `keys.file`, re-read on every reload so an updated Secret is picked up. */
+export function fileKeys(path: string): KeySource {
+  return async () => readSigningKeysFile(path);
 }
 
 export class ProviderHolder {
@@ -28,8 +43,7 @@ export class ProviderHolder {
 
   constructor(
     private readonly build: (jwks: { keys: JWK[] }) => Provider,
-    private readonly settings: SettingsStore,
-    private readonly timing: KeyTiming,
+    private readonly keys: KeySource,
     private readonly basePath: string,
     private readonly log: Logger,
   ) {}
@@ -61,7 +75,7 @@ export class ProviderHolder {
 
   /** Re-reads the keys; rebuilds the provider when what it should run with changed. */
   async refresh(now = Date.now()): Promise<boolean> {
-    const jwks = providerJwks(await readKeySet(this.settings), now, this.timing);
+    const jwks = await this.keys(now);
     const fingerprint = jwksFingerprint(jwks);
     if (fingerprint === this.#fingerprint) return false;
     const provider = this.build(jwks);
@@ -71,6 +85,11 @@ export class ProviderHolder {
     if (this.#fingerprint) this.log.info({ keys: fingerprint }, 'signing keys changed; provider reloaded');
     this.#fingerprint = fingerprint;
     return true;
+  }
+
+  /** Whether signing keys were loaded (the first `refresh()` succeeded). */
+  get loaded(): boolean {
+    return this.#fingerprint !== '';
   }
 
   start(intervalMs: number): void {

@@ -69,6 +69,8 @@ export interface RefreshReuseOptions {
   /** `config.refreshTokens.reuseGraceWindow`; 0 turns the window off */
   graceSeconds: number;
   log: Logger;
+  /** called when a rotated token presented again within the window gets the same answer (metrics) */
+  onReplay?: () => void;
 }
 
 /** The store key of a refresh token's rotation: hex SHA-256 of the token, domain-separated. */
@@ -187,6 +189,7 @@ export function refreshReuseGrace(options: RefreshReuseOptions): Middleware {
       if (record?.outcome !== undefined) {
         const answer = unsealAnswer(token, record.outcome);
         if (answer && answer.clientId === clientId) {
+          options.onReplay?.();
           respond(ctx, answer.status, answer.body);
           return;
         }

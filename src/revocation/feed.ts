@@ -4,6 +4,7 @@
  *   event: ready        once the retained backlog (after Last-Event-ID, if given) is sent
  *   event: heartbeat    data: {"time": <epoch ms>} every few seconds, so a verifier can tell
  *                       a quiet feed from a dead one
+ *   event: reconnect    this process is shutting down: reconnect now (the stream ends next)
  * Resume: a reconnecting verifier sends `Last-Event-ID` (or `?after=`) and gets what it missed.
  * Each source address may hold `maxConnectionsPerSource` connections at once; more get `429`.
  * The feed is public and names nothing: each jti, grant id or subject is sent as its hash
@@ -85,7 +86,7 @@ export function revocationFeed({ log, hub, path, heartbeatMs, maxConnectionsPerS
     const heartbeat = setInterval(() => stream.write(`event: heartbeat\ndata: {"time":${Date.now()}}\n\n`), heartbeatMs);
     heartbeat.unref();
     let closed = false;
-    const close = () => {
+    const close = (reconnect = false) => {
       if (closed) return;
       closed = true;
       const left = (open.get(source) ?? 1) - 1;
@@ -94,10 +95,12 @@ export function revocationFeed({ log, hub, path, heartbeatMs, maxConnectionsPerS
       clearInterval(heartbeat);
       unsubscribe();
       offStop();
+      // this process is going away, the feed is not: the follower reconnects at once (to another replica)
+      if (reconnect) stream.write(`event: reconnect\ndata: {"reason":"shutting down"}\n\n`);
       stream.end();
     };
-    const offStop = hub.onStop(close);
-    ctx.req.on('close', close);
+    const offStop = hub.onStop(() => close(true));
+    ctx.req.on('close', () => close());
 
     stream.write(`retry: 1000\n\n`);
     void (async () => {

@@ -24,6 +24,7 @@ export class RevocationHub {
   #running = false;
   #loop: Promise<void> | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
+  #onEntries: ((count: number) => void) | undefined;
 
   constructor(
     private readonly log: RevocationLog,
@@ -74,6 +75,17 @@ export class RevocationHub {
       this.#lastId = entry.id;
       if (broadcast) this.#events.emit('entry', entry);
     }
+    if (broadcast && entries.length > 0) this.#onEntries?.(entries.length);
+  }
+
+  /** Calls `count` with the number of entries read each time new ones are sent to the subscribers (metrics). */
+  countEntries(count: (n: number) => void): void {
+    this.#onEntries = count;
+  }
+
+  /** Open feed streams of this process. */
+  get subscribers(): number {
+    return this.#events.listenerCount('entry');
   }
 
   /** Calls `listener` for every entry appended from now on; returns the unsubscribe. */

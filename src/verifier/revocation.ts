@@ -8,6 +8,8 @@
  *                                        | {"type":"subject","hash":…,"before":<s>,"until":<s>}
  *   event: heartbeat   data: {"time":<ms>}      every few seconds
  *   event: ready       once the backlog has been sent
+ *   event: reconnect   the server process is shutting down: the stream ends, and the verifier
+ *                      reconnects at once (to another replica) rather than after a backoff
  * The feed is public (a verifier needs nothing but the issuer to follow it), so it names
  * nothing: `hash` is {@link revocationHash} of the token's `jti`, the grant id (`grant_id`) or
  * the subject (`sub`). Only someone holding a token with that claim can tell what an entry
@@ -195,6 +197,9 @@ export class RevocationFeed {
   #lastEventAt: number | undefined;
   #lastEventId: string | undefined;
   #reconnects = 0;
+  /** the server asked for a reconnection (it is shutting down) */
+  #reconnectAsked = false;
+  #lastImmediateAt = 0;
   #lastPrune = nowSeconds();
 
   constructor(options: RevocationFeedOptions) {
@@ -268,8 +273,14 @@ export class RevocationFeed {
     let backoff = INITIAL_BACKOFF_MS;
     for (let attempt = 0; !this.#closed.signal.aborted; attempt++) {
       if (attempt > 0) {
-        await sleep(backoff, this.#closed.signal);
-        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+        // asked to reconnect by a server going away: at once, unless that happened a moment ago
+        const immediate = this.#reconnectAsked && Date.now() - this.#lastImmediateAt > 1000;
+        this.#reconnectAsked = false;
+        if (immediate) this.#lastImmediateAt = Date.now();
+        else {
+          await sleep(backoff, this.#closed.signal);
+          backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+        }
         if (this.#closed.signal.aborted) break;
         this.#reconnects++;
       }
@@ -316,6 +327,7 @@ export class RevocationFeed {
           backoff = INITIAL_BACKOFF_MS;
           this.#onEvent(event);
         });
+        if (this.#reconnectAsked) continue;
         if (!this.#closed.signal.aborted) throw new Error('revocation feed connection closed');
       } catch (err) {
         if (!this.#closed.signal.aborted) {
@@ -354,6 +366,8 @@ export class RevocationFeed {
         const { hash, ...rest } = parsed;
         this.revoked.add({ ...rest, key: hash });
       } else this.#options.report(new Error('revocation feed sent an event it could not read'));
+    } else if (event.event === 'reconnect') {
+      this.#reconnectAsked = true;
     } else if (event.event === 'ready' && !this.#ready) {
       this.#ready = true;
       this.#wake(true);

@@ -134,8 +134,8 @@ test('REDIS_PASSWORD_FILE: the file\'s text without its trailing newline', () =>
 
 test('REDIS_PASSWORD_FILE missing, unreadable or empty: a ConfigError naming the variable and the path, never the content', () => {
   const missing = join(dir, 'no-such-file');
-  refused({ REDIS_URL: 'redis://cache', REDIS_PASSWORD_FILE: missing }, /redisPasswordFile \(env REDIS_PASSWORD_FILE\): cannot read .*no-such-file: ENOENT/);
-  refused({ REDIS_URL: 'redis://cache', REDIS_PASSWORD_FILE: dir }, /REDIS_PASSWORD_FILE\): cannot read .*: EISDIR/);
+  refused({ REDIS_URL: 'redis://cache', REDIS_PASSWORD_FILE: missing }, /redisPasswordFile \(env REDIS_PASSWORD_FILE\): cannot read .*no-such-file \(ENOENT\)/);
+  refused({ REDIS_URL: 'redis://cache', REDIS_PASSWORD_FILE: dir }, /REDIS_PASSWORD_FILE\): cannot read .* \(EISDIR\)/);
   const empty = join(dir, 'empty');
   writeFileSync(empty, '\n');
   refused({ REDIS_URL: 'redis://cache', REDIS_PASSWORD_FILE: empty }, /REDIS_PASSWORD_FILE\): .*empty is empty/);
@@ -143,7 +143,7 @@ test('REDIS_PASSWORD_FILE missing, unreadable or empty: a ConfigError naming the
     const locked = join(dir, 'locked');
     writeFileSync(locked, PASSWORD);
     chmodSync(locked, 0o000);
-    const message = refused({ REDIS_URL: 'redis://cache', REDIS_PASSWORD_FILE: locked }, /REDIS_PASSWORD_FILE\): cannot read .*locked: EACCES/);
+    const message = refused({ REDIS_URL: 'redis://cache', REDIS_PASSWORD_FILE: locked }, /REDIS_PASSWORD_FILE\): cannot read .*locked \(EACCES\)/);
     assert.ok(!message.includes(PASSWORD));
   }
 });

@@ -44,7 +44,7 @@ interface Started {
 async function serve(env: Record<string, string>, args: string[] = []): Promise<Started> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env };
   for (const name of CONFIG_VARIABLES) delete childEnv[name];
-  const child = spawn(process.execPath, [MAIN, ...args, 'serve'], { env: { ...childEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN, ...args, 'serve'], { env: { ...childEnv, ADMIN_PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { Browser, authorize, findForm, type Page } from './browser-driver.js';
 import { NOTES, PASSWORD, REDIRECT } from './fixtures.js';
 import { basicClient, client, publicClient } from './rp.js';
-import type { TestServer } from './server.js';
+import type { Site } from './server.js';
 
 /** Fixture clients that authenticate with a secret; every other one is public. */
 const CONFIDENTIAL = new Set(['confidential-web']);
@@ -20,7 +20,7 @@ export interface AuthorizationRequest {
 }
 
 /** An authorization URL (PKCE S256, state, REDIRECT) built by openid-client, and what redeems its code. */
-export async function authorizationRequest(t: TestServer, clientId: string, params: Record<string, string>): Promise<AuthorizationRequest> {
+export async function authorizationRequest(t: Site, clientId: string, params: Record<string, string>): Promise<AuthorizationRequest> {
   const config = CONFIDENTIAL.has(clientId) ? await basicClient(t, clientId) : await publicClient(t, clientId);
   const verifier = client.randomPKCECodeVerifier();
   const state = client.randomState();
@@ -40,7 +40,7 @@ export interface UserTokens {
 }
 
 /** alice signs in and consents; the client redeems the code. */
-export async function userTokens(t: TestServer, clientId: 'web-app' | 'confidential-web', scope = 'notes:read', resource = NOTES): Promise<UserTokens> {
+export async function userTokens(t: Site, clientId: 'web-app' | 'confidential-web', scope = 'notes:read', resource = NOTES): Promise<UserTokens> {
   const { config, verifier, state, url } = await authorizationRequest(t, clientId, { scope, resource });
   const callback = await authorize(new Browser(), url, REDIRECT, PASSWORD);
   return { config, tokens: await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state }, { resource }) };
@@ -56,7 +56,7 @@ export interface DeviceAuthorization {
 }
 
 /** POST /device/auth for the fixture's device client `tv-app`. */
-export async function startDevice(t: TestServer, body: Record<string, string> = { scope: 'notes:read notes:write', resource: NOTES }): Promise<DeviceAuthorization> {
+export async function startDevice(t: Site, body: Record<string, string> = { scope: 'notes:read notes:write', resource: NOTES }): Promise<DeviceAuthorization> {
   const res = await fetch(t.url('/device/auth'), {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -67,7 +67,7 @@ export async function startDevice(t: TestServer, body: Record<string, string> = 
 }
 
 /** One poll of the token endpoint with a device code. */
-export async function pollDevice(t: TestServer, deviceCode: string): Promise<{ status: number; body: Record<string, string> }> {
+export async function pollDevice(t: Site, deviceCode: string): Promise<{ status: number; body: Record<string, string> }> {
   const res = await fetch(t.url('/token'), {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -80,7 +80,7 @@ export async function pollDevice(t: TestServer, deviceCode: string): Promise<{ s
  * A person approves a device in `browser`: (a wrong user code first, if asked,) the user code,
  * "this is my device", sign-in as alice unless already signed in, and consent as offered.
  */
-export async function approveDevice(t: TestServer, browser: Browser, userCode: string, options: { wrongCodeFirst?: string } = {}): Promise<Page> {
+export async function approveDevice(t: Site, browser: Browser, userCode: string, options: { wrongCodeFirst?: string } = {}): Promise<Page> {
   let page: Page;
   if (options.wrongCodeFirst) {
     page = await browser.go(t.url('/device'));
@@ -98,7 +98,7 @@ export async function approveDevice(t: TestServer, browser: Browser, userCode: s
  * notes:read at the notes server), without following the answer: for clients the test has
  * no openid-client configuration of, such as metadata document URLs.
  */
-export function openAuthorization(t: TestServer, clientId: string, redirectUri = 'http://127.0.0.1:7777/callback'): Promise<Response> {
+export function openAuthorization(t: Site, clientId: string, redirectUri = 'http://127.0.0.1:7777/callback'): Promise<Response> {
   const url = new URL(t.url('/auth'));
   url.search = new URLSearchParams({
     client_id: clientId,

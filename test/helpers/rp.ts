@@ -4,21 +4,21 @@
  */
 import * as client from 'openid-client';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
-import type { TestServer } from './server.js';
+import type { Site } from './server.js';
 import { SECRET } from './fixtures.js';
 
 const insecure = { execute: [client.allowInsecureRequests] };
 
 /** A public client (token_endpoint_auth_method none). */
-export function publicClient(t: TestServer, clientId: string): Promise<client.Configuration> {
+export function publicClient(t: Site, clientId: string): Promise<client.Configuration> {
   return client.discovery(new URL(t.issuer), clientId, undefined, client.None(), insecure);
 }
 
-export function basicClient(t: TestServer, clientId: string, secret = SECRET): Promise<client.Configuration> {
+export function basicClient(t: Site, clientId: string, secret = SECRET): Promise<client.Configuration> {
   return client.discovery(new URL(t.issuer), clientId, secret, client.ClientSecretBasic(secret), insecure);
 }
 
-export function postClient(t: TestServer, clientId: string, secret = SECRET): Promise<client.Configuration> {
+export function postClient(t: Site, clientId: string, secret = SECRET): Promise<client.Configuration> {
   return client.discovery(new URL(t.issuer), clientId, secret, client.ClientSecretPost(secret), insecure);
 }
 

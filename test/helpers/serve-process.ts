@@ -1,6 +1,8 @@
 /**
  * `mcp-authz serve` in a process of its own on a fixed port, as an operator runs it: for tests
  * that kill it for real and start it again on the same data (its issuer stays the same).
+ * Replicas behind a load balancer (test/helpers/balancer.ts) get the balancer's URL as
+ * `issuer` and their own `port`; readiness is then asked of the process itself (`origin`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -11,34 +13,75 @@ const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 
 export interface ServeProcess {
   issuer: string;
+  /** where this process itself listens (the issuer's origin unless another issuer was given) */
+  origin: string;
+  port: number;
+  /** its data directory (SQLite, audit files) */
+  dataDir: string;
+  /** a URL under the issuer */
   url(path: string): string;
+  /** the admin listener's URL for `path` (`/healthz`, `/readyz`, `/metrics`) */
+  adminUrl(path: string): string;
+  /** the running process's id (undefined when stopped) */
+  readonly pid: number | undefined;
+  /** everything the process (all its runs) wrote to standard output and standard error */
+  output(): { stdout: string; stderr: string };
   /** starts it (again); resolves once /healthz answers */
   start(): Promise<void>;
-  /** sends `signal` (SIGTERM by default, SIGKILL to kill it) and waits for it to exit */
-  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** sends `signal` (SIGTERM by default, SIGKILL to kill it) and waits for it to exit; how it exited */
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export async function serveProcess(options: { dataDir: string; configFile: string; env?: NodeJS.ProcessEnv }): Promise<ServeProcess> {
-  const port = await freePort();
-  const issuer = `http://127.0.0.1:${port}`;
+export interface ServeProcessOptions {
+  dataDir: string;
+  configFile: string;
+  env?: NodeJS.ProcessEnv;
+  /** the port to listen on (default: a free one) */
+  port?: number;
+  /** the issuer, e.g. a load balancer's URL (default: this process's own origin) */
+  issuer?: string;
+  /** the admin listener's port (default: a free one) */
+  adminPort?: number;
+}
+
+export async function serveProcess(options: ServeProcessOptions): Promise<ServeProcess> {
+  const port = options.port ?? (await freePort());
+  const origin = `http://127.0.0.1:${port}`;
+  const issuer = options.issuer ?? origin;
+  // the admin listener's default port is one per host: every process gets a free one of its own
+  const adminPort = options.adminPort ?? (await freePort());
   let child: ChildProcess | undefined;
+  let stdoutText = '';
+  let stderrText = '';
   const running = () => child !== undefined && child.exitCode === null && child.signalCode === null;
   return {
     issuer,
+    origin,
+    port,
+    dataDir: options.dataDir,
     url: (path) => `${issuer}${path}`,
+    adminUrl: (path) => `http://127.0.0.1:${adminPort}${path}`,
+    get pid() {
+      return running() ? child!.pid : undefined;
+    },
+    output: () => ({ stdout: stdoutText, stderr: stderrText }),
     async start() {
       if (running()) return;
-      const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: '127.0.0.1', ISSUER: issuer, DATA_DIR: options.dataDir, LOG_LEVEL: 'warn', ...options.env };
+      const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: '127.0.0.1', ADMIN_PORT: String(adminPort), ADMIN_HOST: '127.0.0.1', ISSUER: issuer, DATA_DIR: options.dataDir, LOG_LEVEL: 'warn', ...options.env };
       delete env.MCP_AUTHZ_CONFIG;
       if (!options.env?.REDIS_URL) delete env.REDIS_URL;
-      const started = spawn(process.execPath, [MAIN, '--config', options.configFile, 'serve'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      const started = spawn(process.execPath, [MAIN, '--config', options.configFile, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       child = started;
       let stderr = '';
-      started.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      started.stderr!.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        stderrText += d.toString();
+      });
+      started.stdout!.on('data', (d: Buffer) => (stdoutText += d.toString()));
       const deadline = Date.now() + 20_000;
       for (;;) {
         if (started.exitCode !== null) throw new Error(`serve exited ${started.exitCode}: ${stderr}`);
-        const up = await fetch(`${issuer}/healthz`).then(
+        const up = await fetch(`${origin}/healthz`).then(
           (r) => r.ok,
           () => false,
         );
@@ -48,10 +91,11 @@ export async function serveProcess(options: { dataDir: string; configFile: strin
       }
     },
     async stop(signal = 'SIGTERM') {
-      if (!running()) return;
-      const exited = once(child!, 'exit');
+      if (!running()) return { code: child?.exitCode ?? null, signal: child?.signalCode ?? null };
+      const exited = once(child!, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
       child!.kill(signal);
-      await exited;
+      const [code, by] = await exited;
+      return { code, signal: by };
     },
   };
 }

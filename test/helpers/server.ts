@@ -30,6 +30,9 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
+/** What flows need of a server: its issuer and URLs under it (a TestServer, a replica set behind a balancer). */
+export type Site = Pick<TestServer, 'issuer' | 'url'>;
+
 export interface StartOptions {
   store: StoreKind;
   redisUrl?: string;

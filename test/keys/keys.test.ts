@@ -165,7 +165,7 @@ describe('keys on SQLite: restart, CLI rotation, corruption', () => {
     await store.close();
 
     const run = spawnSync(process.execPath, ['dist/src/main.js', 'serve'], {
-      env: { ...process.env, DATA_DIR: dataDir, PORT: '0', MCP_AUTHZ_CONFIG: '', REDIS_URL: '', LOG_LEVEL: 'silent' },
+      env: { ...process.env, DATA_DIR: dataDir, PORT: '0', ADMIN_PORT: '0', MCP_AUTHZ_CONFIG: '', REDIS_URL: '', LOG_LEVEL: 'silent' },
       encoding: 'utf8',
       timeout: 20_000,
     });

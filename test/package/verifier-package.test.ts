@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 
 const ROOT = process.cwd();
-const SERVER_SIDE = ['koa', 'oidc-provider', 'better-sqlite3', 'ioredis', '@koa/router', 'koa-mount', 'eta', 'pino', 'yaml'];
+const SERVER_SIDE = ['koa', 'oidc-provider', 'better-sqlite3', 'ioredis', '@koa/router', 'koa-mount', 'eta', 'pino', 'prom-client', 'yaml'];
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 function importsOf(file: string): string[] {

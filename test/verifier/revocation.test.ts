@@ -103,6 +103,24 @@ describe('revocation feed client', () => {
     assert.equal(verifier.revocationStatus()?.reconnects, 1);
   });
 
+  it('told to reconnect (a server shutting down), reconnects at once, resuming, and reports no problem', async () => {
+    const { as, verifier, errors } = await setup();
+    const a = await as.sign({ jti: 'before-shutdown' });
+    await verifier.verifyAccessToken(a);
+    const id = as.feed.revoke({ type: 'token', jti: 'before-shutdown', until: now() + 600 });
+    await eventually(refusedAs(verifier, a, 'ERR_TOKEN_REVOKED'), 1000);
+    as.feed.askReconnect();
+    await as.feed.waitForConnections(2, () => as.feedHistory.length);
+    assert.equal(as.feedHistory[1]!.lastEventId, id, 'resumed with Last-Event-ID');
+    assert.equal(verifier.revocationStatus()?.reconnects, 1);
+    assert.deepEqual(
+      errors.map((e) => e.message),
+      [],
+      'an announced reconnection is not a problem',
+    );
+    assert.equal(await codeOf(verifier.verifyAccessToken(a)), 'ERR_TOKEN_REVOKED');
+  });
+
   it('stale feed, fail-closed: every verification is 503 with Retry-After until heartbeats resume', async () => {
     const { as, verifier } = await setup({ staleAfter: 0.5 });
     const token = await as.sign();

@@ -91,6 +91,11 @@ export class TestFeed {
     return entry.id;
   }
 
+  /** As a server shutting down does: `event: reconnect`, then ends every open connection. */
+  askReconnect(): void {
+    for (const c of this.connections.splice(0)) c.res.end(`event: reconnect\ndata: {"reason":"shutting down"}\n\n`);
+  }
+
   /** Kills every open connection server-side. */
   dropAll(): void {
     for (const c of this.connections.splice(0)) c.res.destroy();
