@@ -6,7 +6,23 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
-const CONFIG_VARIABLES = ['PORT', 'HOST', 'ISSUER', 'REDIS_URL', 'LOG_LEVEL', 'TRUST_PROXY', 'MCP_AUTHZ_CONFIG'];
+const CONFIG_VARIABLES = [
+  'PORT',
+  'HOST',
+  'ISSUER',
+  'REDIS_URL',
+  'REDIS_SENTINELS',
+  'REDIS_SENTINEL_NAME',
+  'REDIS_CLUSTER_NODES',
+  'REDIS_PASSWORD',
+  'REDIS_PASSWORD_FILE',
+  'REDIS_TLS',
+  'LOG_LEVEL',
+  'TRUST_PROXY',
+  'ADMIN_PORT',
+  'ADMIN_HOST',
+  'MCP_AUTHZ_CONFIG',
+];
 
 export interface CliResult {
   code: number | null;

@@ -69,7 +69,8 @@ export async function serveProcess(options: ServeProcessOptions): Promise<ServeP
       if (running()) return;
       const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: '127.0.0.1', ADMIN_PORT: String(adminPort), ADMIN_HOST: '127.0.0.1', ISSUER: issuer, DATA_DIR: options.dataDir, LOG_LEVEL: 'warn', ...options.env };
       delete env.MCP_AUTHZ_CONFIG;
-      if (!options.env?.REDIS_URL) delete env.REDIS_URL;
+      // the store is the config file's (or the test's env): nothing inherited from the shell
+      for (const name of Object.keys(env)) if (name.startsWith('REDIS_') && options.env?.[name] === undefined) delete env[name];
       const started = spawn(process.execPath, [MAIN, '--config', options.configFile, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       child = started;
       let stderr = '';
