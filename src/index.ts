@@ -148,11 +148,11 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     // started without a config file: the demo's pages
     const demo = config.demo ? await createDemo({ config: { ...config, demo: config.demo }, accounts, csrf, render, audit: auditLog, log, basePath }) : undefined;
 
-    // oidc-provider runs on our koa context when mounted: its signed cookies use our app's keys.
     const readiness = new Readiness(store, () => holder.loaded, log);
     const feedHub = hub;
     metrics.attach({ auditBacklog: () => chained.backlog(), feedSubscribers: () => feedHub.subscribers, ready: () => readiness.ready });
 
+    // oidc-provider runs on our koa context when mounted: its signed cookies use our app's keys.
     const app = new Koa({ proxy: config.trustProxy, keys: secrets.cookieKeys });
     // Errors are logged where they are handled; koa's default printer would dump stacks.
     app.on('error', (err: Error) => log.debug({ err: { name: err.name, message: err.message } }, 'koa error'));
