@@ -11,8 +11,9 @@
  * metrics are fed identifiers from audit events (which hold none, src/audit/events.ts) and
  * from the request's method, endpoint name and status.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AuditEvent, AuditLog } from '../audit/events.js';
+import { KeyedCounter, KeyedHistogram } from './keyed-metrics.js';
 
 export const METRICS_PREFIX = 'mcp_authz_';
 /** Distinct client ids given a label of their own; later ones are counted as `other`. */
@@ -33,48 +34,47 @@ export interface MetricsSources {
 
 export class ServerMetrics {
   readonly registry = new Registry();
-  readonly #requests: Counter<'endpoint' | 'method' | 'status'>;
-  readonly #duration: Histogram<'endpoint' | 'method' | 'status'>;
-  readonly #errors: Counter<'endpoint' | 'error'>;
-  readonly #tokens: Counter<'grant_type' | 'client'>;
+  // updated on every request or token: keyed (./keyed-metrics.ts)
+  readonly #requests: KeyedCounter;
+  readonly #duration: KeyedHistogram;
+  readonly #errors: KeyedCounter;
+  readonly #tokens: KeyedCounter;
+  readonly #storeDuration: KeyedHistogram;
   readonly #refreshReuse: Counter<'outcome'>;
   readonly #consent: Counter<'decision'>;
   readonly #logins: Counter<'outcome'>;
   readonly #rateLimited: Counter<'limit'>;
   readonly #revocations: Counter<'event'>;
   readonly #feedEvents: Counter;
-  readonly #storeDuration: Histogram<'operation' | 'outcome'>;
   readonly #clients = new Set<string>();
   #sources: MetricsSources = {};
 
   constructor() {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: METRICS_PREFIX, eventLoopMonitoringPrecision: 10 });
-    this.#requests = new Counter({
-      name: `${METRICS_PREFIX}http_requests_total`,
-      help: 'HTTP requests answered, by endpoint, method and status.',
-      labelNames: ['endpoint', 'method', 'status'],
-      registers,
-    });
-    this.#duration = new Histogram({
-      name: `${METRICS_PREFIX}http_request_duration_seconds`,
-      help: 'Time from a request to its answer, by endpoint, method and status.',
-      labelNames: ['endpoint', 'method', 'status'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers,
-    });
-    this.#errors = new Counter({
-      name: `${METRICS_PREFIX}errors_total`,
-      help: 'Error answers (status 400 and above), by endpoint and OAuth error code (`server_error` for a 5xx without one).',
-      labelNames: ['endpoint', 'error'],
-      registers,
-    });
-    this.#tokens = new Counter({
-      name: `${METRICS_PREFIX}tokens_issued_total`,
-      help: `Access tokens issued, by grant type and client id (the first ${MAX_CLIENT_LABELS} distinct clients; later ones as "other").`,
-      labelNames: ['grant_type', 'client'],
-      registers,
-    });
+    this.#requests = new KeyedCounter(`${METRICS_PREFIX}http_requests_total`, 'HTTP requests answered, by endpoint, method and status.', this.registry);
+    this.#duration = new KeyedHistogram(
+      `${METRICS_PREFIX}http_request_duration_seconds`,
+      'Time from a request to its answer, by endpoint, method and status.',
+      [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      this.registry,
+    );
+    this.#errors = new KeyedCounter(
+      `${METRICS_PREFIX}errors_total`,
+      'Error answers (status 400 and above), by endpoint and OAuth error code (`server_error` for a 5xx without one).',
+      this.registry,
+    );
+    this.#tokens = new KeyedCounter(
+      `${METRICS_PREFIX}tokens_issued_total`,
+      `Access tokens issued, by grant type and client id (the first ${MAX_CLIENT_LABELS} distinct clients; later ones as "other").`,
+      this.registry,
+    );
+    this.#storeDuration = new KeyedHistogram(
+      `${METRICS_PREFIX}store_operation_duration_seconds`,
+      'Time the store (SQLite or Redis) took per operation, by operation and outcome.',
+      [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      this.registry,
+    );
     this.#refreshReuse = new Counter({
       name: `${METRICS_PREFIX}refresh_token_reuse_total`,
       help: 'Rotated refresh tokens presented again: `replayed` within the grace window (same answer), `revoked` after it (the grant is revoked).',
@@ -108,13 +108,6 @@ export class ServerMetrics {
     this.#feedEvents = new Counter({
       name: `${METRICS_PREFIX}revocation_feed_events_total`,
       help: 'Revocation log entries this process read and sent to its feed subscribers (each entry once, whatever the number of subscribers).',
-      registers,
-    });
-    this.#storeDuration = new Histogram({
-      name: `${METRICS_PREFIX}store_operation_duration_seconds`,
-      help: 'Time the store (SQLite or Redis) took per operation, by operation and outcome.',
-      labelNames: ['operation', 'outcome'],
-      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     });
     const sources = () => this.#sources;
@@ -159,10 +152,15 @@ export class ServerMetrics {
 
   /** One answered request. `error` is the OAuth error code of a JSON error answer, when there is one. */
   request(endpoint: string, method: string, status: number, seconds: number, error?: unknown): void {
-    const labels = { endpoint, method: METHODS.has(method) ? method : 'other', status: String(status) };
-    this.#requests.inc(labels);
-    this.#duration.observe(labels, seconds);
-    if (status >= 400) this.#errors.inc({ endpoint, error: error !== undefined ? bounded(error) : status >= 500 ? 'server_error' : String(status) });
+    const verb = METHODS.has(method) ? method : 'other';
+    const key = `${endpoint} ${verb} ${status}`;
+    const labels = () => ({ endpoint, method: verb, status: String(status) });
+    this.#requests.inc(key, labels);
+    this.#duration.observe(key, labels, seconds);
+    if (status >= 400) {
+      const code = error !== undefined ? bounded(error) : status >= 500 ? 'server_error' : String(status);
+      this.#errors.inc(`${endpoint} ${code}`, () => ({ endpoint, error: code }));
+    }
   }
 
   /** Counts what an audit event says happened (tokens, consent, sign-in, reuse, limits, revocations). */
@@ -170,7 +168,7 @@ export class ServerMetrics {
     switch (event.event) {
       case 'token.issued':
       case 'token.refreshed':
-        this.#tokens.inc({ grant_type: bounded(event.details?.grantType), client: this.#clientLabel(event.client) });
+        this.#tokenIssued(bounded(event.details?.grantType), this.#clientLabel(event.client));
         break;
       case 'consent.granted':
         this.#consent.inc({ decision: 'granted' });
@@ -209,13 +207,19 @@ export class ServerMetrics {
     this.#feedEvents.inc(count);
   }
 
+  /** `operation` is one of the store's method names (a fixed set), so it keys its series as it is. */
   store(operation: string, seconds: number, ok: boolean): void {
-    this.#storeDuration.observe({ operation, outcome: ok ? 'success' : 'failure' }, seconds);
+    if (ok) this.#storeDuration.observe(operation, () => ({ operation, outcome: 'success' }), seconds);
+    else this.#storeDuration.observe(`${operation} failure`, () => ({ operation, outcome: 'failure' }), seconds);
   }
 
   /** The Prometheus text exposition. */
   async expose(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  #tokenIssued(grantType: string, client: string): void {
+    this.#tokens.inc(`${grantType} ${client}`, () => ({ grant_type: grantType, client }));
   }
 
   #clientLabel(client: string | undefined): string {

@@ -51,27 +51,26 @@ function timed<T extends object>(part: T, prefix: string, metrics: ServerMetrics
 }
 
 function measure<R>(metrics: ServerMetrics, operation: string, run: () => R): R {
-  const started = process.hrtime.bigint();
-  const done = (ok: boolean) => metrics.store(operation, Number(process.hrtime.bigint() - started) / 1e9, ok);
+  const started = performance.now();
   let result: R;
   try {
     result = run();
   } catch (err) {
-    done(false);
+    metrics.store(operation, (performance.now() - started) / 1000, false);
     throw err;
   }
-  if (result instanceof Promise) {
-    return result.then(
-      (value: unknown) => {
-        done(true);
-        return value;
-      },
-      (err: unknown) => {
-        done(false);
-        throw err;
-      },
-    ) as R;
+  if (!(result instanceof Promise)) {
+    metrics.store(operation, (performance.now() - started) / 1000, true);
+    return result;
   }
-  done(true);
-  return result;
+  return result.then(
+    (value: unknown) => {
+      metrics.store(operation, (performance.now() - started) / 1000, true);
+      return value;
+    },
+    (err: unknown) => {
+      metrics.store(operation, (performance.now() - started) / 1000, false);
+      throw err;
+    },
+  ) as R;
 }

@@ -165,6 +165,23 @@ describe('admin listener', { timeout: 90_000 }, () => {
     assert.equal(metricValue(await metrics(), 'mcp_authz_revocation_feed_subscribers'), 0);
   });
 
+  it('exposes well-formed histograms: cumulative buckets ending in +Inf, which equals the count', async () => {
+    const samples = await metrics();
+    for (const name of ['mcp_authz_http_request_duration_seconds', 'mcp_authz_store_operation_duration_seconds']) {
+      const counts = samples.filter((x) => x.name === `${name}_count`);
+      assert.ok(counts.length > 0, `${name} has series`);
+      for (const count of counts) {
+        const same = (x: Sample) => Object.entries(count.labels).every(([k, v]) => x.labels[k] === v);
+        const buckets = samples.filter((x) => x.name === `${name}_bucket` && same(x));
+        assert.equal(buckets.at(-1)!.labels.le, '+Inf');
+        assert.equal(buckets.at(-1)!.value, count.value);
+        for (let i = 1; i < buckets.length; i++) assert.ok(buckets[i]!.value >= buckets[i - 1]!.value, 'cumulative');
+        const sum = samples.find((x) => x.name === `${name}_sum` && same(x));
+        assert.ok(sum && sum.value > 0);
+      }
+    }
+  });
+
   it('is not ready while the store is down, and ready again when it is back', async () => {
     await s.redis!.kill();
     try {
