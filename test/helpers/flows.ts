@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { Browser, authorize, findForm, type Page } from './browser-driver.js';
-import { NOTES, PASSWORD, REDIRECT } from './fixtures.js';
+import { NOTES, PASSWORD, REDIRECT, SECRET } from './fixtures.js';
 import { basicClient, client, publicClient } from './rp.js';
 import type { Site } from './server.js';
 
@@ -44,6 +44,18 @@ export async function userTokens(t: Site, clientId: 'web-app' | 'confidential-we
   const { config, verifier, state, url } = await authorizationRequest(t, clientId, { scope, resource });
   const callback = await authorize(new Browser(), url, REDIRECT, PASSWORD);
   return { config, tokens: await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state }, { resource }) };
+}
+
+/** A client credentials token (notes:read at the notes server) of a fixture machine client, `nightly-report` by default. */
+export async function serviceToken(site: Site, clientId = 'nightly-report'): Promise<string> {
+  const res = await fetch(site.url('/token'), {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${clientId}:${SECRET}`).toString('base64')}` },
+    body: new URLSearchParams({ grant_type: 'client_credentials', resource: NOTES, scope: 'notes:read' }),
+  });
+  const text = await res.text();
+  assert.equal(res.status, 200, text);
+  return (JSON.parse(text) as { access_token: string }).access_token;
 }
 
 export interface DeviceAuthorization {

@@ -23,7 +23,8 @@ import {
 } from '../../src/keys/signing-keys.js';
 import { startServer } from '../helpers/server.js';
 import { startRedis } from '../helpers/redis.js';
-import { NOTES, SECRET } from '../helpers/fixtures.js';
+import { NOTES } from '../helpers/fixtures.js';
+import { serviceToken } from '../helpers/flows.js';
 
 class MemorySettings implements SettingsStore {
   readonly data = new Map<string, SettingRecord>();
@@ -52,15 +53,6 @@ async function jwksKids(issuer: string): Promise<string[]> {
   return body.keys.map((k) => k.kid).sort();
 }
 
-async function serviceToken(issuer: string): Promise<string> {
-  const res = await fetch(`${issuer}/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`nightly-report:${SECRET}`).toString('base64')}` },
-    body: new URLSearchParams({ grant_type: 'client_credentials', resource: NOTES, scope: 'notes:read' }),
-  });
-  assert.equal(res.status, 200);
-  return ((await res.json()) as { access_token: string }).access_token;
-}
 
 describe('key set rules', () => {
   it('creates one key set; concurrent first starts converge', async () => {
@@ -112,7 +104,7 @@ describe('keys on SQLite: restart, CLI rotation, corruption', () => {
   it('keeps its keys across a restart; tokens from before verify after', async () => {
     const first = await startServer({ store: 'sqlite', dataDir });
     const kids = await jwksKids(first.issuer);
-    const token = await serviceToken(first.issuer);
+    const token = await serviceToken(first);
     await first.stop();
 
     const second = await startServer({ store: 'sqlite', dataDir });
@@ -130,7 +122,7 @@ describe('keys on SQLite: restart, CLI rotation, corruption', () => {
     const t = await startServer({ store: 'sqlite', dataDir, config: { keys: { reloadInterval: 30, activationDelay: 0 } } });
     try {
       const before = await jwksKids(t.issuer);
-      const oldToken = await serviceToken(t.issuer);
+      const oldToken = await serviceToken(t);
       // the CLI reads the same configuration as the servers (here: no activation delay)
       const configFile = join(dataDir, 'keys-test.yaml');
       writeFileSync(configFile, 'keys:\n  reloadInterval: 30\n  activationDelay: 0\n');
@@ -148,7 +140,7 @@ describe('keys on SQLite: restart, CLI rotation, corruption', () => {
       for (const kid of before) assert.ok(afterKids.includes(kid), 'old key still published');
       const jwks = createRemoteJWKSet(new URL(`${t.issuer}/jwks`));
       await jwtVerify(oldToken, jwks, { audience: NOTES });
-      const newToken = await serviceToken(t.issuer);
+      const newToken = await serviceToken(t);
       const { protectedHeader } = await jwtVerify(newToken, jwks, { audience: NOTES });
       assert.ok(!before.includes(protectedHeader.kid!), 'new tokens are signed with the new key');
     } finally {
@@ -190,7 +182,7 @@ describe('keys on Redis: replicas share one key set', () => {
     ]);
     try {
       assert.deepEqual(await jwksKids(a.issuer), await jwksKids(b.issuer));
-      const token = await serviceToken(a.issuer);
+      const token = await serviceToken(a);
       await jwtVerify(token, createRemoteJWKSet(new URL(`${b.issuer}/jwks`)), { audience: NOTES });
     } finally {
       await Promise.all([a.stop(), b.stop()]);

@@ -18,7 +18,8 @@ import { readCookieKeysFile, readSigningKeysFile } from '../../src/keys/secret-f
 import { SIGNING_KEYS_SETTING } from '../../src/keys/signing-keys.js';
 import { SECRETS_SETTING } from '../../src/keys/secrets.js';
 import { startServer } from '../helpers/server.js';
-import { NOTES, SECRET } from '../helpers/fixtures.js';
+import { NOTES } from '../helpers/fixtures.js';
+import { serviceToken } from '../helpers/flows.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mcp-authz-secret-files-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -45,15 +46,6 @@ function refused(run: () => unknown, setting: RegExp, pattern: RegExp, secrets: 
   });
 }
 
-async function serviceToken(issuer: string): Promise<string> {
-  const res = await fetch(`${issuer}/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`nightly-report:${SECRET}`).toString('base64')}` },
-    body: new URLSearchParams({ grant_type: 'client_credentials', resource: NOTES, scope: 'notes:read' }),
-  });
-  assert.equal(res.status, 200);
-  return ((await res.json()) as { access_token: string }).access_token;
-}
 
 describe('cookie keys file', () => {
   const a = randomBytes(32).toString('base64url');
@@ -131,7 +123,7 @@ describe('servers on secret files', () => {
     const config = { keys: { file: keysFile, reloadInterval: 30, activationDelay: 60 }, secrets: { cookieKeysFile: cookieFile } };
     const [a, b] = await Promise.all([startServer({ store: 'sqlite', config }), startServer({ store: 'sqlite', config })]);
     try {
-      const token = await serviceToken(a.issuer);
+      const token = await serviceToken(a);
       const { protectedHeader } = await jwtVerify(token, createRemoteJWKSet(new URL(`${b.issuer}/jwks`)), { audience: NOTES, typ: 'at+jwt' });
       assert.equal(protectedHeader.kid, 'file-es');
       const published = ((await (await fetch(`${a.issuer}/jwks`)).json()) as { keys: Record<string, unknown>[] }).keys;
@@ -149,10 +141,10 @@ describe('servers on secret files', () => {
       assert.equal(await a.server.holder.refresh(), true, 'what the reload timer does every keys.reloadInterval');
       const kids = ((await (await fetch(`${a.issuer}/jwks`)).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid).sort();
       assert.deepEqual(kids, ['file-es', 'file-es-next', 'file-rs']);
-      assert.equal((await jwtVerify(await serviceToken(a.issuer), createRemoteJWKSet(new URL(`${a.issuer}/jwks`)))).protectedHeader.kid, 'file-es');
+      assert.equal((await jwtVerify(await serviceToken(a), createRemoteJWKSet(new URL(`${a.issuer}/jwks`)))).protectedHeader.kid, 'file-es');
       writeFileSync(keysFile, JSON.stringify({ keys: [next, rs, es] }));
       await a.server.holder.refresh();
-      assert.equal((await jwtVerify(await serviceToken(a.issuer), createRemoteJWKSet(new URL(`${a.issuer}/jwks`)))).protectedHeader.kid, 'file-es-next');
+      assert.equal((await jwtVerify(await serviceToken(a), createRemoteJWKSet(new URL(`${a.issuer}/jwks`)))).protectedHeader.kid, 'file-es-next');
     } finally {
       writeFileSync(keysFile, JSON.stringify({ keys: [es, rs] }));
       await Promise.all([a.stop(), b.stop()]);

@@ -9,8 +9,8 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeJwt } from 'jose';
-import { NOTES, SECRET } from '../helpers/fixtures.js';
-import { userTokens } from '../helpers/flows.js';
+import { SECRET } from '../helpers/fixtures.js';
+import { serviceToken, userTokens } from '../helpers/flows.js';
 import { SseClient, revocationFor } from '../helpers/sse.js';
 import type { TestServer } from '../helpers/server.js';
 
@@ -36,12 +36,6 @@ export async function isActive(t: TestServer, token: string): Promise<boolean> {
   return answer.body.active === true;
 }
 
-/** A client credentials token of the fixture's `nightly-report`. */
-export async function serviceToken(t: TestServer): Promise<string> {
-  const answer = await post(t, '/token', { grant_type: 'client_credentials', resource: NOTES, scope: 'notes:read' }, basic('nightly-report'));
-  assert.equal(answer.status, 200, JSON.stringify(answer.body));
-  return answer.body.access_token as string;
-}
 
 /** B's revocation feed, once it says it is ready. */
 export async function followFeed(t: TestServer): Promise<SseClient> {

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { decodeJwt } from 'jose';
 import { serverFixture, STORE_KINDS } from '../helpers/harness.js';
 import { NOTES, SECRET } from '../helpers/fixtures.js';
-import { userTokens } from '../helpers/flows.js';
+import { serviceToken, userTokens } from '../helpers/flows.js';
 import { client } from '../helpers/rp.js';
 import { SseClient, revocationFor } from '../helpers/sse.js';
 import { startServer, type TestServer } from '../helpers/server.js';
@@ -28,10 +28,6 @@ async function post(t: TestServer, path: string, asClient: string, body: Record<
   return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
 }
 
-async function serviceToken(t: TestServer, clientId = 'nightly-report') {
-  const { body } = await post(t, '/token', clientId, { grant_type: 'client_credentials', resource: NOTES, scope: 'notes:read' });
-  return body.access_token as string;
-}
 
 async function feed(t: TestServer, headers: Record<string, string> = {}) {
   const sse = new SseClient(t.url('/revocations'), headers);
