@@ -71,12 +71,16 @@ describe('npm start on a fresh clone: the demo', () => {
   let port: number;
   let mcpPort: number;
   let demo: Started | undefined;
-  let browser: Browser;
+  let browser: Browser | undefined;
 
   before(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'mcp-authz-demo-'));
     [port, mcpPort] = [await freePort(), await freePort()];
-    [demo, browser] = await Promise.all([serve({ DATA_DIR: dataDir, PORT: String(port), MCP_AUTHZ_DEMO_MCP_PORT: String(mcpPort) }), launchBrowser()]);
+    // both started at once; whichever started is kept for after() even when the other failed
+    const [served, launched] = await Promise.allSettled([serve({ DATA_DIR: dataDir, PORT: String(port), MCP_AUTHZ_DEMO_MCP_PORT: String(mcpPort) }), launchBrowser()]);
+    if (served.status === 'fulfilled') demo = served.value;
+    if (launched.status === 'fulfilled') browser = launched.value;
+    for (const result of [served, launched]) if (result.status === 'rejected') throw result.reason;
   });
   after(async () => {
     await browser?.close();
@@ -95,7 +99,7 @@ describe('npm start on a fresh clone: the demo', () => {
 
   it('in Chromium: set-up link → account → connect → sign in → consent → tool calls → revoke → refused', async () => {
     const link = /(http:\/\/localhost:\d+\/setup\?token=[A-Za-z0-9_-]+)/.exec(demo!.console())![1]!;
-    const context = await browser.newContext();
+    const context = await browser!.newContext();
     context.setDefaultTimeout(15_000);
     const page = await context.newPage();
     const violations = await collectCspViolations(page);
