@@ -125,6 +125,29 @@ async function gracefulShutdown(
   await server.close();
   server.log.info({ event: 'shutdown.done', ms: Date.now() - started }, 'stopped: requests finished, audit log flushed, store closed');
   await admin?.close();
+  await flushLog(server.log);
+}
+
+/**
+ * Writes out what the log still buffers, while the event loop runs: a write to a standard output
+ * whose reader is gone then fails (EPIPE) and the log stops writing. Left to the exit handler, the
+ * same lines would be written synchronously, and sonic-boom retries a failed synchronous write
+ * forever: the process would never exit. Bounded, for a reader that is alive but stuck.
+ */
+async function flushLog(log: AuthServer['log']): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 2000);
+    timer.unref();
+    try {
+      log.flush(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    } catch {
+      clearTimeout(timer);
+      resolve();
+    }
+  });
 }
 
 /** What the demo offers, and the next steps a person can follow. */

@@ -10,7 +10,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../helpers/redis.js';
 import { Writable } from 'node:stream';
 import { fixtureConfig, NOTES, SECRET } from '../helpers/fixtures.js';
 import { serveProcess, type ServeProcess } from '../helpers/serve-process.js';
@@ -159,6 +162,37 @@ describe('application log', { timeout: 90_000 }, () => {
     const app = jsonLines(out.stderr);
     assert.ok(app.some((l) => l.msg === 'request' && l.path === '/token'), 'the application log is on standard error');
     assert.ok(app.every((l) => !('audit' in l)));
+  });
+});
+
+describe('a log reader that went away', { timeout: 60_000 }, () => {
+  it('does not keep the server from stopping on SIGTERM', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcp-authz-logs-gone-'));
+    const configFile = join(dir, 'config.json');
+    writeFileSync(configFile, JSON.stringify(fixtureConfig()));
+    const port = await freePort();
+    const child = spawn(process.execPath, ['dist/src/main.js', '--config', configFile, 'serve'], {
+      env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', ISSUER: `http://127.0.0.1:${port}`, ADMIN_PORT: '0', DATA_DIR: join(dir, 'data'), LOG_LEVEL: 'info', MCP_AUTHZ_CONFIG: '' },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    try {
+      let up = false;
+      for (let i = 0; i < 200 && !up; i++) {
+        up = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+        if (!up) await sleep(50);
+      }
+      assert.ok(up, 'serve started');
+      // whoever read its standard output is gone (a log shipper that died), with a request's line still buffered
+      child.stdout!.destroy();
+      assert.equal((await fetch(`http://127.0.0.1:${port}/.well-known/oauth-authorization-server`)).status, 200);
+      const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+      child.kill('SIGTERM');
+      const [code] = await Promise.race([exited, sleep(20_000).then(() => [undefined] as const)]);
+      assert.equal(code, 0, 'exited 0 within 20 s');
+    } finally {
+      child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
