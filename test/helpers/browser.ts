@@ -16,8 +16,10 @@ export async function launchBrowser(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
     headless: true,
-    // a browser that does not start fails the test that needed it, soon, with the reason
-    timeout: 20_000,
+    // a browser that does not start fails the test that needed it, with the reason; generous,
+    // because the suite runs files in parallel on two cores and some of them build (the image
+    // replay's tsc, the chart renderer's go build): a launch once took over 20 s then
+    timeout: 60_000,
     args: [
       '--no-sandbox',
       '--disable-dev-shm-usage',
