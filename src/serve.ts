@@ -39,6 +39,7 @@ export async function serve(config: Config, io: CommandIO): Promise<number> {
   } catch (err) {
     await admin?.close();
     await server.close();
+    await flushLog(server.log);
     throw err;
   }
   // the first readiness check, so the `ready` gauge is right before anyone asks

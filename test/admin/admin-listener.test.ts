@@ -51,6 +51,14 @@ describe('admin listener', { timeout: 90_000 }, () => {
     assert.equal(await head.text(), '');
   });
 
+  it('refuses a port in use with a message naming the setting', async () => {
+    const port = new URL(admin.url).port;
+    await assert.rejects(
+      startAdminListener({ port: Number(port), host: '127.0.0.1', readiness: s.t.server.readiness, metrics: s.t.server.metrics, log: s.t.server.log }),
+      /the admin listener cannot use 127\.0\.0\.1:\d+: the port is in use \(set ADMIN_PORT/,
+    );
+  });
+
   it('is not the public listener: the public port serves no /metrics or /readyz', async () => {
     assert.equal((await fetch(s.t.url('/metrics'))).status, 404);
     assert.equal((await fetch(s.t.url('/readyz'))).status, 404);
