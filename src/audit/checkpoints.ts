@@ -36,16 +36,21 @@ export type Checkpoint = z.infer<typeof checkpointSchema>;
 
 const indexSchema = z.array(z.string().min(1));
 
-/** undefined when absent or unreadable */
-export async function readCheckpoint(settings: SettingsStore, chain: string): Promise<Checkpoint | undefined> {
-  const record = await settings.get(checkpointName(chain));
+/** The setting `name` as JSON matching `schema`; undefined when absent or unreadable. */
+async function readJsonSetting<T>(settings: SettingsStore, name: string, schema: z.ZodType<T>): Promise<T | undefined> {
+  const record = await settings.get(name);
   if (!record) return undefined;
   try {
-    const parsed = checkpointSchema.safeParse(JSON.parse(record.value));
+    const parsed = schema.safeParse(JSON.parse(record.value));
     return parsed.success ? parsed.data : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** undefined when absent or unreadable */
+export function readCheckpoint(settings: SettingsStore, chain: string): Promise<Checkpoint | undefined> {
+  return readJsonSetting(settings, checkpointName(chain), checkpointSchema);
 }
 
 export interface StoredCheckpoints {
@@ -110,15 +115,8 @@ const prunedSchema = z.object({ seq: z.number().int().min(1), hash: z.string().r
 
 export type Pruned = z.infer<typeof prunedSchema>;
 
-export async function readPruned(settings: SettingsStore, chain: string): Promise<Pruned | undefined> {
-  const record = await settings.get(prunedName(chain));
-  if (!record) return undefined;
-  try {
-    const parsed = prunedSchema.safeParse(JSON.parse(record.value));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
+export function readPruned(settings: SettingsStore, chain: string): Promise<Pruned | undefined> {
+  return readJsonSetting(settings, prunedName(chain), prunedSchema);
 }
 
 /** Records that a chain's records up to `pruned.seq` are removed (compare-and-swap; never moves back). */
