@@ -71,6 +71,31 @@ export interface AccountRecord {
   /** epoch milliseconds */
   createdAt: number;
   updatedAt: number;
+  /**
+   * The sign-in connection (upstream OIDC, SAML or LDAP, see src/connections) that provisioned
+   * this account; absent for a local account. Set on create, never changed.
+   */
+  connection?: string;
+  /** as last given by the connection (or set by an operator); absent when unknown */
+  displayName?: string;
+  email?: string;
+  /**
+   * The account's second factors (TOTP, passkeys, recovery codes) as JSON text owned by
+   * src/accounts/second-factors.ts; the store only keeps it. Absent when none is enrolled.
+   */
+  secondFactors?: string;
+}
+
+/**
+ * What `AccountStore.update` may change. An empty string clears an optional text field
+ * (`displayName`, `email`, `secondFactors`): stores read an empty value back as absent.
+ */
+export interface AccountPatch {
+  passwordHash?: string;
+  roles?: string[];
+  displayName?: string;
+  email?: string;
+  secondFactors?: string;
 }
 
 export interface AccountStore {
@@ -81,7 +106,7 @@ export interface AccountStore {
   /** All accounts, ordered by username. */
   list(): Promise<AccountRecord[]>;
   /** Returns false when no such account exists. */
-  update(username: string, patch: { passwordHash?: string; roles?: string[] }): Promise<boolean>;
+  update(username: string, patch: AccountPatch): Promise<boolean>;
   /** Returns false when no such account exists. */
   remove(username: string): Promise<boolean>;
 }

@@ -47,6 +47,9 @@ interface JsonSchema {
   minimum?: number;
   maximum?: number;
   minItems?: number;
+  const?: unknown;
+  oneOf?: JsonSchema[];
+  anyOf?: JsonSchema[];
 }
 
 interface Section {
@@ -153,6 +156,13 @@ function collect(schema: DocumentedObject, output: JsonSchema | undefined, path:
     } else if (isDocumentedObject(items)) {
       nested.push([items, outProp?.items, `${key}[]`, prop.description]);
       type = `list of objects (see \`${key}[]\`)`;
+    } else if (items && variantsOf(items)) {
+      // a list of objects of several kinds (`connections`): a section per kind
+      const variants = variantsOf(items)!;
+      const outVariants = outProp?.items ? variantsOf(outProp.items) : undefined;
+      const paths = variants.map(([tag]) => `${key}[kind=${tag}]`);
+      variants.forEach(([, variant], i) => nested.push([variant, outVariants?.[i]?.[1], paths[i]!, variant.description ?? `\`${key}\` items of \`kind: ${variants[i]![0]}\`.`]));
+      type = `list of objects (see ${paths.map((p) => `\`${p}\``).join(', ')})`;
     } else {
       const value = recordValue(prop);
       if (value) {
@@ -179,8 +189,20 @@ function renderSection({ path, description, rows }: Section): string {
   return `${heading}\n\n${intro}| key | type | default | description |\n| --- | --- | --- | --- |\n${lines.join('\n')}\n`;
 }
 
+/** The kinds of a tagged union of documented objects (by their `kind` constant), if it is one. */
+function variantsOf(schema: JsonSchema): [string, DocumentedObject][] | undefined {
+  const options = schema.oneOf ?? schema.anyOf;
+  if (!options?.length) return undefined;
+  const variants = options.map((o) => [o.properties?.kind?.const, o] as const);
+  if (!variants.every(([tag, o]) => typeof tag === 'string' && isDocumentedObject(o))) return undefined;
+  return variants as [string, DocumentedObject][];
+}
+
 /** A readable type: `integer, 1–600`, `"web" \| "native"`, `list of string`, `{ keys: … }`. */
 function typeName(schema: JsonSchema): string {
+  const options = schema.oneOf ?? schema.anyOf;
+  if (options) return options.map(typeName).join(' or ');
+  if (schema.const !== undefined) return `\`${JSON.stringify(schema.const)}\``;
   if (schema.enum) return schema.enum.map((v) => `\`${JSON.stringify(v)}\``).join(' or ');
   switch (schema.type) {
     case 'integer':

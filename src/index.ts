@@ -50,6 +50,11 @@ import { health } from './http/health.js';
 import { interactionRouter } from './interactions/router.js';
 import { providerPages } from './interactions/provider-pages.js';
 import { connectedAppsRouter } from './interactions/connected-apps.js';
+import { connectionSignIn } from './interactions/connection-sign-in.js';
+import { loginFinisher } from './interactions/finish-login.js';
+import { ConnectionRegistry } from './connections/registry.js';
+import { connectionGate, revokeDisabledConnections } from './connections/gate.js';
+import { connectionsRouter } from './connections/router.js';
 import { clientUsage } from './clients/usage.js';
 import { registrationHygiene } from './clients/registration.js';
 import { MachineClients } from './clients/machine-clients.js';
@@ -103,6 +108,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const store = timedStore(opened, metrics);
   let hub: RevocationHub | undefined;
   let audit: AuditLog | undefined;
+  let registry: ConnectionRegistry | undefined;
   try {
     const chained = createAuditLog({ config, store, log });
     const auditLog = countedAuditLog(chained, metrics);
@@ -132,8 +138,14 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     hub = new RevocationHub(store.revocations, log);
     hub.countEntries((n) => metrics.feedEvents(n));
     await hub.start();
+    // upstream sign-in connections; a disabled one's grants are revoked before anything is served
+    const connections = new ConnectionRegistry(config, { config, store, log, basePath });
+    registry = connections;
+    const gateDeps = { registry: connections, store, publisher, audit: auditLog, log };
+    await revokeDisabledConnections(gateDeps, config.connections);
+    const accountGate = connectionGate(gateDeps);
     const holder = new ProviderHolder(
-      (jwks) => createProvider({ config, store, secrets, jwks, resources, pages, basePath, log, usage, limits, machine, audit: auditLog }, publisher, log),
+      (jwks) => createProvider({ config, store, accountGate, secrets, jwks, resources, pages, basePath, log, usage, limits, machine, audit: auditLog }, publisher, log),
       config.keys.file ? fileKeys(config.keys.file) : storedKeys(store.settings, keyTiming(config)),
       basePath,
       log,
@@ -143,7 +155,10 @@ export async function createServer(config: Config, options: ServerOptions = {}):
 
     const accounts = createAccountService(store.accounts);
     const trusted = trustedBrowsers({ secureCookies: secure, path: basePath || '/' });
-    const router = interactionRouter({ config, holder, resources, accounts, render, csrf, log, basePath, limits, trusted, audit: auditLog });
+    const finishLogin = loginFinisher({ holder, audit: auditLog, log });
+    const signIn = connectionSignIn({ config, holder, registry: connections, accounts: store.accounts, render, log, basePath, limits, audit: auditLog, finishLogin });
+    const router = interactionRouter({ config, holder, resources, accounts, render, csrf, log, basePath, limits, trusted, audit: auditLog, connections: signIn, finishLogin });
+    const upstream = connectionsRouter(connections, signIn.complete, basePath);
     const apps = connectedAppsRouter({ config, store, holder, resources, csrf, publisher, log, basePath, render, audit: auditLog });
     // started without a config file: the demo's pages
     const demo = config.demo ? await createDemo({ config: { ...config, demo: config.demo }, accounts, csrf, render, audit: auditLog, log, basePath }) : undefined;
@@ -181,6 +196,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     app.use(router.allowedMethods());
     app.use(apps.routes());
     app.use(apps.allowedMethods());
+    app.use(upstream.routes());
+    app.use(upstream.allowedMethods());
     for (const demoRouter of demo?.routers ?? []) {
       app.use(demoRouter.routes());
       app.use(demoRouter.allowedMethods());
@@ -214,12 +231,14 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         readiness.drain();
         holder.stop();
         await hub?.stop();
+        await registry?.close();
         await audit?.close();
         if (ownsStore) await opened.close();
       },
     };
   } catch (err) {
     await hub?.stop();
+    await registry?.close();
     await audit?.close().catch(() => {});
     if (ownsStore) await opened.close().catch(() => {});
     throw err;

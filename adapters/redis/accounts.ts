@@ -5,7 +5,10 @@
  * half-succeed, on Redis Cluster too. These keys have no TTL: accounts are permanent until
  * removed.
  */
-import { AccountExistsError, StoreError, type AccountRecord, type AccountStore } from '../contract.js';
+import { AccountExistsError, StoreError, type AccountPatch, type AccountRecord, type AccountStore } from '../contract.js';
+
+/** Optional text fields, kept as hash fields; an empty value is absent. */
+const OPTIONAL = ['connection', 'displayName', 'email', 'secondFactors'] as const;
 import { hgetallEach, type RedisClient } from './connection.js';
 import type { RedisKeys } from './keys.js';
 import type { RedisScripts } from './scripts.js';
@@ -28,7 +31,9 @@ function toRecord(fields: Record<string, string>): AccountRecord | undefined {
   ) {
     throw new StoreError(`the stored account "${username}" cannot be read`);
   }
-  return { id, username, passwordHash, roles: parsedRoles, createdAt: Number(createdAt), updatedAt: Number(updatedAt) };
+  const record: AccountRecord = { id, username, passwordHash, roles: parsedRoles, createdAt: Number(createdAt), updatedAt: Number(updatedAt) };
+  for (const field of OPTIONAL) if (fields[field]) record[field] = fields[field];
+  return record;
 }
 
 export class RedisAccountStore implements AccountStore {
@@ -46,6 +51,7 @@ export class RedisAccountStore implements AccountStore {
     const result = await this.#scripts.accountCreate(
       [this.#keys.account(record.username), this.#keys.accountId(record.id), this.#keys.accountNames()],
       [record.id, record.username, record.passwordHash, JSON.stringify(record.roles), record.createdAt, record.updatedAt],
+      OPTIONAL.flatMap((field) => (record[field] ? [field, record[field]] : [])),
     );
     if (result === 0) throw new AccountExistsError(record.username);
     if (result === -1) throw new StoreError('an account with this id already exists');
@@ -76,10 +82,13 @@ export class RedisAccountStore implements AccountStore {
     return records;
   }
 
-  async update(username: string, patch: { passwordHash?: string; roles?: string[] }): Promise<boolean> {
+  async update(username: string, patch: AccountPatch): Promise<boolean> {
     const fields: (string | number)[] = ['updatedAt', Date.now()];
     if (patch.passwordHash !== undefined) fields.push('passwordHash', patch.passwordHash);
     if (patch.roles !== undefined) fields.push('roles', JSON.stringify(patch.roles));
+    for (const field of ['displayName', 'email', 'secondFactors'] as const) {
+      if (patch[field] !== undefined) fields.push(field, patch[field]);
+    }
     return (await this.#scripts.accountUpdate(this.#keys.account(username), fields)) === 1;
   }
 

@@ -81,7 +81,7 @@ return 0
 
 /**
  * KEYS[1] account, KEYS[2] account-id index, KEYS[3] username set (one hash tag).
- * ARGV: id, username, passwordHash, roles JSON, createdAt, updatedAt.
+ * ARGV: id, username, passwordHash, roles JSON, createdAt, updatedAt, then optional field/value pairs.
  * 1 created, 0 username taken, -1 id taken.
  */
 const ACCOUNT_CREATE = `
@@ -89,6 +89,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'username', ARGV[2], 'passwordHash', ARGV[3],
   'roles', ARGV[4], 'createdAt', ARGV[5], 'updatedAt', ARGV[6])
+if #ARGV > 6 then redis.call('HSET', KEYS[1], unpack(ARGV, 7)) end
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[2])
 return 1
@@ -269,8 +270,9 @@ export class RedisScripts {
     return asInteger(this.#deleteIfEqual(key, expected));
   }
 
-  accountCreate(keys: [string, string, string], fields: [string, string, string, string, number, number]): Promise<number> {
-    return asInteger(this.#accountCreate(...keys, ...fields));
+  /** `optional`: further field/value pairs of the account hash. */
+  accountCreate(keys: [string, string, string], fields: [string, string, string, string, number, number], optional: string[] = []): Promise<number> {
+    return asInteger(this.#accountCreate(...keys, ...fields, ...optional));
   }
 
   accountUpdate(account: string, fieldValues: Arg[]): Promise<number> {

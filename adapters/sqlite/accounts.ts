@@ -1,6 +1,6 @@
 /** Local user accounts over the `accounts` table (the unique username enforces create). */
 import type Database from 'better-sqlite3';
-import { AccountExistsError, StoreError, type AccountRecord, type AccountStore } from '../contract.js';
+import { AccountExistsError, StoreError, type AccountPatch, type AccountRecord, type AccountStore } from '../contract.js';
 
 interface AccountRow {
   id: string;
@@ -9,9 +9,18 @@ interface AccountRow {
   roles: string;
   created_at: number;
   updated_at: number;
+  connection: string | null;
+  display_name: string | null;
+  email: string | null;
+  second_factors: string | null;
 }
 
-const COLUMNS = 'id, username, password_hash, roles, created_at, updated_at';
+const COLUMNS = 'id, username, password_hash, roles, created_at, updated_at, connection, display_name, email, second_factors';
+
+/** Optional text columns: NULL or '' is absent. */
+function optional<K extends string>(key: K, value: string | null): { [P in K]?: string } {
+  return (value ? { [key]: value } : {}) as { [P in K]?: string };
+}
 
 function toRecord(row: AccountRow): AccountRecord {
   let roles: unknown;
@@ -30,6 +39,10 @@ function toRecord(row: AccountRow): AccountRecord {
     roles,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    ...optional('connection', row.connection),
+    ...optional('displayName', row.display_name),
+    ...optional('email', row.email),
+    ...optional('secondFactors', row.second_factors),
   };
 }
 
@@ -46,17 +59,19 @@ export class SqliteAccountStore implements AccountStore {
   readonly #byUsername: Database.Statement<[string], AccountRow>;
   readonly #byId: Database.Statement<[string], AccountRow>;
   readonly #all: Database.Statement<[], AccountRow>;
-  readonly #update: Database.Statement<[string | null, string | null, number, string]>;
+  readonly #update: Database.Statement<[string | null, string | null, string | null, string | null, string | null, number, string]>;
   readonly #remove: Database.Statement<[string]>;
 
   constructor(db: Database.Database) {
     this.#insert = db.prepare(`INSERT INTO accounts (${COLUMNS})
-      VALUES (@id, @username, @password_hash, @roles, @created_at, @updated_at)`);
+      VALUES (@id, @username, @password_hash, @roles, @created_at, @updated_at, @connection, @display_name, @email, @second_factors)`);
     this.#byUsername = db.prepare(`SELECT ${COLUMNS} FROM accounts WHERE username = ?`);
     this.#byId = db.prepare(`SELECT ${COLUMNS} FROM accounts WHERE id = ?`);
     this.#all = db.prepare(`SELECT ${COLUMNS} FROM accounts ORDER BY username`);
     this.#update = db.prepare(`UPDATE accounts SET
-      password_hash = COALESCE(?, password_hash), roles = COALESCE(?, roles), updated_at = ?
+      password_hash = COALESCE(?, password_hash), roles = COALESCE(?, roles),
+      display_name = COALESCE(?, display_name), email = COALESCE(?, email),
+      second_factors = COALESCE(?, second_factors), updated_at = ?
       WHERE username = ?`);
     this.#remove = db.prepare('DELETE FROM accounts WHERE username = ?');
   }
@@ -70,6 +85,10 @@ export class SqliteAccountStore implements AccountStore {
         roles: JSON.stringify(record.roles),
         created_at: record.createdAt,
         updated_at: record.updatedAt,
+        connection: record.connection || null,
+        display_name: record.displayName || null,
+        email: record.email || null,
+        second_factors: record.secondFactors || null,
       });
     } catch (err) {
       if (isUsernameConflict(err)) throw new AccountExistsError(record.username);
@@ -91,9 +110,11 @@ export class SqliteAccountStore implements AccountStore {
     return this.#all.all().map(toRecord);
   }
 
-  async update(username: string, patch: { passwordHash?: string; roles?: string[] }): Promise<boolean> {
+  async update(username: string, patch: AccountPatch): Promise<boolean> {
     const roles = patch.roles === undefined ? null : JSON.stringify(patch.roles);
-    return this.#update.run(patch.passwordHash ?? null, roles, Date.now(), username).changes === 1;
+    // '' is stored as given (it clears the field: read back as absent); undefined keeps the value
+    const { passwordHash, displayName, email, secondFactors } = patch;
+    return this.#update.run(passwordHash ?? null, roles, displayName ?? null, email ?? null, secondFactors ?? null, Date.now(), username).changes === 1;
   }
 
   async remove(username: string): Promise<boolean> {

@@ -120,6 +120,19 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX grants_expires ON grants (expires_at);
     `,
   },
+  {
+    version: 5,
+    name: 'accounts from sign-in connections, second factors',
+    sql: `
+      -- connection: the upstream connection that provisioned the account (NULL: local).
+      -- second_factors: JSON owned by src/accounts/second-factors.ts (NULL: none).
+      ALTER TABLE accounts ADD COLUMN connection     TEXT;
+      ALTER TABLE accounts ADD COLUMN display_name   TEXT;
+      ALTER TABLE accounts ADD COLUMN email          TEXT;
+      ALTER TABLE accounts ADD COLUMN second_factors TEXT;
+      CREATE INDEX accounts_connection ON accounts (connection) WHERE connection IS NOT NULL;
+    `,
+  },
 ];
 
 /** Brings the schema up to date; returns the versions it applied. */

@@ -68,8 +68,9 @@ export function createAccountService(store: AccountStore, now: () => number = Da
       const record = name.success ? await store.findByUsername(name.data) : undefined;
       // always one scrypt run, whichever half is wrong
       const candidate = pw.success ? pw.data : 'not-a-password';
-      const ok = await verifyPassword(candidate, record?.passwordHash ?? DUMMY_HASH);
-      if (!record || !pw.success || !ok) return undefined;
+      // an account a connection made has no password: it costs the same, and never matches
+      const ok = await verifyPassword(candidate, record?.passwordHash || DUMMY_HASH);
+      if (!record || !record.passwordHash || !pw.success || !ok) return undefined;
       if (needsRehash(record.passwordHash)) {
         // upgrade the stored hash to the current parameters while the password is at hand
         await store.update(record.username, { passwordHash: await hashPassword(pw.data) });

@@ -29,6 +29,13 @@ export const AUDIT_EVENTS = [
   'admin.user_password_changed',
   'admin.user_roles_changed',
   'admin.grant_revoked',
+  'account.provisioned',
+  'account.deprovisioned',
+  'connection.disabled',
+  'second_factor.enrolled',
+  'second_factor.removed',
+  'second_factor.verified',
+  'second_factor.failed',
 ] as const;
 
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { canonicalResourceUri, hasUserinfo, isLoopbackHost, normalizeHostname } from './uri.js';
 import { readSecretText } from '../keys/secret-files.js';
+import { connectionsSchema, localSignInSchema, secondFactorSchema } from './sign-in.js';
 
 /** No access token lives longer than this (seconds). */
 export const MAX_ACCESS_TOKEN_TTL = 86400;
@@ -336,6 +337,9 @@ export const configSchema = z
         'The MCP server a request without `resource` is for. Without it, a client that may use exactly one MCP server gets that one; otherwise such a request for MCP scopes is `invalid_target`.',
       ),
     clients: z.array(clientSchema).default([]).describe('Statically registered clients.'),
+    localSignIn: localSignInSchema,
+    connections: connectionsSchema,
+    secondFactor: secondFactorSchema,
     ttl: z
       .object({
         authorizationCode: seconds('Authorization code lifetime', 60, 600),

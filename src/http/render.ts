@@ -47,6 +47,14 @@ export interface LoginPage extends PageBase {
   resource?: ResourceSummary;
   /** When set, a "Cancel" form is offered that POSTs here. */
   abortAction?: string;
+  /** Offer the local username and password form. */
+  local: boolean;
+  /** Home-realm discovery: an e-mail form POSTing here. */
+  discoverAction?: string;
+  /** Upstream connections: a link (`href`, OIDC and SAML) or a username/password form (`action`, LDAP). */
+  connections: { id: string; name: string; href?: string; action?: string }[];
+  /** The connection whose form is shown first and filled with `username`. */
+  selected?: string;
 }
 
 export interface ConsentScope {

@@ -26,6 +26,8 @@ import { describeWait, tooManyRequestsPage, type RateLimits } from '../http/limi
 import type { TrustedBrowsers } from '../http/trusted-browser.js';
 import type { AuditLog } from '../audit/events.js';
 import { requestFacts } from '../audit/request-facts.js';
+import type { ConnectionSignIn, LoginExtra } from './connection-sign-in.js';
+import type { FinishLogin } from './finish-login.js';
 
 export interface InteractionDeps {
   config: Config;
@@ -41,6 +43,9 @@ export interface InteractionDeps {
   /** browsers that signed in to an account before, which the sign-in limits treat apart */
   trusted: TrustedBrowsers;
   audit: AuditLog;
+  /** sign-in through upstream connections (OIDC, SAML, LDAP) and home-realm discovery */
+  connections: ConnectionSignIn;
+  finishLogin: FinishLogin;
 }
 
 const uidParam = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
@@ -64,7 +69,7 @@ const expired = () =>
   new PageError(400, 'Sign-in expired', 'This sign-in request has expired or was opened in another browser. Go back to the app and start again.');
 
 export function interactionRouter(deps: InteractionDeps): Router {
-  const { config, holder, resources, accounts, render, csrf, log, basePath, limits, audit, trusted } = deps;
+  const { config, holder, resources, accounts, render, csrf, log, basePath, limits, audit, trusted, connections, finishLogin } = deps;
   const router = new Router({ prefix: `${basePath}/interaction` });
   const staticClientIds = new Set(config.clients.map((c) => c.client_id));
 
@@ -112,7 +117,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
     ctx.redirect(returnTo);
   }
 
-  async function renderLogin(ctx: Context, interaction: Awaited<ReturnType<typeof details>>, extra: { error?: string; username?: string } = {}, status = 200) {
+  async function renderLogin(ctx: Context, interaction: { uid: string; params: Record<string, unknown> }, extra: LoginExtra = {}, status = 200) {
     const client = await holder.provider.Client.find(String(interaction.params.client_id));
     if (!client) throw expired();
     const [first] = requestedResources(resources, client.clientId, interaction.params.resource, interaction.params.scope);
@@ -127,18 +132,25 @@ export function interactionRouter(deps: InteractionDeps): Router {
         csrf: csrf.issue(ctx, `interaction:${interaction.uid}`),
         client: clientView(client, staticClientIds, interaction.params.redirect_uri),
         ...(first ? { resource: { name: first.resource.name, uri: first.resource.uri } } : {}),
+        ...connections.loginOptions(interaction.uid),
         ...extra,
       },
       status,
     );
   }
 
+  connections.routes(router, { details, renderLogin, form });
+
   router.get('/:uid', async (ctx) => {
     const interaction = await details(ctx);
     const client = await holder.provider.Client.find(String(interaction.params.client_id));
     if (!client) throw expired();
 
-    if (interaction.prompt.name === 'login') return renderLogin(ctx, interaction);
+    if (interaction.prompt.name === 'login') {
+      const hint = connections.hinted(ctx, interaction);
+      if (hint.redirected) return;
+      return renderLogin(ctx, interaction, { ...(hint.selected ? { selected: hint.selected } : {}), ...(hint.username ? { username: hint.username } : {}) });
+    }
     if (interaction.prompt.name !== 'consent') throw new PageError(400, 'Unsupported request', 'This kind of sign-in request is not supported.');
 
     const account = interaction.session?.accountId ? await accounts.findById(interaction.session.accountId) : undefined;
@@ -209,6 +221,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
   router.post('/:uid/login', async (ctx) => {
     const interaction = await details(ctx);
     if (interaction.prompt.name !== 'login') throw expired();
+    if (!config.localSignIn.enabled) throw new PageError(404, 'Not found', 'Sign-in with a local password is turned off here.');
     const input = await form(ctx, loginForm, `interaction:${interaction.uid}`);
     // counted before the password is looked at: while limited, even the right one is refused;
     // a browser that signed in to this account before is counted on its own (src/http/trusted-browser.ts)
@@ -242,9 +255,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
     }
     await attempt.succeeded();
     trusted.remember(ctx, account.id);
-    log.info({ requestId: ctx.state.requestId, event: 'login.succeeded', accountId: account.id }, 'signed in');
-    audit.record({ event: 'login.succeeded', outcome: 'success', actor: account.id, ...client, ...requestFacts(ctx), details: { method: 'password' } });
-    await finish(ctx, { login: { accountId: account.id, amr: ['pwd'] } }, false);
+    await finishLogin(ctx, interaction, { account, method: 'password', amr: ['pwd'] });
   });
 
   router.post('/:uid/confirm', async (ctx) => {

@@ -11,7 +11,7 @@ import type { ServerSecrets } from '../keys/secrets.js';
 import { adapterClass } from './adapter.js';
 import { engineSigningKeys } from '../keys/node-signing-key.js';
 import { staticClientMetadata } from './clients.js';
-import { findAccount, personOf } from './accounts.js';
+import { findAccount, personOf, type AccountGate } from './accounts.js';
 import type { ResourceRegistry } from './resources.js';
 import { DEFAULT_ACCESS_TOKEN_TTL } from '../keys/timing.js';
 import { SESSION_COOKIE } from './session-guard.js';
@@ -40,6 +40,8 @@ export interface ProviderPages {
 export interface ProviderDeps {
   config: Config;
   store: Store;
+  /** refuses accounts of disabled connections or gone upstream (src/connections/gate.ts) */
+  accountGate?: AccountGate;
   secrets: ServerSecrets;
   jwks: { keys: JWK[] };
   resources: ResourceRegistry;
@@ -101,7 +103,7 @@ export function providerConfiguration(deps: ProviderDeps): Configuration {
     pkce: { required: () => true },
     scopes: [...OIDC_SCOPES],
     claims: { openid: ['sub'], profile: ['preferred_username'] },
-    findAccount: findAccount(store),
+    findAccount: findAccount(store, deps.accountGate),
     jwks: { keys: engineSigningKeys(jwks.keys) } as Configuration['jwks'],
     cookies: {
       keys: secrets.cookieKeys,

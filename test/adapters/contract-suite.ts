@@ -437,6 +437,29 @@ export function contractSuite(kind: StoreKind): void {
       await store.accounts.create(account('bob'));
     });
 
+    it('accounts: connection, display name, e-mail and second factors are kept; an empty value clears one', async () => {
+      const dana = { ...account('dana'), connection: 'corp-oidc', displayName: 'Dana Ng', email: 'dana@corp.example' };
+      await store.accounts.create(dana);
+      assert.deepEqual(await store.accounts.findById(dana.id), dana);
+      assert.equal(await store.accounts.update('dana', { secondFactors: '{"totp":{}}', displayName: 'Dana N.' }), true);
+      let updated = await store.accounts.findByUsername('dana');
+      assert.equal(updated?.secondFactors, '{"totp":{}}');
+      assert.equal(updated?.displayName, 'Dana N.');
+      assert.equal(updated?.connection, 'corp-oidc', 'the connection never changes');
+      assert.equal(updated?.email, 'dana@corp.example', 'fields not in the patch are kept');
+      assert.equal(await store.accounts.update('dana', { secondFactors: '', email: '' }), true);
+      updated = await store.accounts.findByUsername('dana');
+      assert.equal(updated?.secondFactors, undefined);
+      assert.equal(updated?.email, undefined);
+      assert.equal(updated?.displayName, 'Dana N.');
+      // a local account has none of them
+      const local = await store.accounts.findByUsername('bob');
+      assert.deepEqual(
+        [local?.connection, local?.displayName, local?.email, local?.secondFactors],
+        [undefined, undefined, undefined, undefined],
+      );
+    });
+
     it('settings: concurrent create-if-absent has exactly one winner', async () => {
       const second = await another();
       const name = newId('setting');

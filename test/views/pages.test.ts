@@ -44,6 +44,12 @@ function samples(formPostAction: string): Record<string, Sample> {
         title: 'Sign in',
         action: '/submit/login',
         abortAction: '/submit/abort',
+        local: true,
+        discoverAction: '/submit/discover',
+        connections: [
+          { id: 'corp-oidc', name: XSS_ATTR, href: '/submit/connection/corp-oidc' },
+          { id: 'corp-ldap', name: 'Corp directory', action: '/submit/connection/corp-ldap/login' },
+        ],
         csrf: 'csrf-token-login',
         username: XSS_ATTR,
         error: 'Invalid username or password.',

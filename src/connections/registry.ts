@@ -1,0 +1,71 @@
+/**
+ * The configured sign-in connections, each with its driver (./oidc, ./saml, ./ldap), and
+ * home-realm discovery: which connection an e-mail address belongs to.
+ */
+import type { Store } from '../../adapters/contract.js';
+import type { Config } from '../config/schema.js';
+import type { ConnectionConfig } from '../config/sign-in.js';
+import type { Logger } from '../observability/logger.js';
+import type { ConnectionDriver } from './driver.js';
+import { PendingSignIns } from './pending.js';
+import { ldapDriver } from './ldap/driver.js';
+import { oidcDriver } from './oidc/driver.js';
+import { samlDriver } from './saml/driver.js';
+
+/** What every driver may use. */
+export interface DriverContext {
+  config: Config;
+  store: Store;
+  /** redirect-based drivers keep their request state here */
+  pending: PendingSignIns;
+  log: Logger;
+  /** the issuer's path ('' at the root), in front of every route */
+  basePath: string;
+}
+
+type Factory<K extends ConnectionConfig['kind']> = (connection: Extract<ConnectionConfig, { kind: K }>, context: DriverContext) => ConnectionDriver;
+
+const FACTORIES: { [K in ConnectionConfig['kind']]: Factory<K> } = {
+  oidc: oidcDriver,
+  saml: samlDriver,
+  ldap: ldapDriver,
+};
+
+export class ConnectionRegistry {
+  readonly #drivers = new Map<string, ConnectionDriver>();
+  readonly #domains = new Map<string, string>();
+
+  constructor(config: Config, context: Omit<DriverContext, 'pending'>) {
+    const full: DriverContext = { ...context, pending: new PendingSignIns(context.store, config.ttl.interaction) };
+    for (const connection of config.connections) {
+      const factory = FACTORIES[connection.kind] as Factory<typeof connection.kind>;
+      this.#drivers.set(connection.id, factory(connection as never, full));
+      for (const domain of connection.domains) this.#domains.set(domain, connection.id);
+    }
+  }
+
+  /** The driver of connection `id`, enabled or not. */
+  get(id: string): ConnectionDriver | undefined {
+    return typeof id === 'string' ? this.#drivers.get(id) : undefined;
+  }
+
+  /** The enabled connections, in configuration order. */
+  enabled(): ConnectionDriver[] {
+    return [...this.#drivers.values()].filter((d) => d.config.enabled);
+  }
+
+  /** The enabled connection an e-mail address (or a bare domain) belongs to, by `domains`. */
+  forEmail(email: string): ConnectionDriver | undefined {
+    if (typeof email !== 'string' || email.length > 320) return undefined;
+    const at = email.lastIndexOf('@');
+    const domain = (at >= 0 ? email.slice(at + 1) : '').trim().toLowerCase().replace(/\.$/, '');
+    if (!domain) return undefined;
+    const id = this.#domains.get(domain);
+    const driver = id ? this.#drivers.get(id) : undefined;
+    return driver?.config.enabled ? driver : undefined;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#drivers.values()].map((d) => d.close?.()));
+  }
+}
