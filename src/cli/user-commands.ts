@@ -2,7 +2,7 @@
  * `mcp-authz user ...`: manage local accounts from the command line.
  *
  *   user add NAME [--role ROLE ...]   create an account
- *   user list                         list accounts (username, roles, created)
+ *   user list                         list accounts (username, sign-in: local or connection, roles, created)
  *   user remove NAME                  delete an account
  *   user passwd NAME                  set a new password
  *   user roles NAME --role ROLE ...   replace the roles
@@ -210,8 +210,9 @@ async function list({ accounts, io }: Context): Promise<number> {
     io.stderr.write('no accounts\n');
     return 0;
   }
-  const rows = all.map((a) => [a.username, rolesText(a.roles), new Date(a.createdAt).toISOString().replace(/\.\d{3}Z$/, 'Z')]);
-  io.stdout.write(table(['USERNAME', 'ROLES', 'CREATED'], rows));
+  // SIGN-IN: `local` (a password), or the connection that provisioned the account
+  const rows = all.map((a) => [a.username, a.connection ?? 'local', rolesText(a.roles), new Date(a.createdAt).toISOString().replace(/\.\d{3}Z$/, 'Z')]);
+  io.stdout.write(table(['USERNAME', 'SIGN-IN', 'ROLES', 'CREATED'], rows));
   return 0;
 }
 

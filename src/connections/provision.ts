@@ -35,7 +35,8 @@ export function accountIdFor(connectionId: string, subject: string): string {
 export function usernameFor(connectionId: string, identity: UpstreamIdentity): string {
   const raw = identity.username ?? identity.email ?? identity.subject;
   const name = raw
-    .normalize('NFKC')
+    .normalize('NFKD')
+    .replace(/\p{M}+/gu, '') // accents dropped: "Zoë" is "zoe"
     .toLowerCase()
     .replace(/[^a-z0-9._@-]+/g, '-')
     .replace(/^-+|-+$/g, '')

@@ -52,10 +52,10 @@ test('user add creates an account with its roles, password from stdin', async ()
   const list = await cli(['user', 'list']);
   assert.equal(list.code, 0, list.stderr);
   const lines = list.stdout.trimEnd().split('\n');
-  assert.match(lines[0]!, /^USERNAME\s+ROLES\s+CREATED$/);
+  assert.match(lines[0]!, /^USERNAME\s+SIGN-IN\s+ROLES\s+CREATED$/);
   const alice = lines.find((l) => l.startsWith('alice '));
   assert.ok(alice, list.stdout);
-  assert.match(alice, /^alice\s+admin\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  assert.match(alice, /^alice\s+local\s+admin\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
 });
 
 test('user add refuses a taken name, whatever its case, with exit 1', async () => {

@@ -321,8 +321,13 @@ describe('pages in headless Chromium', () => {
       assert.equal(await page.inputValue('#username'), XSS_ATTR);
       assert.equal(await page.getAttribute('#password', 'type'), 'password');
       assert.equal(await page.getAttribute('#password', 'autocomplete'), 'current-password');
-      assert.equal(await page.locator('form').count(), 2);
-      assert.equal(await page.locator('form[method="post"] input[type="hidden"][name="csrf"]').count(), 2);
+      // sign-in, home-realm discovery, the directory connection's folded form, cancel
+      assert.equal(await page.locator('form').count(), 4);
+      assert.equal(await page.locator('form[method="post"] input[type="hidden"][name="csrf"]').count(), 4);
+      // connections: the upstream one a link whose hostile name is text, the directory one folded
+      assert.equal(await page.textContent('a[data-connection="corp-oidc"]'), XSS_ATTR);
+      assert.equal(await page.getAttribute('a[data-connection="corp-oidc"]', 'href'), '/submit/connection/corp-oidc');
+      assert.equal(await page.getAttribute('details[data-connection="corp-ldap"] form', 'action'), '/submit/connection/corp-ldap/login');
       const lead = (await page.textContent('.lead')) ?? '';
       assert.match(lead, /Sign in to continue to <script>alert\(1\)<\/script> \(name given by the app, not verified\)/);
       assert.deepEqual(dialogs, []);
