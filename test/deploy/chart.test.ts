@@ -291,6 +291,16 @@ describe(`the chart rendered (${hasHelm ? 'helm template' : 'Go text/template + 
     assert.equal(volume.secret.secretName, 'mcp-authz-secrets');
     assert.deepEqual(volume.secret.items.map((i: { key: string }) => i.key), ['cookie-keys', 'signing-keys.json', 'redis-password', 'client-nightly-report']);
 
+    // connection secrets (secrets.files) are files of the chart's Secret, named in the config
+    const enterprise = render([example('enterprise-sign-in.yaml')]);
+    assert.equal(enterprise.status, 0, enterprise.stderr);
+    const files = enterprise.objects.find((o) => o.kind === 'Secret') as unknown as { data: Record<string, string> };
+    assert.equal(Buffer.from(files.data['file-ad-bind-password']!, 'base64').toString(), 'change-me-the-service-account-password');
+    const mounted = ((enterprise.objects.find((o) => o.kind === 'Deployment') as any).spec.template.spec.volumes as any[]).find((v) => v.name === 'secrets');
+    assert.deepEqual(mounted.secret.items.map((i: { key: string }) => i.key), ['file-ad-bind-password', 'file-entra-client-secret']);
+    const configMap = enterprise.objects.find((o) => o.kind === 'ConfigMap') as unknown as { data: Record<string, string> };
+    assert.match(Object.values(configMap.data).join('\n'), /bindPassword:\s*\n?\s*file: \/etc\/mcp-authz\/secrets\/file-ad-bind-password/);
+
     // the chart's own Secret: cookie keys one per line, newest first
     const signing = join(mkdtempSync(join(tmpdir(), 'mcp-authz-values-')), 'signing.yaml');
     writeFileSync(signing, `secrets:\n  signingKeys: '{"keys":[]}'\n`);

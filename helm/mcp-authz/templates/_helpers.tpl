@@ -102,6 +102,9 @@ cookie-keys, signing-keys.json, redis-password, client-<client_id>. Empty when t
 {{- range $id := keys .Values.secrets.clientSecrets | sortAlpha -}}
 {{- $keys = append $keys (printf "client-%s" $id) -}}
 {{- end -}}
+{{- range $name := keys .Values.secrets.files | sortAlpha -}}
+{{- $keys = append $keys (printf "file-%s" $name) -}}
+{{- end -}}
 {{- end -}}
 {{- join "," $keys -}}
 {{- end -}}
