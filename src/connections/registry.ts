@@ -3,6 +3,7 @@
  * home-realm discovery: which connection an e-mail address belongs to.
  */
 import type { Store } from '../../adapters/contract.js';
+import type { AuditLog } from '../audit/events.js';
 import type { Config } from '../config/schema.js';
 import type { ConnectionConfig } from '../config/sign-in.js';
 import type { Logger } from '../observability/logger.js';
@@ -19,6 +20,8 @@ export interface DriverContext {
   /** redirect-based drivers keep their request state here */
   pending: PendingSignIns;
   log: Logger;
+  /** where a driver's own routes record refused answers (`login.failed`) */
+  audit: AuditLog;
   /** the issuer's path ('' at the root), in front of every route */
   basePath: string;
 }
