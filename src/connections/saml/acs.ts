@@ -6,18 +6,20 @@
  * without a DOCTYPE. node-saml then checks the signatures, `InResponseTo` against our pending
  * requests (taking the request: single use), timestamps and audience (./options.ts);
  * ./confirm.ts checks what node-saml leaves out; the assertion ID must be new
- * (./seen-assertions.ts). What it says of the person goes to the browser's next, same-site
- * request (./handoff.ts). Anything wrong is refused with a readable page (./refusal.ts) —
- * never a 500, never the assertion in a log.
+ * (./seen-assertions.ts). What it says of the person goes to `complete`, which keeps it and
+ * sends the browser on to the interaction's own path (the POST is cross-site and carries none
+ * of the engine's SameSite=Lax cookies; src/interactions/connection-sign-in.ts). Anything
+ * wrong is refused with a readable page (./refusal.ts) — never a 500, never the assertion in
+ * a log.
  */
 import { SAML, type Profile } from '@node-saml/node-saml';
 import type { Context } from 'koa';
 import { isStoreUnavailable } from '../../../adapters/contract.js';
 import type { SamlConnectionConfig } from '../../config/sign-in.js';
+import type { CompleteSignIn } from '../driver.js';
 import { FormBodyError, readForm } from '../../http/form-body.js';
 import type { DriverContext } from '../registry.js';
 import { AnswerRefused, confirmAssertion, confirmResponse } from './confirm.js';
-import { keepHandoff } from './handoff.js';
 import { identityFromProfile } from './identity.js';
 import { samlOptions } from './options.js';
 import { reasonOf, refuse } from './refusal.js';
@@ -29,7 +31,7 @@ import type { SamlUrls } from './urls.js';
 export const ACS_BODY_LIMIT = 256 * 1024;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
-export function assertionConsumer(connection: SamlConnectionConfig, context: DriverContext, urls: SamlUrls) {
+export function assertionConsumer(connection: SamlConnectionConfig, context: DriverContext, urls: SamlUrls, complete: CompleteSignIn) {
   const seen = new SeenAssertions(context.store, connection.id);
   const expected = { idpIssuer: connection.idpIssuer, acs: urls.acs, clockSkewMs: connection.clockSkew * 1000 };
 
@@ -72,8 +74,6 @@ export function assertionConsumer(connection: SamlConnectionConfig, context: Dri
       throw err;
     }
 
-    const key = await keepHandoff(context.pending, connection.id, { uid: request.uid, clientId: request.values.clientId, identity });
-    ctx.status = 303;
-    ctx.redirect(`${urls.completePath}?k=${encodeURIComponent(key)}`);
+    await complete(ctx, connection, request.uid, identity);
   };
 }

@@ -5,9 +5,8 @@
  *                                          signed with `signRequests`), its id kept with the
  *                                          interaction (./request-ledger.ts)
  *   GET  /connections/<id>/saml/metadata → our SP metadata (entity id, ACS, signing cert)
- *   POST /connections/<id>/saml/acs      → the answer, checked (./acs.ts), then 303 to …
- *   GET  /connections/<id>/saml/complete → … finish the login prompt with the verified person
- *                                          (./handoff.ts explains the detour)
+ *   POST /connections/<id>/saml/acs      → the answer, checked (./acs.ts); the person it
+ *                                          names finishes the login prompt
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { SAML } from '@node-saml/node-saml';
@@ -15,9 +14,7 @@ import type { SamlConnectionConfig } from '../../config/sign-in.js';
 import type { ConnectionDriver } from '../driver.js';
 import type { DriverContext } from '../registry.js';
 import { assertionConsumer } from './acs.js';
-import { takeHandoff } from './handoff.js';
 import { samlOptions } from './options.js';
-import { refuse } from './refusal.js';
 import { RequestLedger } from './request-ledger.js';
 import { samlUrls } from './urls.js';
 
@@ -54,7 +51,7 @@ function checkKeys(connection: SamlConnectionConfig): void {
 
 export function samlDriver(connection: SamlConnectionConfig, context: DriverContext): ConnectionDriver {
   checkKeys(connection);
-  const urls = samlUrls(connection, context.config.issuer, context.basePath);
+  const urls = samlUrls(connection, context.config.issuer);
   const ttl = context.config.ttl.interaction;
   const saml = (ledger: RequestLedger) => new SAML(samlOptions(connection, urls, ttl, ledger));
   let metadata: string | undefined;
@@ -76,21 +73,7 @@ export function samlDriver(connection: SamlConnectionConfig, context: DriverCont
         ctx.body = metadata;
       });
 
-      router.post('/saml/acs', assertionConsumer(connection, context, urls));
-
-      router.get('/saml/complete', async (ctx) => {
-        ctx.set('Cache-Control', 'no-store');
-        const handoff = await takeHandoff(context.pending, connection.id, ctx.query.k);
-        if (!handoff) {
-          throw refuse(context, connection, ctx, {
-            reason: 'saml_handoff_expired',
-            detail: 'unknown, used or expired completion key',
-            title: 'Sign-in expired',
-            message: 'This sign-in has expired or was already used. Go back to the app and start again.',
-          });
-        }
-        await complete(ctx, connection, handoff.uid, handoff.identity);
-      });
+      router.post('/saml/acs', assertionConsumer(connection, context, urls, complete));
     },
   };
 }
