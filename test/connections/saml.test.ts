@@ -141,7 +141,7 @@ describe('SAML connection', { timeout: 180_000 }, () => {
   }
 
   /** The answer was refused: a readable page, no stack, and a login.failed record with the reason. */
-  async function assertRefused(res: Response, reason: string, status = 400, connection = 'corp'): Promise<void> {
+  async function assertRefused(res: Response, reason: string, status = 400, connection = 'corp'): Promise<AuditRecord> {
     const html = await res.text();
     assert.equal(res.status, status, html.slice(0, 300));
     assert.match(res.headers.get('content-type') ?? '', /text\/html/);
@@ -154,6 +154,7 @@ describe('SAML connection', { timeout: 180_000 }, () => {
     assert.equal(record.details?.connection, connection);
     assert.equal(record.details?.method, 'saml');
     assert.equal(record.details?.reason, reason);
+    return record;
   }
 
   /** The answer was accepted: on to the interaction, which (with the browser's cookies) reaches consent. */
@@ -222,12 +223,33 @@ describe('SAML connection', { timeout: 180_000 }, () => {
     await assertAccepted(await postResponse(answer(request)), browser);
   });
 
+  test('a second sign-in reuses the account and sets its roles again from the groups', async () => {
+    const person = { nameId: 'r0les-again-person', attributes: { email: ['rolf@corp.example'], groups: ['finance-team'] } };
+    let { browser, request } = await beginSignIn();
+    await assertAccepted(await postResponse(answer(request, person)), browser);
+    const id = accountIdFor('corp', person.nameId);
+    assert.deepEqual((await t.server.store.accounts.findById(id))?.roles, ['finance']);
+    ({ browser, request } = await beginSignIn());
+    await assertAccepted(await postResponse(answer(request, { ...person, attributes: { ...person.attributes, groups: ['staff'] } })), browser);
+    const account = await t.server.store.accounts.findById(id);
+    assert.deepEqual(account?.roles, [], 'out of the finance group: the role is gone');
+    assert.equal(account?.email, 'rolf@corp.example');
+  });
+
+  test('a transient NameID, or a response whose status is not Success, is refused', async () => {
+    let { request } = await beginSignIn();
+    await assertRefused(await postResponse(answer(request, { nameIdFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:transient' })), 'saml_transient_nameid');
+    ({ request } = await beginSignIn());
+    await assertRefused(await postResponse(answer(request, { status: 'urn:oasis:names:tc:SAML:2.0:status:Requester' })), 'saml_idp_refused');
+  });
+
   test('an assertion changed after signing is refused', async () => {
     const { request } = await beginSignIn();
     const signed = answer(request);
     const tampered = signed.replace('>finance-team<', '>admins<');
     assert.notEqual(tampered, signed);
-    await assertRefused(await postResponse(tampered), 'saml_invalid_signature');
+    const record = await assertRefused(await postResponse(tampered), 'saml_invalid_signature');
+    assert.equal(record.client, 'web-app', 'the record names the client the sign-in was for');
   });
 
   test('an unsigned assertion is refused', async () => {
