@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser as Chromium, Request } from 'playwright-core';
-import { launchBrowser } from '../helpers/browser.js';
+import { collectCspViolations, launchBrowser } from '../helpers/browser.js';
 import { Browser } from '../helpers/browser-driver.js';
 import { fixtureConfig, NOTES, REDIRECT } from '../helpers/fixtures.js';
 import { authorizationRequest, type AuthorizationRequest } from '../helpers/flows.js';
@@ -173,6 +173,7 @@ describe('SAML connection', { timeout: 180_000 }, () => {
     const page = await context.newPage();
     try {
       idp.user = FINANCE_USER;
+      const violations = await collectCspViolations(page);
       const request = await authorizationRequest(t, 'web-app', { scope: 'notes:read notes:ledger', resource: NOTES });
       const acsPosts: Request[] = [];
       page.on('request', (r) => {
@@ -199,6 +200,7 @@ describe('SAML connection', { timeout: 180_000 }, () => {
       const redirected = page.waitForRequest((r) => r.url().startsWith(REDIRECT));
       await page.click('button:text("Allow")');
       const callback = new URL((await redirected).url());
+      assert.deepEqual(violations, [], 'no CSP violation on the way');
       const tokens = await client.authorizationCodeGrant(request.config, callback, { pkceCodeVerifier: request.verifier, expectedState: request.state });
       const claims = jwt(tokens.access_token).payload;
       assert.equal(claims.sub, accountIdFor('corp', FINANCE_USER.nameId), 'sub is the account derived from the connection and the NameID');
