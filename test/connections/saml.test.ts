@@ -8,8 +8,10 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import type { Browser as Chromium, Request } from 'playwright-core';
 import { collectCspViolations, launchBrowser } from '../helpers/browser.js';
 import { Browser } from '../helpers/browser-driver.js';
@@ -22,6 +24,9 @@ import { accountIdFor } from '../../src/connections/provision.js';
 import { SeenAssertions } from '../../src/connections/saml/seen-assertions.js';
 import { childElements, parseXml } from '../../src/connections/saml/xml-dom.js';
 import type { ConfigInput } from '../../src/config/schema.js';
+import { parseConfig } from '../../src/config/load.js';
+import { createServer } from '../../src/index.js';
+import { createLogger } from '../../src/observability/logger.js';
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 const METADATA_NS = 'urn:oasis:names:tc:SAML:2.0:metadata';
@@ -68,6 +73,7 @@ describe('SAML connection', { timeout: 180_000 }, () => {
           name: 'Corp SSO',
           ...common,
           idpCert: [retiredKey.cert, idpKey.cert],
+          domains: ['corp.example'],
           roles: { default: [], groups: { 'finance-team': ['finance'] } },
         },
         {
@@ -371,6 +377,40 @@ describe('SAML connection', { timeout: 180_000 }, () => {
       } else {
         assert.equal(keys.length, 0);
       }
+    }
+  });
+
+  test('an e-mail address on the connection’s domain (login_hint) goes straight to the identity provider', async () => {
+    const auth = await authorizationRequest(t, 'web-app', { scope: 'notes:read', resource: NOTES, login_hint: 'fiona@corp.example' });
+    const sent = await new Browser().go(auth.url, {}, idp.entryPoint);
+    assert.ok(sent.url.startsWith(idp.entryPoint), 'at the identity provider');
+    assert.equal(decodeAuthnRequest(sent.url).acs, acsUrl());
+  });
+
+  test('a certificate that cannot be read stops the start, naming the setting and not the value', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'mcp-authz-saml-bad-'));
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    try {
+      const config = parseConfig({
+        ...fixtureConfig(),
+        issuer: 'http://127.0.0.1:9',
+        dataDir,
+        connections: [{ kind: 'saml', id: 'broken', name: 'Broken', entryPoint: 'https://idp.example/sso', idpIssuer: 'https://idp.example', idpCert: 'MIIBnot-really-a-certificate' }],
+      });
+      await assert.rejects(createServer(config, { logger: createLogger('error', sink) }), (err: Error) => {
+        assert.match(err.message, /connections\[broken\]\.idpCert is not an X\.509 certificate/);
+        assert.doesNotMatch(err.message, /MIIB/);
+        return true;
+      });
+      assert.doesNotMatch(lines.join(''), /MIIB/);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 
