@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // What `npm test` needs besides node_modules: redis-server (tests start their own, on a free
-// port), Chromium at /usr/bin/chromium (pages are tested in a real browser) and Go with the sprig
+// port), Chromium at /usr/bin/chromium (pages are tested in a real browser), openssl (the test
+// SAML identity provider makes its certificates) and Go with the sprig
 // sources (the helm chart is rendered). Run before the
 // build, so a machine without them learns it in seconds: as root with apt-get they are
 // installed (as .ci/run does); otherwise one line says what to install, and the tests do not run.
@@ -15,6 +16,7 @@ const onPath = (program) => (process.env.PATH ?? '').split(delimiter).some((dir)
 const PACKAGES = {
   'redis-server': () => onPath('redis-server'),
   chromium: () => existsSync('/usr/bin/chromium'),
+  openssl: () => onPath('openssl'),
   'golang-go': () => onPath('go'),
   'golang-github-masterminds-sprig-dev': () => existsSync('/usr/share/gocode/src/github.com/Masterminds/sprig'),
   'golang-gopkg-yaml.v3-dev': () => existsSync('/usr/share/gocode/src/gopkg.in/yaml.v3'),

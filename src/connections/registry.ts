@@ -3,6 +3,7 @@
  * home-realm discovery: which connection an e-mail address belongs to.
  */
 import type { Store } from '../../adapters/contract.js';
+import type { AuditLog } from '../audit/events.js';
 import type { Config } from '../config/schema.js';
 import type { ConnectionConfig } from '../config/sign-in.js';
 import type { Logger } from '../observability/logger.js';
@@ -19,6 +20,8 @@ export interface DriverContext {
   /** redirect-based drivers keep their request state here */
   pending: PendingSignIns;
   log: Logger;
+  /** where a driver's own routes record refused answers (`login.failed`) */
+  audit: AuditLog;
   /** the issuer's path ('' at the root), in front of every route */
   basePath: string;
 }
@@ -34,9 +37,12 @@ const FACTORIES: { [K in ConnectionConfig['kind']]: Factory<K> } = {
 export class ConnectionRegistry {
   readonly #drivers = new Map<string, ConnectionDriver>();
   readonly #domains = new Map<string, string>();
+  /** the drivers' pending requests, and the hand-off of a finished one to the interaction (src/interactions/connection-sign-in.ts) */
+  readonly pending: PendingSignIns;
 
   constructor(config: Config, context: Omit<DriverContext, 'pending'>) {
-    const full: DriverContext = { ...context, pending: new PendingSignIns(context.store, config.ttl.interaction) };
+    this.pending = new PendingSignIns(context.store, config.ttl.interaction);
+    const full: DriverContext = { ...context, pending: this.pending };
     for (const connection of config.connections) {
       const factory = FACTORIES[connection.kind] as Factory<typeof connection.kind>;
       this.#drivers.set(connection.id, factory(connection as never, full));
