@@ -21,6 +21,7 @@ import { rolesFor } from '../../src/connections/roles.js';
 import { PendingSignIns } from '../../src/connections/pending.js';
 import { ConnectionRegistry } from '../../src/connections/registry.js';
 import { createLogger } from '../../src/observability/logger.js';
+import { createAuditLog } from '../../src/audit/log.js';
 
 const PASSWORD = 'correct-horse-battery-staple';
 
@@ -146,15 +147,17 @@ describe('home-realm discovery and connection configuration', { timeout: 30_000 
     const store = await openStore({ dataDir: dir, redisKeyPrefix: 'x:' });
     try {
       const config = connectionsOf([
-        { kind: 'saml', id: 'corp', name: 'Corp', entryPoint: 'https://idp.corp.example/sso', idpIssuer: 'https://idp.corp.example', idpCert: 'MIIB', domains: ['Corp.Example'] },
+        oidc({ domains: ['Corp.Example'] }),
         { kind: 'ldap', id: 'old', name: 'Old', enabled: false, domains: ['old.example'], url: 'ldaps://dc.old.example', bindDn: 'cn=svc', bindPassword: 'x', userBase: 'dc=old' },
       ]);
-      const registry = new ConnectionRegistry(config, { config, store, log: createLogger('silent'), basePath: '' });
+      const audit = createAuditLog({ config, store, log: createLogger('silent') });
+      const registry = new ConnectionRegistry(config, { config, store, log: createLogger('silent'), basePath: '', audit });
       assert.equal(registry.forEmail('someone@CORP.example')?.config.id, 'corp');
       assert.equal(registry.forEmail('someone@sub.corp.example'), undefined);
       assert.equal(registry.forEmail('someone@old.example'), undefined, 'a disabled connection is not discovered');
       assert.equal(registry.forEmail('no-at-sign'), undefined);
       assert.deepEqual(registry.enabled().map((d) => d.config.id), ['corp']);
+      await audit.close();
     } finally {
       await store.close();
       rmSync(dir, { recursive: true, force: true });
