@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { Client, EqualityFilter, FilterParser } from 'ldapts';
 import type { Browser, Page, Response } from 'playwright-core';
@@ -18,6 +19,7 @@ import type { z } from 'zod';
 import { escapeFilterValue, fillFilter } from '../../src/connections/ldap/filter.js';
 import { ldapDriver } from '../../src/connections/ldap/driver.js';
 import { accountIdFor } from '../../src/connections/provision.js';
+import { rolesFor } from '../../src/connections/roles.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { launchBrowser } from '../helpers/browser.js';
 import { authorizationRequest, type AuthorizationRequest } from '../helpers/flows.js';
@@ -243,7 +245,7 @@ describe('the LDAP connection against slapd', () => {
     await raw.bind(personDn('alice'), '');
     await raw.unbind();
 
-    const binds = () => (slapd.log().match(/ BIND dn=/g) ?? []).length;
+    const binds = () => (slapd.log().match(/ BIND dn="[^"]*" method=/g) ?? []).length;
     const { driver: corp } = driver('corp');
     await new Promise((r) => setTimeout(r, 200));
     const before = binds();
@@ -265,6 +267,10 @@ describe('the LDAP connection against slapd', () => {
     }
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(binds(), before, 'no bind for the empty password');
+    // the count does count: a sign-in binds twice (the service account, then alice)
+    assert.ok(await corp.authenticate!('alice', PASSWORDS.alice!));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(binds(), before + 2);
   });
 
   test('filter injection signs nobody in: *, alice*, *)(uid=*, alice)(|(uid=* with alice’s password', async () => {
@@ -321,6 +327,49 @@ describe('the LDAP connection against slapd', () => {
     const { driver: startTls } = driver('corp-starttls');
     assert.equal((await startTls.authenticate!('alice', PASSWORDS.alice!))?.subject, entryUuid('alice'));
     assert.equal(await startTls.authenticate!('alice', 'wrong'), undefined);
+  });
+
+  test('memberOf on the entry counts: the group by DN and by name, without a group search', async () => {
+    slapd.modify(`dn: cn=auditors,${GROUPS}\nchangetype: add\nobjectClass: groupOfNames\ncn: auditors\nmember: ${personDn('zoë')}\n`);
+    const { driver: tls } = driver('corp-tls', { groups: undefined, roles: { groups: { auditors: ['audit'] } } });
+    const zoe = await tls.authenticate!('zoë', PASSWORDS['zoë']!);
+    assert.deepEqual(zoe?.groups, [`cn=auditors,${GROUPS}`, 'auditors']);
+    assert.deepEqual(rolesFor(tls.config, zoe.groups), ['audit']);
+  });
+
+  test('every connection to the directory is closed after each sign-in, whatever its outcome', async () => {
+    const from = slapd.log().length;
+    const { driver: corp } = driver('corp');
+    const { driver: starttls } = driver('corp-starttls');
+    await corp.authenticate!('alice', PASSWORDS.alice!);
+    await corp.authenticate!('alice', 'wrong');
+    await corp.authenticate!('nobody', 'x');
+    await starttls.authenticate!('bob', PASSWORDS.bob!);
+    await new Promise((r) => setTimeout(r, 300));
+    const log = slapd.log().slice(from);
+    const opened = [...log.matchAll(/conn=(\d+) fd=\d+ ACCEPT/g)].map((m) => m[1]);
+    const closed = new Set([...log.matchAll(/conn=(\d+) fd=\d+ closed/g)].map((m) => m[1]));
+    assert.equal(opened.length, 2 + 2 + 1 + 2, 'two connections for a sign-in that binds as the person, one otherwise');
+    assert.deepEqual(opened.filter((c) => !closed.has(c)), [], 'all closed');
+  });
+
+  test('a directory that accepts connections and never answers: ldap, ldaps and StartTLS each fail within the timeout', async () => {
+    const sockets = new Set<Socket>();
+    const silent = createNetServer((socket) => void sockets.add(socket.on('error', () => {})));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      for (const changes of [{ url: `ldap://127.0.0.1:${port}` }, { url: `ldaps://127.0.0.1:${port}` }, { url: `ldap://127.0.0.1:${port}`, startTls: true }]) {
+        const { driver: stuck } = driver('corp-starttls', { ...changes, startTls: changes.startTls ?? false, timeout: 300 });
+        const started = Date.now();
+        await assert.rejects(stuck.authenticate!('alice', PASSWORDS.alice!), { name: 'UpstreamError', reason: 'ldap_unreachable' }, changes.url);
+        assert.ok(Date.now() - started < 2000, `${JSON.stringify(changes)} gave up in ${Date.now() - started} ms`);
+        await assert.rejects(stuck.stillActive!({ id: 'x', username: 'alice' } as never), { name: 'UpstreamError' });
+      }
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 
   test('a certificate from an unknown CA is refused: a readable page, no 500', async () => {

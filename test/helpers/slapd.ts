@@ -9,10 +9,11 @@
  *   ou=groups   finance, engineering (groupOfNames)
  *   ou=services cn=reader (the service account: reads people and groups)
  *
- * ACLs: people can bind (and read themselves), the reader searches everything but passwords,
- * anonymous reads nothing. `allow bind_anon_dn` makes slapd accept an "unauthenticated
- * bind" (a DN with an empty password) as many directories do, so tests can show that we
- * never make one. slapd logs its operations (`-d stats`), kept in `log()`.
+ * The memberof overlay keeps `memberOf` on people for groups added while slapd runs (not for
+ * those loaded by slapadd). ACLs: people can bind (and read themselves), the reader searches
+ * everything but passwords, anonymous reads nothing. `allow bind_anon_dn` makes slapd accept
+ * an "unauthenticated bind" (a DN with an empty password) as many directories do, so tests
+ * can show that we never make one. slapd logs its operations (`-d stats`), kept in `log()`.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -96,6 +97,7 @@ include /etc/ldap/schema/inetorgperson.schema
 include /etc/ldap/schema/nis.schema
 modulepath /usr/lib/ldap
 moduleload back_mdb
+moduleload memberof
 pidfile ${join(dir, 'slapd.pid')}
 argsfile ${join(dir, 'slapd.args')}
 TLSCACertificateFile ${join(dir, 'ca.pem')}
@@ -108,6 +110,7 @@ suffix "${SUFFIX}"
 rootdn "${ROOT_DN}"
 rootpw ${ssha(ROOT_PASSWORD)}
 directory ${join(dir, 'data')}
+overlay memberof
 access to attrs=userPassword
   by anonymous auth
   by self auth

@@ -89,22 +89,17 @@ export function ldapDriver(config: LdapConnectionConfig, context: DriverContext)
 
   async function authenticate(username: string, password: string): Promise<UpstreamIdentity | undefined> {
     if (!acceptableUsername(username) || !acceptablePassword(password)) return undefined;
-    const found = await withDirectory('search', async (directory) => {
-      await bindService(directory);
-      const person = await findPerson(directory.client, config, username);
+    return withDirectory('search', async (service) => {
+      await bindService(service);
+      const person = await findPerson(service.client, config, username);
       if ('none' in person) {
         if (person.none === 'ambiguous') log.warn({ event: 'ldap.ambiguous_user', connection: config.id }, 'userFilter matched more than one entry: refused');
         return undefined;
       }
-      return person.entry;
+      if (!(await passwordAccepted(person.entry.dn, password))) return undefined;
+      const groups = await groupsOf(service.client, config, person.entry, username);
+      return identityOf(config, person.entry, groups) as UpstreamIdentity;
     });
-    if (!found) return undefined;
-    if (!(await passwordAccepted(found.dn, password))) return undefined;
-    const groups = await withDirectory('groups', async (directory) => {
-      await bindService(directory);
-      return groupsOf(directory.client, config, found, username);
-    });
-    return identityOf(config, found, groups) as UpstreamIdentity;
   }
 
   async function stillActive(account: AccountRecord): Promise<boolean> {
