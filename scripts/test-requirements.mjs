@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // What `npm test` needs besides node_modules: redis-server (tests start their own, on a free
-// port), Chromium at /usr/bin/chromium (pages are tested in a real browser) and Go with the sprig
-// sources (the helm chart is rendered). Run before the
+// port), Chromium at /usr/bin/chromium (pages are tested in a real browser), Go with the sprig
+// sources (the helm chart is rendered), and slapd, ldap-utils and openssl (the LDAP connection
+// is tested against a real directory). Run before the
 // build, so a machine without them learns it in seconds: as root with apt-get they are
 // installed (as .ci/run does); otherwise one line says what to install, and the tests do not run.
 import { existsSync } from 'node:fs';
@@ -18,6 +19,11 @@ const PACKAGES = {
   'golang-go': () => onPath('go'),
   'golang-github-masterminds-sprig-dev': () => existsSync('/usr/share/gocode/src/github.com/Masterminds/sprig'),
   'golang-gopkg-yaml.v3-dev': () => existsSync('/usr/share/gocode/src/gopkg.in/yaml.v3'),
+  // the LDAP connection is tested against a real OpenLDAP the tests start (test/helpers/slapd.ts),
+  // its certificates made with openssl; a system slapd the package may start is not used
+  slapd: () => existsSync('/usr/sbin/slapd') && existsSync('/usr/sbin/slapadd'),
+  'ldap-utils': () => onPath('ldapmodify') && onPath('ldapdelete') && onPath('ldapsearch'),
+  openssl: () => onPath('openssl'),
 };
 const lacking = () => Object.keys(PACKAGES).filter((name) => !PACKAGES[name]());
 const missing = lacking();

@@ -227,7 +227,7 @@ export const ldapConnectionSchema = z
           .max(1024)
           .default('(member={dn})')
           .describe(
-            "Filter finding the groups of a person; `{dn}` is their DN and `{username}` what they typed (both escaped). `(memberUid={username})` for posixGroup. The person entry's `memberOf` values count too.",
+            "Filter finding the groups of a person; `{dn}` is their DN and `{username}` their `attributes.username` value (both escaped). `(memberUid={username})` for posixGroup. The person entry's `memberOf` values count too.",
           ),
         nested: z
           .boolean()

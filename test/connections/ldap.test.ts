@@ -337,6 +337,13 @@ describe('the LDAP connection against slapd', () => {
     assert.deepEqual(rolesFor(tls.config, zoe.groups), ['audit']);
   });
 
+  test("posixGroup: {username} in the group filter is the entry's uid, even when the person typed their address", async () => {
+    slapd.modify(`dn: cn=payroll,${GROUPS}\nchangetype: add\nobjectClass: posixGroup\ncn: payroll\ngidNumber: 5000\nmemberUid: alice\n`);
+    const { driver: posix } = driver('corp', { groups: { base: GROUPS, filter: '(&(objectClass=posixGroup)(memberUid={username}))' } });
+    const alice = await posix.authenticate!('alice@example.test', PASSWORDS.alice!);
+    assert.deepEqual(alice?.groups, [`cn=payroll,${GROUPS}`, 'payroll']);
+  });
+
   test('every connection to the directory is closed after each sign-in, whatever its outcome', async () => {
     const from = slapd.log().length;
     const { driver: corp } = driver('corp');

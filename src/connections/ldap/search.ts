@@ -7,7 +7,7 @@
  */
 import type { Client, Entry } from 'ldapts';
 import type { LdapConnectionConfig } from '../../config/sign-in.js';
-import { BINARY_ATTRIBUTES, personAttributes, rdnValue, values } from './entry.js';
+import { BINARY_ATTRIBUTES, first, personAttributes, rdnValue, values } from './entry.js';
 import { fillFilter, NESTED_GROUPS_FILTER } from './filter.js';
 
 export type PersonSearch = { entry: Entry } | { none: 'not_found' | 'ambiguous' };
@@ -42,7 +42,8 @@ export async function groupsOf(client: Client, config: LdapConnectionConfig, ent
     const template = config.groups.nested ? NESTED_GROUPS_FILTER : config.groups.filter;
     const { searchEntries } = await client.search(config.groups.base, {
       scope: 'sub',
-      filter: fillFilter(template, { dn: entry.dn, username }),
+      // {username}: the entry's own (memberUid holds the uid, whatever the person typed to sign in)
+      filter: fillFilter(template, { dn: entry.dn, username: first(entry, config.attributes.username) ?? username }),
       attributes: [nameAttribute],
       sizeLimit: 1000,
       timeLimit: Math.ceil(config.timeout / 1000),
