@@ -74,7 +74,7 @@ describe('LDAP connection configuration', () => {
 
   test('a filter that is not one stops the start, naming the setting', () => {
     const config = ldapConnectionSchema.parse({ ...base, url: 'ldap://127.0.0.1', userFilter: '(uid={username}' });
-    assert.throws(() => ldapDriver(config, { log: createLogger('silent') } as never), /connections\[corp\]\.userFilter: not an LDAP filter/);
+    assert.throws(() => ldapDriver(config, { log: createLogger('silent'), config: { ttl: { grant: 60 } } } as never), /connections\[corp\]\.userFilter: not an LDAP filter/);
   });
 });
 
@@ -133,7 +133,7 @@ describe('the LDAP connection against slapd', () => {
     const lines: string[] = [];
     const log = createLogger('debug', new Writable({ write: (chunk, _e, done) => (lines.push(String(chunk)), done()) }));
     const config = ldapConnectionSchema.parse({ ...connections().find((c) => c.id === id)!, ...changes });
-    return { driver: ldapDriver(config, { log } as never), lines };
+    return { driver: ldapDriver(config, { log, store: t.server.store, config: t.server.config } as never), lines };
   }
 
   const entryUuid = (uid: string) => /entryUUID: (\S+)/.exec(slapd.search(PEOPLE, `(uid=${uid})`, 'entryUUID'))![1]!;
@@ -311,13 +311,19 @@ describe('the LDAP connection against slapd', () => {
     assert.deepEqual((await t.server.store.accounts.findByUsername('carol'))?.roles, ['staff']);
   });
 
-  test('ldaps with the test CA: groups mapped by DN (any case, any spacing); StartTLS works too', async () => {
+  test('ldaps with the test CA (zoë, whose username here differs from hers, refreshes); groups mapped by DN (any case, any spacing); StartTLS works too', async () => {
     const { page, request, close } = await openLogin();
     try {
       const response = await signIn(page, 'corp-tls', 'zoë', PASSWORDS['zoë']!);
       assert.equal(response.status(), 200);
       const tokens = await allow(page, request);
-      assert.equal(jwt(tokens.access_token).payload.sub, accountIdFor('corp-tls', entryUuid('zoë')));
+      const id = accountIdFor('corp-tls', entryUuid('zoë'));
+      assert.equal(jwt(tokens.access_token).payload.sub, id);
+      // our username is made from hers and differs; the refresh check still finds her
+      const account = await t.server.store.accounts.findById(id);
+      assert.notEqual(account?.username, 'zoë');
+      const refreshed = await refresh(tokens.refresh_token!);
+      assert.equal(refreshed.status, 200, refreshed.text);
     } finally {
       await close();
     }

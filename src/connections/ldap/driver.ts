@@ -10,9 +10,9 @@
  * binds are never made. The typed username only ever reaches a filter as an escaped value
  * (./filter.ts).
  *
- * At a refresh (`checkOnRefresh`) the person is looked up again by their username; gone,
- * moved out of `userBase`, or now someone else (another entry, another identifier) means
- * no longer active. A directory that cannot be asked throws {@link UpstreamError}: the
+ * At a refresh (`checkOnRefresh`) the person is looked up again by their directory username
+ * (./names.ts); gone, moved out of `userBase`, or now someone else (another entry, another
+ * identifier) means no longer active. A directory that cannot be asked throws {@link UpstreamError}: the
  * refresh fails for now and nothing is revoked.
  */
 import { timingSafeEqual } from 'node:crypto';
@@ -28,11 +28,13 @@ import { identityOf, subjectOf } from './entry.js';
 import { fillFilter, NESTED_GROUPS_FILTER } from './filter.js';
 import { findPerson, groupsOf } from './search.js';
 import { acceptablePassword, acceptableUsername } from './input.js';
+import { DirectoryNames } from './names.js';
 
 export function ldapDriver(config: LdapConnectionConfig, context: DriverContext): ConnectionDriver {
   checkFilters(config);
   const { log } = context;
   const open = new Set<Directory>();
+  const names = new DirectoryNames(context.store, config.id, context.config.ttl.grant);
 
   const unreachable = () => new UpstreamError('ldap_unreachable', `${config.name} could not be reached. Try again in a moment.`);
   const misconfigured = (reason: string) => new UpstreamError(reason, `Sign-in with ${config.name} is not working right now. Try again later, or ask your administrator.`);
@@ -89,7 +91,7 @@ export function ldapDriver(config: LdapConnectionConfig, context: DriverContext)
 
   async function authenticate(username: string, password: string): Promise<UpstreamIdentity | undefined> {
     if (!acceptableUsername(username) || !acceptablePassword(password)) return undefined;
-    return withDirectory('search', async (service) => {
+    const identity = await withDirectory('search', async (service): Promise<UpstreamIdentity | undefined> => {
       await bindService(service);
       const person = await findPerson(service.client, config, username);
       if ('none' in person) {
@@ -100,14 +102,17 @@ export function ldapDriver(config: LdapConnectionConfig, context: DriverContext)
       const groups = await groupsOf(service.client, config, person.entry, username);
       return identityOf(config, person.entry, groups) as UpstreamIdentity;
     });
+    if (identity) await names.remember(accountIdFor(config.id, identity.subject), identity.username ?? username);
+    return identity;
   }
 
   async function stillActive(account: AccountRecord): Promise<boolean> {
     if (!config.checkOnRefresh) return true;
-    if (!acceptableUsername(account.username)) return false;
+    const name = (await names.recall(account.id)) ?? account.username;
+    if (!acceptableUsername(name)) return false;
     return withDirectory('search', async (directory) => {
       await bindService(directory);
-      const person = await findPerson(directory.client, config, account.username);
+      const person = await findPerson(directory.client, config, name);
       if ('none' in person) return false;
       // the same person, not someone given the username since
       const expected = Buffer.from(account.id);
