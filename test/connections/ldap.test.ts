@@ -72,6 +72,24 @@ describe('LDAP connection configuration', () => {
     assert.deepEqual(both.error?.issues.map((i) => i.path.join('.')), ['startTls']);
   });
 
+  test('an Active Directory configuration parses, its filters (disabled accounts left out, nested groups) with it', () => {
+    const ad = ldapConnectionSchema.parse({
+      kind: 'ldap',
+      id: 'ad',
+      name: 'Corp AD',
+      url: 'ldaps://dc1.corp.example:636',
+      bindDn: 'CN=svc-mcp-authz,OU=Service Accounts,DC=corp,DC=example',
+      bindPassword: 'x',
+      userBase: 'OU=Staff,DC=corp,DC=example',
+      userFilter: '(&(objectCategory=person)(objectClass=user)(sAMAccountName={username})(!(userAccountControl:1.2.840.113556.1.4.803:=2)))',
+      attributes: { username: 'sAMAccountName', email: 'mail', name: 'displayName' },
+      groups: { base: 'OU=Groups,DC=corp,DC=example', nested: true },
+    });
+    assert.doesNotThrow(() => ldapDriver(ad, { log: createLogger('silent'), config: { ttl: { grant: 60 } } } as never));
+    const nestedWithFilter = ldapConnectionSchema.safeParse({ ...base, url: 'ldap://127.0.0.1', groups: { base: GROUPS, nested: true, filter: '(uniqueMember={dn})' } });
+    assert.deepEqual(nestedWithFilter.error?.issues.map((i) => i.path.join('.')), ['groups.filter']);
+  });
+
   test('a filter that is not one stops the start, naming the setting', () => {
     const config = ldapConnectionSchema.parse({ ...base, url: 'ldap://127.0.0.1', userFilter: '(uid={username}' });
     assert.throws(() => ldapDriver(config, { log: createLogger('silent'), config: { ttl: { grant: 60 } } } as never), /connections\[corp\]\.userFilter: not an LDAP filter/);
@@ -348,6 +366,16 @@ describe('the LDAP connection against slapd', () => {
     const { driver: posix } = driver('corp', { groups: { base: GROUPS, filter: '(&(objectClass=posixGroup)(memberUid={username}))' } });
     const alice = await posix.authenticate!('alice@example.test', PASSWORDS.alice!);
     assert.deepEqual(alice?.groups, [`cn=payroll,${GROUPS}`, 'payroll']);
+  });
+
+  test('a refused service account and an ambiguous filter: no sign-in, the reason logged, no password in the log', async () => {
+    const { driver: wrongService, lines } = driver('corp', { bindPassword: 'not-the-reader-password' });
+    await assert.rejects(wrongService.authenticate!('alice', PASSWORDS.alice!), { name: 'UpstreamError', reason: 'ldap_service_bind_refused' });
+    assert.match(lines.join(''), /ldap\.service_bind_refused/);
+    const { driver: ambiguous, lines: ambiguousLines } = driver('corp', { userFilter: '(|(uid={username})(uid=carol))' });
+    assert.equal(await ambiguous.authenticate!('alice', PASSWORDS.alice!), undefined);
+    assert.match(ambiguousLines.join(''), /ldap\.ambiguous_user/);
+    for (const secret of ['not-the-reader-password', PASSWORDS.alice!, READER_PASSWORD]) assert.equal([...lines, ...ambiguousLines].join('').includes(secret), false);
   });
 
   test('every connection to the directory is closed after each sign-in, whatever its outcome', async () => {
