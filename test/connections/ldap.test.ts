@@ -31,7 +31,7 @@ import { GROUPS, PASSWORDS, PEOPLE, personDn, READER_DN, READER_PASSWORD, startS
 const FINANCE_DN = `cn=finance,${GROUPS}`;
 type LdapConnectionInput = z.input<typeof ldapConnectionSchema>;
 
-describe('RFC 4515 filter escaping', () => {
+describe('RFC 4515 filter escaping', { timeout: 10_000 }, () => {
   test("the RFC's examples", () => {
     assert.equal(escapeFilterValue('Parens R Us (for all your parenthetical needs)'), 'Parens R Us \\28for all your parenthetical needs\\29');
     assert.equal(`(cn=*${escapeFilterValue('*')}*)`, '(cn=*\\2a*)');
@@ -58,7 +58,7 @@ describe('RFC 4515 filter escaping', () => {
   });
 });
 
-describe('LDAP connection configuration', () => {
+describe('LDAP connection configuration', { timeout: 10_000 }, () => {
   const base = { kind: 'ldap', id: 'corp', name: 'Corp', bindDn: READER_DN, bindPassword: 'x', userBase: PEOPLE };
 
   test('plain ldap:// to a host other than loopback is refused unless StartTLS, naming the field', () => {
@@ -96,7 +96,9 @@ describe('LDAP connection configuration', () => {
   });
 });
 
-describe('the LDAP connection against slapd', () => {
+// each test takes a few seconds (a Chromium page or a handful of directory round trips); the
+// start is slapd, Chromium (up to 60 s on a loaded machine) and the server
+describe('the LDAP connection against slapd', { timeout: 180_000 }, () => {
   let slapd: Slapd;
   let t: TestServer;
   let browser: Browser;
@@ -139,12 +141,12 @@ describe('the LDAP connection against slapd', () => {
         connections: connections(),
       },
     });
-  });
+  }, { timeout: 90_000 });
   after(async () => {
     await browser?.close();
     await t?.stop();
     await slapd?.stop();
-  });
+  }, { timeout: 30_000 });
 
   /** The connection `id` as a driver of its own, its log lines kept. */
   function driver(id: string, changes: Record<string, unknown> = {}) {
