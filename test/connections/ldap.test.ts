@@ -371,6 +371,14 @@ describe('the LDAP connection against slapd', { timeout: 180_000 }, () => {
   });
 
   test('a refused service account and an ambiguous filter: no sign-in, the reason logged, no password in the log', async () => {
+    // anonymous reads nothing here: finding people needs the service account
+    const anonymous = new Client({ url: slapd.url, timeout: 2000 });
+    try {
+      // slapd does not even disclose that the base exists (noSuchObject)
+      await assert.rejects(anonymous.search(PEOPLE, { filter: '(uid=alice)' }), { code: 32 });
+    } finally {
+      await anonymous.unbind();
+    }
     const { driver: wrongService, lines } = driver('corp', { bindPassword: 'not-the-reader-password' });
     await assert.rejects(wrongService.authenticate!('alice', PASSWORDS.alice!), { name: 'UpstreamError', reason: 'ldap_service_bind_refused' });
     assert.match(lines.join(''), /ldap\.service_bind_refused/);

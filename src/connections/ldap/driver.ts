@@ -102,7 +102,12 @@ export function ldapDriver(config: LdapConnectionConfig, context: DriverContext)
       const groups = await groupsOf(service.client, config, person.entry, username);
       return identityOf(config, person.entry, groups) as UpstreamIdentity;
     });
-    if (identity) await names.remember(accountIdFor(config.id, identity.subject), identity.username ?? username);
+    if (identity) {
+      // a store that cannot be reached fails the sign-in right after, at provisioning, as such (503)
+      await names.remember(accountIdFor(config.id, identity.subject), identity.username ?? username).catch((err: Error) => {
+        log.warn({ event: 'ldap.name_not_kept', connection: config.id, err: { name: err?.name, message: err?.message } }, 'could not keep the directory username of an account');
+      });
+    }
     return identity;
   }
 
