@@ -26,7 +26,7 @@ import { authorizationRequest, type AuthorizationRequest } from '../helpers/flow
 import { fixtureConfig, NOTES, REDIRECT, SECRET } from '../helpers/fixtures.js';
 import { client, jwt } from '../helpers/rp.js';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { GROUPS, PASSWORDS, PEOPLE, personDn, READER_DN, READER_PASSWORD, startSlapd, type Slapd } from '../helpers/slapd.js';
+import { GROUPS, PASSWORDS, PEOPLE, personDn, READER_DN, READER_PASSWORD, ROOT_DN, startSlapd, type Slapd } from '../helpers/slapd.js';
 
 const FINANCE_DN = `cn=finance,${GROUPS}`;
 type LdapConnectionInput = z.input<typeof ldapConnectionSchema>;
@@ -265,12 +265,13 @@ describe('the LDAP connection against slapd', { timeout: 180_000 }, () => {
     await raw.bind(personDn('alice'), '');
     await raw.unbind();
 
-    const binds = () => (slapd.log().match(/ BIND dn="[^"]*" method=/g) ?? []).length;
+    // binds of anyone but the root DN (slapd.logged()'s marker search binds as root)
+    const binds = () => [...slapd.log().matchAll(/ BIND dn="([^"]*)" method=/g)].filter((m) => m[1] !== ROOT_DN).length;
     const { driver: corp } = driver('corp');
-    await new Promise((r) => setTimeout(r, 200));
+    await slapd.logged();
     const before = binds();
     assert.equal(await corp.authenticate!('alice', ''), undefined);
-    await new Promise((r) => setTimeout(r, 300));
+    await slapd.logged();
     assert.equal(binds(), before, 'not even the service account bound');
 
     // and through the page: the form refuses it (the browser's `required` taken off)
@@ -285,11 +286,11 @@ describe('the LDAP connection against slapd', { timeout: 180_000 }, () => {
     } finally {
       await close();
     }
-    await new Promise((r) => setTimeout(r, 300));
+    await slapd.logged();
     assert.equal(binds(), before, 'no bind for the empty password');
     // the count does count: a sign-in binds twice (the service account, then alice)
     assert.ok(await corp.authenticate!('alice', PASSWORDS.alice!));
-    await new Promise((r) => setTimeout(r, 300));
+    await slapd.logged();
     assert.equal(binds(), before + 2);
   });
 
@@ -396,12 +397,18 @@ describe('the LDAP connection against slapd', { timeout: 180_000 }, () => {
     await corp.authenticate!('alice', 'wrong');
     await corp.authenticate!('nobody', 'x');
     await starttls.authenticate!('bob', PASSWORDS.bob!);
-    await new Promise((r) => setTimeout(r, 300));
-    const log = slapd.log().slice(from);
-    const opened = [...log.matchAll(/conn=(\d+) fd=\d+ ACCEPT/g)].map((m) => m[1]);
-    const closed = new Set([...log.matchAll(/conn=(\d+) fd=\d+ closed/g)].map((m) => m[1]));
-    assert.equal(opened.length, 2 + 2 + 1 + 2, 'two connections for a sign-in that binds as the person, one otherwise');
-    assert.deepEqual(opened.filter((c) => !closed.has(c)), [], 'all closed');
+    await slapd.logged();
+    const open = () => {
+      const log = slapd.log().slice(from);
+      const closed = new Set([...log.matchAll(/conn=(\d+) fd=\d+ closed/g)].map((m) => m[1]));
+      const opened = [...log.matchAll(/conn=(\d+) fd=\d+ ACCEPT/g)].map((m) => m[1]);
+      return { opened, open: opened.filter((c) => !closed.has(c)) };
+    };
+    // slapd notes a close when it sees it; give it a moment
+    for (let i = 0; i < 100 && open().open.length > 1; i++) await new Promise((r) => setTimeout(r, 20));
+    const { opened, open: stillOpen } = open();
+    assert.equal(opened.length, 2 + 2 + 1 + 2 + 1, 'two connections for a sign-in that binds as the person, one otherwise (and the marker search)');
+    assert.ok(stillOpen.length <= 1 && (stillOpen.length === 0 || stillOpen[0] === opened.at(-1)), `left open: ${stillOpen.join(', ')}`);
   });
 
   test('a directory that accepts connections and never answers: ldap, ldaps and StartTLS each fail within the timeout', async () => {
@@ -414,7 +421,7 @@ describe('the LDAP connection against slapd', { timeout: 180_000 }, () => {
         const { driver: stuck } = driver('corp-starttls', { ...changes, startTls: changes.startTls ?? false, timeout: 300 });
         const started = Date.now();
         await assert.rejects(stuck.authenticate!('alice', PASSWORDS.alice!), { name: 'UpstreamError', reason: 'ldap_unreachable' }, changes.url);
-        assert.ok(Date.now() - started < 2000, `${JSON.stringify(changes)} gave up in ${Date.now() - started} ms`);
+        assert.ok(Date.now() - started < 3000, `${JSON.stringify(changes)} gave up in ${Date.now() - started} ms`);
         await assert.rejects(stuck.stillActive!({ id: 'x', username: 'alice' } as never), { name: 'UpstreamError' });
       }
     } finally {

@@ -15,7 +15,7 @@
  * an "unauthenticated bind" (a DN with an empty password) as many directories do, so tests
  * can show that we never make one. slapd logs its operations (`-d stats`), kept in `log()`.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
@@ -49,6 +49,8 @@ export interface Slapd {
   ca: string;
   /** everything slapd has logged so far */
   log(): string;
+  /** resolves once slapd has logged everything done before the call (a marker search, seen in the log) */
+  logged(): Promise<void>;
   /** runs ldap-utils' `ldapmodify` as the root DN with this LDIF */
   modify(ldif: string): void;
   /** `ldapdelete` as the root DN */
@@ -233,6 +235,17 @@ export async function startSlapd(): Promise<Slapd> {
     ldapsUrl,
     ca: readFileSync(join(dir, 'ca.pem'), 'utf8'),
     log: () => output,
+    async logged() {
+      const marker = `logged-${randomBytes(6).toString('hex')}`;
+      await new Promise<void>((resolve, reject) =>
+        execFile('ldapsearch', [...asRoot, '-LLL', '-b', SUFFIX, `(cn=${marker})`, 'cn'], { timeout: 10_000 }, (err) => (err ? reject(err) : resolve())),
+      );
+      const deadline = Date.now() + 10_000;
+      while (!output.includes(marker)) {
+        if (Date.now() > deadline) throw new Error('slapd did not log the marker search within 10 s');
+        await sleep(20);
+      }
+    },
     modify: (ldif) => void run('ldapmodify', asRoot, 'ldap-utils', ldif),
     remove: (dn) => void run('ldapdelete', [...asRoot, dn], 'ldap-utils'),
     search: (base, filter, ...attributes) => run('ldapsearch', [...asRoot, '-LLL', '-b', base, filter, ...attributes], 'ldap-utils'),
