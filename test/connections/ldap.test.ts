@@ -206,7 +206,7 @@ describe('the LDAP connection against slapd', { timeout: 180_000 }, () => {
       body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: token, client_id: 'web-app' }),
     });
     const text = await res.text();
-    return { status: res.status, text, body: JSON.parse(text) as { error?: string; refresh_token?: string; access_token?: string } };
+    return { status: res.status, retryAfter: res.headers.get('retry-after'), text, body: JSON.parse(text) as { error?: string; refresh_token?: string; access_token?: string } };
   }
 
   async function introspect(token: string) {
@@ -490,6 +490,7 @@ describe('the LDAP connection against slapd', { timeout: 180_000 }, () => {
       const refreshed = await refresh(tokens.refresh_token!);
       assert.equal(refreshed.status, 503, refreshed.text);
       assert.equal(refreshed.body.error, 'temporarily_unavailable');
+      assert.ok(refreshed.retryAfter, 'with Retry-After');
       assert.doesNotMatch(refreshed.text, /at \w+ \(|ECONNREFUSED/);
       assert.equal((await t.server.store.grants.list({ accountId: alice.id })).length, grants, 'nothing revoked');
 
