@@ -17,6 +17,7 @@ import type { Browser, Page, Response } from 'playwright-core';
 import { ldapConnectionSchema } from '../../src/config/sign-in.js';
 import type { z } from 'zod';
 import { escapeFilterValue, fillFilter } from '../../src/connections/ldap/filter.js';
+import { guidText, rdnValue, subjectOf } from '../../src/connections/ldap/entry.js';
 import { ldapDriver } from '../../src/connections/ldap/driver.js';
 import { accountIdFor } from '../../src/connections/provision.js';
 import { rolesFor } from '../../src/connections/roles.js';
@@ -55,6 +56,22 @@ describe('RFC 4515 filter escaping', { timeout: 10_000 }, () => {
     }
     assert.equal(fillFilter('(&(objectClass=person)(|(uid={username})(mail={username})))', { username: 'a*' }), '(&(objectClass=person)(|(uid=a\\2a)(mail=a\\2a)))');
     assert.equal(fillFilter('(member={dn})', { dn: 'cn=Smith\\, John,ou=x' }), '(member=cn=Smith\\5c, John,ou=x)');
+  });
+});
+
+describe("reading a directory entry (Active Directory's shapes, without an AD)", { timeout: 10_000 }, () => {
+  test('objectGUID is the subject in its usual text form (first three fields little-endian); entryUUID before it; else the DN, lowercased', () => {
+    const guid = Buffer.from('33221100554477668899aabbccddeeff', 'hex');
+    assert.equal(guidText(guid), '00112233-4455-6677-8899-aabbccddeeff');
+    assert.equal(subjectOf({ dn: 'CN=Alice,OU=Staff,DC=corp', objectGUID: guid }), '00112233-4455-6677-8899-aabbccddeeff');
+    assert.equal(subjectOf({ dn: 'x', entryUUID: 'A32CF274-8372-1041-918D-CFB4DFCC7847', objectGUID: guid }), 'a32cf274-8372-1041-918d-cfb4dfcc7847');
+    assert.equal(subjectOf({ dn: 'CN=Alice Liddell, OU=Staff ,DC=corp', objectGUID: [] }), 'cn=alice liddell,ou=staff,dc=corp');
+  });
+
+  test('a memberOf DN names its group by its first RDN when that is the name attribute; escaped values are not guessed', () => {
+    assert.equal(rdnValue('CN=Finance Team,OU=Groups,DC=corp,DC=example', 'cn'), 'Finance Team');
+    assert.equal(rdnValue('ou=Finance,dc=corp', 'cn'), undefined);
+    assert.equal(rdnValue('CN=Smith\\, John,OU=Groups', 'cn'), undefined);
   });
 });
 
