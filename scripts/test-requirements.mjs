@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // What `npm test` needs besides node_modules: redis-server (tests start their own, on a free
-// port), Chromium at /usr/bin/chromium (pages are tested in a real browser), openssl (the test
-// SAML identity provider makes its certificates) and Go with the sprig
-// sources (the helm chart is rendered). Run before the
+// port), Chromium at /usr/bin/chromium (pages are tested in a real browser), Go with the sprig
+// sources (the helm chart is rendered), slapd and ldap-utils (the LDAP connection is tested
+// against a real directory) and openssl (the test CA, directory and SAML identity provider
+// certificates). Run before the
 // build, so a machine without them learns it in seconds: as root with apt-get they are
 // installed (as .ci/run does); otherwise one line says what to install, and the tests do not run.
 import { existsSync } from 'node:fs';
@@ -16,10 +17,15 @@ const onPath = (program) => (process.env.PATH ?? '').split(delimiter).some((dir)
 const PACKAGES = {
   'redis-server': () => onPath('redis-server'),
   chromium: () => existsSync('/usr/bin/chromium'),
-  openssl: () => onPath('openssl'),
   'golang-go': () => onPath('go'),
   'golang-github-masterminds-sprig-dev': () => existsSync('/usr/share/gocode/src/github.com/Masterminds/sprig'),
   'golang-gopkg-yaml.v3-dev': () => existsSync('/usr/share/gocode/src/gopkg.in/yaml.v3'),
+  // the LDAP connection is tested against a real OpenLDAP the tests start (test/helpers/slapd.ts);
+  // a system slapd the package may start is not used. openssl makes the test certificates (the
+  // directory's CA, the test SAML identity provider's signing certificate)
+  slapd: () => existsSync('/usr/sbin/slapd') && existsSync('/usr/sbin/slapadd'),
+  'ldap-utils': () => onPath('ldapmodify') && onPath('ldapdelete') && onPath('ldapsearch'),
+  openssl: () => onPath('openssl'),
 };
 const lacking = () => Object.keys(PACKAGES).filter((name) => !PACKAGES[name]());
 const missing = lacking();

@@ -226,11 +226,15 @@ export const ldapConnectionSchema = z
           .min(3)
           .max(1024)
           .default('(member={dn})')
-          .describe('Filter finding the groups of a person; `{dn}` is their DN (escaped). `(memberUid={username})` for posixGroup.'),
+          .describe(
+            "Filter finding the groups of a person; `{dn}` is their DN and `{username}` their `attributes.username` value (both escaped). `(memberUid={username})` for posixGroup. The person entry's `memberOf` values count too.",
+          ),
         nested: z
           .boolean()
           .default(false)
-          .describe('Active Directory: include nested groups (the `LDAP_MATCHING_RULE_IN_CHAIN` rule, `member:1.2.840.113556.1.4.1941:=`).'),
+          .describe(
+            'Active Directory only: include nested groups, by searching `(member:1.2.840.113556.1.4.1941:={dn})` (the `LDAP_MATCHING_RULE_IN_CHAIN` rule) instead of `filter`. OpenLDAP does not support it.',
+          ),
         nameAttribute: z.string().min(1).max(128).default('cn').describe('Attribute naming a group in `roles.groups` (the DN works too).'),
       })
       .strict()
@@ -242,7 +246,21 @@ export const ldapConnectionSchema = z
       .describe('Look the person up again when their refresh token is used: removed or moved out of `userBase`, the refresh is refused and their grants revoked.'),
     timeout: z.number().int().min(100).max(60000).default(5000).describe('Milliseconds an LDAP operation may take, connection included.'),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    const url = URL.canParse(c.url) ? new URL(c.url) : undefined;
+    if (!url) return;
+    const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname.toLowerCase());
+    if (url.protocol === 'ldap:' && !c.startTls && !loopback) {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'ldap:// sends passwords in the clear: use ldaps:// or set startTls: true (plain ldap:// only on a loopback host)' });
+    }
+    if (url.protocol === 'ldaps:' && c.startTls) {
+      ctx.addIssue({ code: 'custom', path: ['startTls'], message: 'startTls is for ldap:// URLs; ldaps:// is TLS from the start' });
+    }
+    if (c.groups?.nested && c.groups.filter !== '(member={dn})') {
+      ctx.addIssue({ code: 'custom', path: ['groups', 'filter'], message: 'nested: true searches (member:1.2.840.113556.1.4.1941:={dn}); leave filter unset' });
+    }
+  });
 
 export const connectionSchema = z.discriminatedUnion('kind', [oidcConnectionSchema, samlConnectionSchema, ldapConnectionSchema]);
 

@@ -3,10 +3,12 @@
  * account (src/provider/accounts.ts). An account whose connection is disabled or no longer
  * configured is refused everywhere; at a refresh, a connection that can look people up
  * (LDAP `checkOnRefresh`) is asked whether the person is still there — if not, the refresh
- * is refused and every grant of theirs revoked, published on the revocation feed.
+ * is refused and every grant of theirs revoked, published on the revocation feed. When it
+ * cannot be asked, the refresh answers `503 temporarily_unavailable` and nothing is revoked.
  *
  * And at start, the grants of every account of a disabled connection are revoked.
  */
+import { errors } from 'oidc-provider';
 import type { AccountRecord, Store } from '../../adapters/contract.js';
 import type { AuditLog } from '../audit/events.js';
 import type { Logger } from '../observability/logger.js';
@@ -23,6 +25,15 @@ export interface GateDeps {
   log: Logger;
 }
 
+/** A refresh while the connection cannot be asked: `503 temporarily_unavailable`, never `invalid_grant`. */
+export class UpstreamUnavailable extends errors.TemporarilyUnavailable {
+  constructor(name: string) {
+    super(`${name} cannot be reached to confirm the account; try again shortly`);
+    this.status = 503;
+    this.statusCode = 503;
+  }
+}
+
 export function connectionGate(deps: GateDeps): AccountGate {
   const { registry } = deps;
   return async (account, token) => {
@@ -30,8 +41,17 @@ export function connectionGate(deps: GateDeps): AccountGate {
     const driver = registry.get(account.connection);
     if (!driver || !driver.config.enabled) return false;
     if (token?.kind !== 'RefreshToken' || !driver.stillActive) return true;
-    // throws when the upstream cannot be asked: the refresh fails without revoking anything
-    if (await driver.stillActive(account)) return true;
+    let active: boolean;
+    try {
+      active = await driver.stillActive(account);
+    } catch (err) {
+      // the upstream cannot be asked: the refresh fails for now (503, the client keeps its
+      // refresh token) and nothing is revoked
+      const e = err as Error;
+      deps.log.warn({ event: 'connection.check_failed', connection: driver.config.id, accountId: account.id, err: { name: e?.name, message: e?.message } }, 'could not ask the connection whether a person is still there');
+      throw new UpstreamUnavailable(driver.config.name);
+    }
+    if (active) return true;
     await deprovision(deps, account, 'gone_upstream');
     return false;
   };
