@@ -34,9 +34,12 @@ const FACTORIES: { [K in ConnectionConfig['kind']]: Factory<K> } = {
 export class ConnectionRegistry {
   readonly #drivers = new Map<string, ConnectionDriver>();
   readonly #domains = new Map<string, string>();
+  /** the drivers' pending requests, and the hand-off of a finished one to the interaction (src/interactions/connection-sign-in.ts) */
+  readonly pending: PendingSignIns;
 
   constructor(config: Config, context: Omit<DriverContext, 'pending'>) {
-    const full: DriverContext = { ...context, pending: new PendingSignIns(context.store, config.ttl.interaction) };
+    this.pending = new PendingSignIns(context.store, config.ttl.interaction);
+    const full: DriverContext = { ...context, pending: this.pending };
     for (const connection of config.connections) {
       const factory = FACTORIES[connection.kind] as Factory<typeof connection.kind>;
       this.#drivers.set(connection.id, factory(connection as never, full));

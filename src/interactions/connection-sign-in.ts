@@ -8,6 +8,14 @@
  * and `complete`, which the drivers' own routes (src/connections/router.ts) call with what the
  * upstream said: provision the account (src/connections/provision.ts), record it, finish the
  * login prompt. An `login_hint` e-mail address on a connection's domain goes straight to it.
+ *
+ * The drivers' routes live under `/connections/:id/`, where the browser does not send the
+ * engine's interaction cookie (its path is `/interaction/:uid`). So what they pass to `complete`
+ * is kept in the store (single-use, under a random key) and the browser is sent on to
+ *
+ *   GET  /interaction/:uid/connection/:id/done?handoff=…  → provision, record, finish
+ *
+ * where the cookie proves this browser is the one that started the sign-in.
  */
 import type Router from '@koa/router';
 import type { Context } from 'koa';
@@ -115,6 +123,14 @@ export function connectionSignIn(deps: ConnectionSignInDeps) {
     return driver;
   }
 
+  /** From a driver's route: keep the identity, send the browser back under the interaction's path. */
+  const handOff: CompleteSignIn = async (ctx, connection, uid, identity) => {
+    const key = await registry.pending.begin({ uid, connection: connection.id, values: { identity: JSON.stringify(identity) } });
+    ctx.set('Cache-Control', 'no-store');
+    ctx.status = 303;
+    ctx.redirect(`${startHref(uid, connection.id)}/done?handoff=${encodeURIComponent(key)}`);
+  };
+
   const complete: CompleteSignIn = async (ctx, connection, uid, raw) => {
     let interaction;
     try {
@@ -164,6 +180,21 @@ export function connectionSignIn(deps: ConnectionSignInDeps) {
       } catch (err) {
         unavailable(ctx, interaction, driver.config, err);
       }
+    });
+
+    router.get('/:uid/connection/:id/done', async (ctx) => {
+      const driver = enabledDriver(ctx.params.id);
+      const record = await registry.pending.take(typeof ctx.query.handoff === 'string' ? ctx.query.handoff : '');
+      let identity: unknown;
+      try {
+        identity = record?.values.identity === undefined ? undefined : JSON.parse(record.values.identity);
+      } catch {
+        identity = undefined;
+      }
+      if (!record || record.uid !== ctx.params.uid || record.connection !== driver.config.id || identity === undefined) {
+        throw new PageError(400, 'Sign-in expired', 'This sign-in request has expired or was already used. Go back to the app and start again.');
+      }
+      await complete(ctx, driver.config, record.uid, identity as never);
     });
 
     router.post('/:uid/connection/:id/login', async (ctx) => {
@@ -225,7 +256,7 @@ export function connectionSignIn(deps: ConnectionSignInDeps) {
     return { redirected: false };
   }
 
-  return { routes, complete, loginOptions, hinted };
+  return { routes, complete: handOff, loginOptions, hinted };
 }
 
 export type ConnectionSignIn = ReturnType<typeof connectionSignIn>;

@@ -1,8 +1,113 @@
-/** The OIDC connection driver — being built (issue 14). */
+/**
+ * Sign-in through an upstream OpenID Provider (authorization code flow, PKCE S256, state and
+ * nonce), with openid-client:
+ *
+ *   start:  GET /interaction/:uid/connection/:id → 303 to the upstream's authorization endpoint,
+ *           keeping {PKCE verifier, nonce} in the store under the random `state` (single-use)
+ *   answer: GET /connections/:id/callback → the pending request taken by `state`, the code
+ *           redeemed, the ID token checked (signature, issuer, audience, nonce, expiry; the
+ *           `iss` response parameter where the upstream sends it), userinfo read when the ID
+ *           token lacks a configured claim, then the person handed to `complete`.
+ *
+ * The upstream's tokens are used here and forgotten: never stored, logged or passed on.
+ * Whatever goes wrong, the person sees a short page; the log says what (never a code or token).
+ */
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import * as client from 'openid-client';
 import type { OidcConnectionConfig } from '../../config/sign-in.js';
-import type { ConnectionDriver } from '../driver.js';
+import { PageError } from '../../http/page-error.js';
+import { UpstreamError, type CompleteSignIn, type ConnectionDriver, type PendingSignIn } from '../driver.js';
 import type { DriverContext } from '../registry.js';
+import { identityFrom, missingFromIdToken, type Claims } from './claims.js';
+import { describe, UpstreamClient } from './upstream-client.js';
 
-export function oidcDriver(connection: OidcConnectionConfig, _context: DriverContext): ConnectionDriver {
-  throw new Error(`connections[${connection.id}]: oidc connections are not available yet`);
+export const CALLBACK_PATH = '/callback';
+
+export function oidcDriver(connection: OidcConnectionConfig, context: DriverContext): ConnectionDriver {
+  const upstream = new UpstreamClient(connection);
+  const redirectUri = `${context.config.issuer.replace(/\/$/, '')}/connections/${connection.id}${CALLBACK_PATH}`;
+  const scope = [...new Set(['openid', ...connection.scopes])].join(' ');
+  const { log } = context;
+
+  const expired = () =>
+    new PageError(400, 'Sign-in expired', 'This sign-in request has expired, was already used or was opened in another browser. Go back to the app and start again.');
+
+  function refused(ctx: Context, reason: string, status = 502, message = `${connection.name} did not confirm who you are. Go back to the app and try again.`): PageError {
+    log.warn({ requestId: ctx.state.requestId, event: 'login.failed', connection: connection.id, method: 'oidc', reason }, 'sign-in through an OpenID provider failed');
+    return new PageError(status, `Sign-in with ${connection.name} failed`, message);
+  }
+
+  async function start(ctx: Context, pending: PendingSignIn): Promise<void> {
+    const config = await upstream.configuration();
+    const verifier = client.randomPKCECodeVerifier();
+    const nonce = client.randomNonce();
+    const state = client.randomState();
+    await context.pending.begin({ uid: pending.uid, connection: connection.id, values: { verifier, nonce } }, state);
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: redirectUri,
+      response_type: 'code',
+      scope,
+      state,
+      nonce,
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+    });
+    ctx.set('Cache-Control', 'no-store');
+    ctx.status = 303;
+    ctx.redirect(url.href);
+  }
+
+  async function callback(ctx: Context, complete: CompleteSignIn): Promise<void> {
+    ctx.set('Cache-Control', 'no-store');
+    const state = typeof ctx.query.state === 'string' ? ctx.query.state : '';
+    const pending = state ? await context.pending.take(state) : undefined;
+    if (!pending || pending.connection !== connection.id || !pending.values.verifier || !pending.values.nonce) {
+      log.info({ requestId: ctx.state.requestId, event: 'login.failed', connection: connection.id, method: 'oidc', reason: state ? 'unknown_state' : 'no_state' }, 'an answer from an OpenID provider matched no pending sign-in');
+      throw expired();
+    }
+    const error = ctx.query.error;
+    if (error !== undefined) {
+      const code = typeof error === 'string' && /^[\x20-\x7e]{1,64}$/.test(error) ? error : 'invalid';
+      throw code === 'access_denied'
+        ? refused(ctx, `upstream_error=${code}`, 403, `You did not sign in with ${connection.name}. Go back to the app to try again.`)
+        : refused(ctx, `upstream_error=${code}`);
+    }
+
+    let config: client.Configuration;
+    try {
+      config = await upstream.configuration();
+    } catch (err) {
+      throw refused(ctx, err instanceof UpstreamError ? err.reason : 'discovery_failed', 502, `${connection.name} could not be reached. Try again in a moment.`);
+    }
+    const current = new URL(redirectUri);
+    current.search = ctx.querystring;
+    let idToken: Claims;
+    let userinfo: Claims | undefined;
+    try {
+      const tokens = await client.authorizationCodeGrant(config, current, {
+        expectedState: state,
+        expectedNonce: pending.values.nonce,
+        pkceCodeVerifier: pending.values.verifier,
+        idTokenExpected: true,
+      });
+      const claims = tokens.claims();
+      if (!claims) throw new UpstreamError('no_id_token');
+      idToken = claims as Claims;
+      if (missingFromIdToken(connection, idToken) && config.serverMetadata().userinfo_endpoint) {
+        userinfo = (await client.fetchUserInfo(config, tokens.access_token, claims.sub)) as Claims;
+      }
+    } catch (err) {
+      throw refused(ctx, err instanceof UpstreamError ? err.reason : `invalid_answer: ${describe(err)}`);
+    }
+    await complete(ctx, connection, pending.uid, identityFrom(connection, idToken, userinfo));
+  }
+
+  return {
+    config: connection,
+    start,
+    routes(router: Router, complete: CompleteSignIn) {
+      router.get(CALLBACK_PATH, (ctx) => callback(ctx, complete));
+    },
+  };
 }
