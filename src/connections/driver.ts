@@ -52,6 +52,12 @@ export interface ConnectionDriver {
    * false when the person is gone upstream, which refuses the refresh and revokes their grants.
    */
   stillActive?(account: AccountRecord): Promise<boolean>;
+  /**
+   * Redirect-based kinds: the URLs `start` may send the browser to (the upstream's sign-in
+   * page). Home-realm discovery is a form POST on our login page that ends there, and Chromium
+   * applies that page's CSP `form-action` to the redirects, so the page allows their origins.
+   */
+  upstreamUrls?(): string[];
   /** Adds the driver's own routes (callbacks, metadata) to the `/connections/:id` router. */
   routes?(router: Router, complete: CompleteSignIn): void;
   close?(): Promise<void>;

@@ -31,6 +31,7 @@ import { provisionAccount } from '../connections/provision.js';
 import type { ConnectionRegistry } from '../connections/registry.js';
 import { describeWait, tooManyRequestsPage, type RateLimits } from '../http/limits.js';
 import { PageError } from '../http/page-error.js';
+import { allowFormAction } from '../http/security-headers.js';
 import type { Render } from '../http/render.js';
 import type { Logger } from '../observability/logger.js';
 import type { ProviderHolder } from '../provider/holder.js';
@@ -86,7 +87,8 @@ export function connectionSignIn(deps: ConnectionSignInDeps) {
 
   const startHref = (uid: string, id: string) => `${basePath}/interaction/${uid}/connection/${id}`;
 
-  function loginOptions(uid: string): LoginOptions {
+  /** With `ctx`, the login page's CSP lets the discovery form end at the upstreams it may redirect to. */
+  function loginOptions(uid: string, ctx?: Context): LoginOptions {
     const connections = registry.enabled().map(({ config: c, start, authenticate }) => ({
       id: c.id,
       name: c.name,
@@ -94,6 +96,9 @@ export function connectionSignIn(deps: ConnectionSignInDeps) {
       ...(authenticate ? { action: `${startHref(uid, c.id)}/login` } : {}),
     }));
     const discovery = registry.enabled().some((d) => d.config.domains.length > 0);
+    if (ctx && discovery) {
+      for (const driver of registry.enabled()) if (driver.config.domains.length > 0) for (const url of driver.upstreamUrls?.() ?? []) allowFormAction(ctx, url);
+    }
     return { local: config.localSignIn.enabled, connections, ...(discovery ? { discoverAction: `${basePath}/interaction/${uid}/discover` } : {}) };
   }
 

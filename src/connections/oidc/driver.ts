@@ -106,6 +106,7 @@ export function oidcDriver(connection: OidcConnectionConfig, context: DriverCont
   return {
     config: connection,
     start,
+    upstreamUrls: () => upstream.urls(),
     routes(router: Router, complete: CompleteSignIn) {
       router.get(CALLBACK_PATH, (ctx) => callback(ctx, complete));
     },

@@ -44,6 +44,12 @@ export class UpstreamClient {
     this.#privateJwk = connection.privateKey === undefined ? undefined : parsePrivateJwk(connection.id, connection.privateKey);
   }
 
+  /** The issuer, and the authorization endpoint once discovered: where sign-ins are sent. */
+  urls(): string[] {
+    const endpoint = this.#cached?.config.serverMetadata().authorization_endpoint;
+    return [this.#connection.issuer, ...(endpoint ? [endpoint] : [])];
+  }
+
   /** The upstream's configuration; throws {@link UpstreamError} when it cannot be discovered. */
   async configuration(): Promise<client.Configuration> {
     const cached = this.#cached;
