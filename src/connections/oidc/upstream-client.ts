@@ -4,6 +4,7 @@
  * is tried again at the next sign-in. Authenticates with a client secret
  * (`client_secret_basic`) or a private JWK (`private_key_jwt`). Plain http is allowed only for
  * a loopback issuer (the configuration refuses any other), as openid-client wants it said.
+ * ID tokens' signatures are always checked against the upstream's JWKS.
  */
 import * as client from 'openid-client';
 import { importJWK, type JWK } from 'jose';
@@ -74,7 +75,9 @@ export class UpstreamClient {
     try {
       return await client.discovery(issuer, this.#connection.clientId, undefined, auth, {
         timeout: TIMEOUT_SECONDS,
-        ...(issuer.protocol === 'http:' ? { execute: [client.allowInsecureRequests] } : {}),
+        // the ID token's signature is checked against the upstream's published keys, even though
+        // it comes straight from the token endpoint (where TLS alone would do, OIDC Core 3.1.3.7)
+        execute: [client.enableNonRepudiationChecks, ...(issuer.protocol === 'http:' ? [client.allowInsecureRequests] : [])],
       });
     } catch (err) {
       throw new UpstreamError(`discovery_failed: ${describe(err)}`, `${this.#connection.name} could not be reached. Try again in a moment.`);
