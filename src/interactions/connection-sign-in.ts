@@ -188,6 +188,8 @@ export function connectionSignIn(deps: ConnectionSignInDeps) {
     });
 
     router.get('/:uid/connection/:id/done', async (ctx) => {
+      // only the browser of the interaction gets as far as using up the hand-off
+      await tools.details(ctx);
       const driver = enabledDriver(ctx.params.id);
       const record = await registry.pending.take(typeof ctx.query.handoff === 'string' ? ctx.query.handoff : '');
       let identity: unknown;

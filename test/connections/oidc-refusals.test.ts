@@ -133,6 +133,25 @@ describe('an OIDC connection refuses, with a readable page', { timeout: TIMEOUT 
     assert.equal(await t.server.store.accounts.findById(accountIdFor('corp', 'ada')), undefined);
   });
 
+  test('the hand-off back to the interaction is single-use, and only for its browser and connection', async () => {
+    let browser = new Browser();
+    let flow = await toUpstream(browser, t, 'corp');
+    let done = (await atUpstream(browser, flow.page, 'cat', { stopAt: `${t.issuer}/interaction/` })).url;
+    assert.match(done, /\/interaction\/[^/]+\/connection\/corp\/done\?handoff=/);
+    const elsewhere = await new Browser().go(done);
+    assert.equal(elsewhere.status, 400, 'another browser cannot use it');
+    await consentAndRedeem(browser, await browser.go(done), flow.request);
+    const again = await browser.go(done);
+    assert.equal(again.status, 400, 'nor can it be used twice');
+    assert.equal(titleOf(again), 'Sign-in expired');
+
+    browser = new Browser();
+    flow = await toUpstream(browser, t, 'corp');
+    done = (await atUpstream(browser, flow.page, 'cat', { stopAt: `${t.issuer}/interaction/` })).url;
+    const otherConnection = await browser.go(done.replace('/connection/corp/', '/connection/corp-jwt/'));
+    assert.equal(otherConnection.status, 400, 'nor for another connection');
+  });
+
   test("link 'never': an upstream person named like an existing local account is refused; the local account is untouched", async () => {
     const before = await t.server.store.accounts.findByUsername('ada');
     const browser = new Browser();
