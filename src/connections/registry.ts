@@ -3,6 +3,7 @@
  * home-realm discovery: which connection an e-mail address belongs to.
  */
 import type { Store } from '../../adapters/contract.js';
+import type { AuditLog } from '../audit/events.js';
 import type { Config } from '../config/schema.js';
 import type { ConnectionConfig } from '../config/sign-in.js';
 import type { Logger } from '../observability/logger.js';
@@ -21,6 +22,8 @@ export interface DriverContext {
   log: Logger;
   /** the issuer's path ('' at the root), in front of every route */
   basePath: string;
+  /** for the refusals a driver's own routes decide (`login.failed`) */
+  audit: AuditLog;
 }
 
 type Factory<K extends ConnectionConfig['kind']> = (connection: Extract<ConnectionConfig, { kind: K }>, context: DriverContext) => ConnectionDriver;

@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConfigInput } from '../../src/config/schema.js';
@@ -17,7 +17,7 @@ import { client, publicClient } from '../helpers/rp.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { accountIdFor } from '../../src/connections/provision.js';
 import { startUpstream, UPSTREAM_SECRET, type Upstream } from './oidc-upstream.js';
-import { atUpstream, consentAndRedeem, toUpstream } from './oidc-flow.js';
+import { atUpstream, auditRecords, consentAndRedeem, toUpstream } from './oidc-flow.js';
 
 const TIMEOUT = 120_000;
 
@@ -76,10 +76,7 @@ describe('a disabled OIDC connection, after a restart', { timeout: TIMEOUT }, ()
     assert.ok(!((await refresh(t, localPerson.refresh_token)) instanceof Error), "a local account's refresh on the same client still works");
 
     await t.server.audit.flush();
-    const audit = readFileSync(join(dataDir, 'audit', 'audit.jsonl'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { event: string; details?: Record<string, unknown> });
+    const audit = auditRecords(t);
     const id = accountIdFor('corp', 'ada');
     assert.ok(audit.some((r) => r.event === 'account.deprovisioned' && r.details?.accountId === id && r.details?.connection === 'corp' && r.details?.reason === 'connection_disabled'));
 

@@ -4,6 +4,8 @@
  * form → back to us. Shared by the OIDC connection tests that need no real Chromium.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { Browser, findForm, type Page } from '../helpers/browser-driver.js';
 import { NOTES, REDIRECT } from '../helpers/fixtures.js';
@@ -50,3 +52,11 @@ export async function consentAndRedeem(browser: Browser, consent: Page, request:
 
 /** The title of one of our pages. */
 export const titleOf = (page: Page) => /<h1>([^<]*)<\/h1>/.exec(page.html)?.[1]?.trim();
+
+/** The audit records written so far (flush first). */
+export function auditRecords(t: TestServer) {
+  return readFileSync(join(t.dataDir, 'audit', 'audit.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { event: string; client?: string; actor?: string; details?: Record<string, unknown> });
+}

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { Browser } from '../helpers/browser-driver.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { accountIdFor } from '../../src/connections/provision.js';
-import { consentAndRedeem, titleOf, toUpstream } from './oidc-flow.js';
+import { auditRecords, consentAndRedeem, titleOf, toUpstream } from './oidc-flow.js';
 import { ROGUE_CLIENT, ROGUE_SECRET, startRogue, type Defect, type Rogue } from './rogue-op.js';
 
 const TIMEOUT = 120_000;
@@ -83,6 +83,11 @@ describe('an OIDC connection refuses a wrong answer from its upstream', { timeou
       assert.equal(await t.server.store.accounts.findById(accountIdFor('rogue', 'someone-else')), undefined);
       const failure = t.logs.slice(logged).find((l) => l.event === 'login.failed' && l.connection === 'rogue');
       assert.match(String(failure?.reason), /^invalid_answer: /);
+      await t.server.audit.flush();
+      const audited = auditRecords(t).at(-1);
+      assert.equal(audited?.event, 'login.failed');
+      assert.equal(audited?.client, 'web-app');
+      assert.deepEqual(audited?.details, { reason: 'invalid_answer', connection: 'rogue', method: 'oidc' });
     });
   }
 
@@ -100,9 +105,10 @@ describe('an OIDC connection refuses a wrong answer from its upstream', { timeou
     assert.deepEqual(account?.roles, ['admin']);
   });
 
-  test('none of its codes and tokens, nor our secret there, is in our log', () => {
+  test('none of its codes and tokens, nor our secret there, is in our log or audit records', async () => {
     assert.ok(rogue.secrets.length > 10);
-    const logs = JSON.stringify(t.logs);
-    for (const secret of [...rogue.secrets, ROGUE_SECRET]) assert.ok(!logs.includes(secret));
+    await t.server.audit.flush();
+    const written = JSON.stringify(t.logs) + JSON.stringify(auditRecords(t));
+    for (const secret of [...rogue.secrets, ROGUE_SECRET]) assert.ok(!written.includes(secret));
   });
 });

@@ -15,7 +15,7 @@ import { startServer, type TestServer } from '../helpers/server.js';
 import { jwt } from '../helpers/rp.js';
 import { accountIdFor } from '../../src/connections/provision.js';
 import { startUpstream, UPSTREAM_SECRET, type Upstream } from './oidc-upstream.js';
-import { atUpstream, consentAndRedeem, toUpstream, titleOf } from './oidc-flow.js';
+import { atUpstream, auditRecords, consentAndRedeem, toUpstream, titleOf } from './oidc-flow.js';
 
 const TIMEOUT = 120_000;
 
@@ -92,7 +92,13 @@ describe('an OIDC connection refuses, with a readable page', { timeout: TIMEOUT 
     assert.equal(titleOf(back), 'Sign-in with Corp SSO failed');
     assert.match(back.html, /You did not sign in with Corp SSO/);
     assert.doesNotMatch(back.html, /the person cancelled/, "the upstream's description is not shown");
-    assert.ok(t.logs.some((l) => l.reason === 'upstream_error=access_denied'));
+    assert.ok(t.logs.some((l) => l.reason === 'upstream_refused' && l.upstreamError === 'access_denied'));
+    await t.server.audit.flush();
+    assert.ok(
+      auditRecords(t).some(
+        (r) => r.event === 'login.failed' && r.client === 'web-app' && r.details?.connection === 'corp' && r.details?.reason === 'upstream_refused' && r.details?.upstreamError === 'access_denied',
+      ),
+    );
     assert.equal(await t.server.store.accounts.findById(accountIdFor('corp', 'dan')), undefined);
   });
 

@@ -18,6 +18,7 @@ import { authorizationRequest, type AuthorizationRequest } from '../helpers/flow
 import { client, jwt } from '../helpers/rp.js';
 import { accountIdFor } from '../../src/connections/provision.js';
 import { startUpstream, UPSTREAM_SECRET, type Upstream } from './oidc-upstream.js';
+import { auditRecords } from './oidc-flow.js';
 
 const TIMEOUT = 180_000;
 
@@ -130,10 +131,7 @@ describe('sign-in through an upstream OpenID Provider, in headless Chromium', { 
       assert.equal(account?.passwordHash, '', 'no password: this person signs in upstream only');
 
       await t.server.audit.flush();
-      const audit = readFileSync(join(t.dataDir, 'audit', 'audit.jsonl'), 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as { event: string; actor?: string; details?: Record<string, unknown> });
+      const audit = auditRecords(t);
       assert.ok(audit.some((r) => r.event === 'account.provisioned' && r.details?.accountId === id && r.details?.connection === 'corp'));
       assert.ok(audit.some((r) => r.event === 'login.succeeded' && r.actor === id && r.details?.connection === 'corp' && r.details?.method === 'oidc'));
       assert.deepEqual(ours(violations), [], 'no CSP violation on our pages');

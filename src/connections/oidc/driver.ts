@@ -10,12 +10,14 @@
  *           token lacks a configured claim, then the person handed to `complete`.
  *
  * The upstream's tokens are used here and forgotten: never stored, logged or passed on.
- * Whatever goes wrong, the person sees a short page; the log says what (never a code or token).
+ * Whatever goes wrong, the person sees a short page; the log says what (never a code or
+ * token), and the audit log records `login.failed` with a short reason.
  */
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import * as client from 'openid-client';
 import type { OidcConnectionConfig } from '../../config/sign-in.js';
+import { requestFacts } from '../../audit/request-facts.js';
 import { PageError } from '../../http/page-error.js';
 import { UpstreamError, type CompleteSignIn, type ConnectionDriver, type PendingSignIn } from '../driver.js';
 import type { DriverContext } from '../registry.js';
@@ -25,7 +27,7 @@ import { describe, UpstreamClient } from './upstream-client.js';
 export const CALLBACK_PATH = '/callback';
 
 export function oidcDriver(connection: OidcConnectionConfig, context: DriverContext): ConnectionDriver {
-  const upstream = new UpstreamClient(connection);
+  const upstream = new UpstreamClient(connection, context.log);
   const redirectUri = `${context.config.issuer.replace(/\/$/, '')}/connections/${connection.id}${CALLBACK_PATH}`;
   const scope = [...new Set(['openid', ...connection.scopes])].join(' ');
   const { log } = context;
@@ -33,8 +35,28 @@ export function oidcDriver(connection: OidcConnectionConfig, context: DriverCont
   const expired = () =>
     new PageError(400, 'Sign-in expired', 'This sign-in request has expired, was already used or was opened in another browser. Go back to the app and start again.');
 
-  function refused(ctx: Context, reason: string, status = 502, message = `${connection.name} did not confirm who you are. Go back to the app and try again.`): PageError {
-    log.warn({ requestId: ctx.state.requestId, event: 'login.failed', connection: connection.id, method: 'oidc', reason }, 'sign-in through an OpenID provider failed');
+  /**
+   * A refused answer: the log says exactly why (`detail`: openid-client's check, never a
+   * token), the audit record a short reason; the person gets a short page.
+   */
+  function refused(
+    ctx: Context,
+    failure: { reason: string; detail?: string; upstreamError?: string; clientId?: string },
+    status = 502,
+    message = `${connection.name} did not confirm who you are. Go back to the app and try again.`,
+  ): PageError {
+    const { reason, detail, upstreamError, clientId } = failure;
+    log.warn(
+      { requestId: ctx.state.requestId, event: 'login.failed', connection: connection.id, method: 'oidc', reason: detail ? `${reason}: ${detail}` : reason, ...(upstreamError ? { upstreamError } : {}) },
+      'sign-in through an OpenID provider failed',
+    );
+    context.audit.record({
+      event: 'login.failed',
+      outcome: 'failure',
+      ...(clientId ? { client: clientId } : {}),
+      ...requestFacts(ctx),
+      details: { reason, connection: connection.id, method: 'oidc', ...(upstreamError ? { upstreamError } : {}) },
+    });
     return new PageError(status, `Sign-in with ${connection.name} failed`, message);
   }
 
@@ -43,7 +65,7 @@ export function oidcDriver(connection: OidcConnectionConfig, context: DriverCont
     const verifier = client.randomPKCECodeVerifier();
     const nonce = client.randomNonce();
     const state = client.randomState();
-    await context.pending.begin({ uid: pending.uid, connection: connection.id, values: { verifier, nonce } }, state);
+    await context.pending.begin({ uid: pending.uid, connection: connection.id, values: { verifier, nonce, clientId: pending.clientId } }, state);
     const url = client.buildAuthorizationUrl(config, {
       redirect_uri: redirectUri,
       response_type: 'code',
@@ -63,22 +85,23 @@ export function oidcDriver(connection: OidcConnectionConfig, context: DriverCont
     const state = typeof ctx.query.state === 'string' ? ctx.query.state : '';
     const pending = state ? await context.pending.take(state) : undefined;
     if (!pending || pending.connection !== connection.id || !pending.values.verifier || !pending.values.nonce) {
-      log.info({ requestId: ctx.state.requestId, event: 'login.failed', connection: connection.id, method: 'oidc', reason: state ? 'unknown_state' : 'no_state' }, 'an answer from an OpenID provider matched no pending sign-in');
+      refused(ctx, { reason: state ? 'unknown_state' : 'no_state' });
       throw expired();
     }
+    const clientId = pending.values.clientId;
     const error = ctx.query.error;
     if (error !== undefined) {
-      const code = typeof error === 'string' && /^[\x20-\x7e]{1,64}$/.test(error) ? error : 'invalid';
-      throw code === 'access_denied'
-        ? refused(ctx, `upstream_error=${code}`, 403, `You did not sign in with ${connection.name}. Go back to the app to try again.`)
-        : refused(ctx, `upstream_error=${code}`);
+      const upstreamError = typeof error === 'string' && /^[\w.-]{1,64}$/.test(error) ? error : 'invalid';
+      throw upstreamError === 'access_denied'
+        ? refused(ctx, { reason: 'upstream_refused', upstreamError, clientId }, 403, `You did not sign in with ${connection.name}. Go back to the app to try again.`)
+        : refused(ctx, { reason: 'upstream_refused', upstreamError, clientId });
     }
 
     let config: client.Configuration;
     try {
       config = await upstream.configuration();
     } catch (err) {
-      throw refused(ctx, err instanceof UpstreamError ? err.reason : 'discovery_failed', 502, `${connection.name} could not be reached. Try again in a moment.`);
+      throw refused(ctx, { reason: 'discovery_failed', clientId }, 502, `${connection.name} could not be reached. Try again in a moment.`);
     }
     const current = new URL(redirectUri);
     current.search = ctx.querystring;
@@ -98,7 +121,7 @@ export function oidcDriver(connection: OidcConnectionConfig, context: DriverCont
         userinfo = (await client.fetchUserInfo(config, tokens.access_token, claims.sub)) as Claims;
       }
     } catch (err) {
-      throw refused(ctx, err instanceof UpstreamError ? err.reason : `invalid_answer: ${describe(err)}`);
+      throw refused(ctx, err instanceof UpstreamError ? { reason: err.reason, clientId } : { reason: 'invalid_answer', detail: describe(err), clientId });
     }
     await complete(ctx, connection, pending.uid, identityFrom(connection, idToken, userinfo));
   }

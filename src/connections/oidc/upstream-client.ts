@@ -9,6 +9,7 @@
 import * as client from 'openid-client';
 import { importJWK, type JWK } from 'jose';
 import type { OidcConnectionConfig } from '../../config/sign-in.js';
+import type { Logger } from '../../observability/logger.js';
 import { UpstreamError } from '../driver.js';
 
 /** How long a discovery document is trusted before it is read again. */
@@ -36,12 +37,14 @@ export function parsePrivateJwk(connectionId: string, text: string): JWK & { kid
 
 export class UpstreamClient {
   readonly #connection: OidcConnectionConfig;
+  readonly #log: Logger;
   readonly #privateJwk: (JWK & { kid: string; alg: string }) | undefined;
   #cached: { config: client.Configuration; at: number } | undefined;
   #inflight: Promise<client.Configuration> | undefined;
 
-  constructor(connection: OidcConnectionConfig) {
+  constructor(connection: OidcConnectionConfig, log: Logger) {
     this.#connection = connection;
+    this.#log = log;
     this.#privateJwk = connection.privateKey === undefined ? undefined : parsePrivateJwk(connection.id, connection.privateKey);
   }
 
@@ -80,7 +83,8 @@ export class UpstreamClient {
         execute: [client.enableNonRepudiationChecks, ...(issuer.protocol === 'http:' ? [client.allowInsecureRequests] : [])],
       });
     } catch (err) {
-      throw new UpstreamError(`discovery_failed: ${describe(err)}`, `${this.#connection.name} could not be reached. Try again in a moment.`);
+      this.#log.warn({ connection: this.#connection.id, issuer: this.#connection.issuer, reason: `discovery_failed: ${describe(err)}` }, 'the OpenID provider could not be discovered');
+      throw new UpstreamError('discovery_failed', `${this.#connection.name} could not be reached. Try again in a moment.`);
     }
   }
 
