@@ -15,6 +15,10 @@ export interface PendingSignIn {
   /** the interaction uid (`/interaction/:uid`) */
   uid: string;
   clientId: string;
+  /** the client's `login_hint`, or the address typed for home-realm discovery: passed on upstream */
+  loginHint?: string;
+  /** the client asked for a fresh sign-in (`prompt=login`, or `max_age` in seconds): asked of the upstream too */
+  maxAge?: number;
 }
 
 /** Finishes a sign-in with what the upstream said (provision, audit, back to the engine). */

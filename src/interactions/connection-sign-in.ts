@@ -76,6 +76,15 @@ const idParam = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/);
 const passwordForm = z.object({ csrf: z.string().max(200), username: z.string().min(1).max(256), password: z.string().min(1).max(1024) });
 const discoverForm = z.object({ csrf: z.string().max(200), email: z.string().max(320) });
 
+/** What the client asked of the sign-in that the upstream should know: a hint, how fresh. */
+function freshness(params: Record<string, unknown>): { loginHint?: string; maxAge?: number } {
+  const hint = typeof params.login_hint === 'string' && params.login_hint.length <= 320 ? params.login_hint.trim() : '';
+  const prompt = typeof params.prompt === 'string' ? params.prompt.split(' ') : [];
+  const requested = typeof params.max_age === 'number' || (typeof params.max_age === 'string' && /^\d{1,9}$/.test(params.max_age)) ? Number(params.max_age) : undefined;
+  const maxAge = prompt.includes('login') ? 0 : requested !== undefined && Number.isSafeInteger(requested) && requested >= 0 ? requested : undefined;
+  return { ...(hint ? { loginHint: hint } : {}), ...(maxAge !== undefined ? { maxAge } : {}) };
+}
+
 const REFUSALS: Record<string, string> = {
   username_taken: 'An account with your name already exists here and is not linked to this sign-in service. Ask your administrator.',
   account_of_another_connection: 'Your account here belongs to another sign-in service. Sign in with that one.',
@@ -181,7 +190,9 @@ export function connectionSignIn(deps: ConnectionSignInDeps) {
       if (interaction.prompt.name !== 'login') throw new PageError(400, 'Sign-in expired', 'You are already signed in. Go back to the app.');
       if (!driver.start) throw new PageError(404, 'Not found', 'There is no such sign-in service here.');
       try {
-        await driver.start(ctx, { uid: interaction.uid, clientId: String(interaction.params.client_id) });
+        // the address typed for home-realm discovery comes along as ?login_hint=
+        const typed = typeof ctx.query.login_hint === 'string' ? { login_hint: ctx.query.login_hint } : {};
+        await driver.start(ctx, { uid: interaction.uid, clientId: String(interaction.params.client_id), ...freshness({ ...typed, ...interaction.params }) });
       } catch (err) {
         unavailable(ctx, interaction, driver.config, err);
       }
@@ -238,7 +249,7 @@ export function connectionSignIn(deps: ConnectionSignInDeps) {
       const driver = registry.forEmail(email);
       if (driver?.start) {
         ctx.status = 303;
-        return ctx.redirect(startHref(interaction.uid, driver.config.id));
+        return ctx.redirect(`${startHref(interaction.uid, driver.config.id)}?login_hint=${encodeURIComponent(email)}`);
       }
       if (driver?.authenticate) return tools.renderLogin(ctx, interaction, { username: email.slice(0, 64), selected: driver.config.id });
       if (config.localSignIn.enabled) return tools.renderLogin(ctx, interaction, { username: email.slice(0, 64) });

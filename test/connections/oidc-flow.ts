@@ -29,8 +29,8 @@ export interface UpstreamSignIn {
 }
 
 /** An MCP client's request to us, our login page, the link of `connection`: the page the upstream shows. */
-export async function toUpstream(browser: Browser, t: TestServer, connection: string, scope = 'notes:read', clientId = 'web-app'): Promise<UpstreamSignIn> {
-  const request = await authorizationRequest(t, clientId, { scope, resource: NOTES });
+export async function toUpstream(browser: Browser, t: TestServer, connection: string, scope = 'notes:read', clientId = 'web-app', params: Record<string, string> = {}): Promise<UpstreamSignIn> {
+  const request = await authorizationRequest(t, clientId, { scope, resource: NOTES, ...params });
   const login = await browser.go(request.url);
   return { request, page: await browser.go(connectionLink(login, connection)) };
 }

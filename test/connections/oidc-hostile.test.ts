@@ -91,6 +91,29 @@ describe('an OIDC connection refuses a wrong answer from its upstream', { timeou
     });
   }
 
+  test('a fresh sign-in asked of us (prompt=login) is asked of the upstream, with the login_hint; an ID token from an older sign-in is refused, a fresh one accepted', async () => {
+    rogue.defect = 'none';
+    rogue.subject = 'stale';
+    rogue.claims = { ...fullClaims('stale'), auth_time: Math.floor(Date.now() / 1000) - 3600 };
+    const params = { prompt: 'login', login_hint: 'stale@rogue.example' };
+    const { page } = await toUpstream(new Browser(), t, 'rogue', 'notes:read', 'web-app', params);
+    const asked = rogue.lastAuthorization!;
+    assert.equal(asked.get('prompt'), 'login');
+    assert.equal(asked.get('max_age'), '0');
+    assert.equal(asked.get('login_hint'), 'stale@rogue.example');
+    assert.equal(page.status, 502, 'signed in an hour ago: not fresh');
+    assert.equal(await t.server.store.accounts.findById(accountIdFor('rogue', 'stale')), undefined);
+
+    rogue.claims = { ...fullClaims('stale'), auth_time: Math.floor(Date.now() / 1000) };
+    const browser = new Browser();
+    const fresh = await toUpstream(browser, t, 'rogue', 'notes:read', 'web-app', params);
+    await consentAndRedeem(browser, fresh.page, fresh.request);
+
+    await toUpstream(new Browser(), t, 'rogue');
+    assert.equal(rogue.lastAuthorization!.get('prompt'), null, 'not asked when the client did not');
+    assert.equal(rogue.lastAuthorization!.get('max_age'), null);
+  });
+
   test('claims of the wrong type are ignored: no name, no address, the username falls back to the subject; a single group string counts', async () => {
     rogue.defect = 'none';
     rogue.subject = 'odd-claims';

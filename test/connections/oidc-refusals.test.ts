@@ -14,6 +14,7 @@ import { Browser } from '../helpers/browser-driver.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { jwt } from '../helpers/rp.js';
 import { accountIdFor } from '../../src/connections/provision.js';
+import { SESSION_COOKIE } from '../../src/provider/session-guard.js';
 import { startUpstream, UPSTREAM_SECRET, type Upstream } from './oidc-upstream.js';
 import { atUpstream, auditRecords, consentAndRedeem, toUpstream, titleOf } from './oidc-flow.js';
 
@@ -156,6 +157,22 @@ describe('an OIDC connection refuses, with a readable page', { timeout: TIMEOUT 
     done = (await atUpstream(browser, flow.page, 'cat', { stopAt: `${t.issuer}/interaction/` })).url;
     const otherConnection = await browser.go(done.replace('/connection/corp/', '/connection/corp-jwt/'));
     assert.equal(otherConnection.status, 400, 'nor for another connection');
+  });
+
+  test('signed out of us but not of the upstream, a sign-in goes through its session; with prompt=login at us, the upstream asks again', async () => {
+    const browser = new Browser();
+    const signOutOfUs = () => {
+      for (const [key, cookie] of browser.jar.cookies) if (cookie.name.startsWith(SESSION_COOKIE)) browser.jar.cookies.delete(key);
+    };
+    let flow = await toUpstream(browser, t, 'corp');
+    await consentAndRedeem(browser, await atUpstream(browser, flow.page, 'cat'), flow.request);
+    signOutOfUs();
+    flow = await toUpstream(browser, t, 'corp');
+    await consentAndRedeem(browser, flow.page, flow.request); // no upstream form this time
+    signOutOfUs();
+    flow = await toUpstream(browser, t, 'corp', 'notes:read', 'web-app', { prompt: 'login' });
+    assert.ok(flow.page.url.startsWith(`${upstream.issuer}/interaction/`), 'the upstream shows its sign-in again');
+    await consentAndRedeem(browser, await atUpstream(browser, flow.page, 'cat'), flow.request);
   });
 
   test("link 'never': an upstream person named like an existing local account is refused; the local account is untouched", async () => {

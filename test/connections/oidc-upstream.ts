@@ -122,7 +122,7 @@ export async function startUpstream(): Promise<Upstream> {
         if (ctx.method === 'GET') {
           ctx.type = 'html';
           ctx.body = page(
-            `<form method="post" action="/interaction/${escape(details.uid)}"><label>Name <input name="login" autofocus></label>` +
+            `<form method="post" action="/interaction/${escape(details.uid)}"><label>Name <input name="login" value="${escape(String(details.params.login_hint ?? ''))}" autofocus></label>` +
               `<button type="submit" name="go" value="in">Sign in</button><button type="submit" name="go" value="cancel">Cancel</button></form>`,
           );
           return;

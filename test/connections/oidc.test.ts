@@ -159,13 +159,14 @@ describe('sign-in through an upstream OpenID Provider, in headless Chromium', { 
     }
   });
 
-  test('home-realm discovery: an address on the connection’s domain typed on our login page, or given as login_hint, goes straight to the upstream', async () => {
+  test('home-realm discovery: an address on the connection’s domain typed on our login page, or given as login_hint, goes straight to the upstream, which is given it as login_hint', async () => {
     let { context, page, violations } = await open();
     try {
       await page.fill('#email', 'someone@corp.example');
       await page.click('button:text("Continue")');
       // the login page's CSP form-action lets the form's redirects end at the upstream
       await page.waitForURL((u) => u.href.startsWith(`${upstream.issuer}/interaction/`));
+      assert.equal(await page.inputValue('input[name="login"]'), 'someone@corp.example', 'the address typed is passed on as login_hint');
       assert.deepEqual(ours(violations), []);
     } finally {
       await context.close();
@@ -173,6 +174,7 @@ describe('sign-in through an upstream OpenID Provider, in headless Chromium', { 
     ({ context, page } = await open({ login_hint: 'ada@CORP.example' }));
     try {
       assert.ok(page.url().startsWith(`${upstream.issuer}/interaction/`), `login_hint went to ${page.url()}`);
+      assert.equal(await page.inputValue('input[name="login"]'), 'ada@CORP.example', 'and is passed on');
       await signInUpstream(page, 'ada-0001');
     } finally {
       await context.close();

@@ -3,7 +3,9 @@
  * nonce), with openid-client:
  *
  *   start:  GET /interaction/:uid/connection/:id → 303 to the upstream's authorization endpoint,
- *           keeping {PKCE verifier, nonce} in the store under the random `state` (single-use)
+ *           keeping {PKCE verifier, nonce} in the store under the random `state` (single-use);
+ *           the client's `login_hint` goes along, and a fresh sign-in it asked for (`prompt=login`,
+ *           `max_age`) is asked of the upstream, whose `auth_time` must then show it
  *   answer: GET /connections/:id/callback → the pending request taken by `state`, the code
  *           redeemed, the ID token checked (signature, issuer, audience, nonce, expiry; the
  *           `iss` response parameter where the upstream sends it), userinfo read when the ID
@@ -65,7 +67,9 @@ export function oidcDriver(connection: OidcConnectionConfig, context: DriverCont
     const verifier = client.randomPKCECodeVerifier();
     const nonce = client.randomNonce();
     const state = client.randomState();
-    await context.pending.begin({ uid: pending.uid, connection: connection.id, values: { verifier, nonce, clientId: pending.clientId } }, state);
+    const values: Record<string, string> = { verifier, nonce, clientId: pending.clientId };
+    if (pending.maxAge !== undefined) values.maxAge = String(pending.maxAge);
+    await context.pending.begin({ uid: pending.uid, connection: connection.id, values }, state);
     const url = client.buildAuthorizationUrl(config, {
       redirect_uri: redirectUri,
       response_type: 'code',
@@ -74,6 +78,9 @@ export function oidcDriver(connection: OidcConnectionConfig, context: DriverCont
       nonce,
       code_challenge: await client.calculatePKCECodeChallenge(verifier),
       code_challenge_method: 'S256',
+      ...(pending.loginHint ? { login_hint: pending.loginHint } : {}),
+      // a fresh sign-in asked of us is asked of the upstream, and its auth_time checked
+      ...(pending.maxAge === undefined ? {} : pending.maxAge === 0 ? { prompt: 'login', max_age: '0' } : { max_age: String(pending.maxAge) }),
     });
     ctx.set('Cache-Control', 'no-store');
     ctx.status = 303;
@@ -113,6 +120,7 @@ export function oidcDriver(connection: OidcConnectionConfig, context: DriverCont
         expectedNonce: pending.values.nonce,
         pkceCodeVerifier: pending.values.verifier,
         idTokenExpected: true,
+        ...(pending.values.maxAge === undefined ? {} : { maxAge: Number(pending.values.maxAge) }),
       });
       const claims = tokens.claims();
       if (!claims) throw new UpstreamError('no_id_token');
