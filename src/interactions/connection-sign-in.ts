@@ -190,9 +190,9 @@ export function connectionSignIn(deps: ConnectionSignInDeps) {
       if (interaction.prompt.name !== 'login') throw new PageError(400, 'Sign-in expired', 'You are already signed in. Go back to the app.');
       if (!driver.start) throw new PageError(404, 'Not found', 'There is no such sign-in service here.');
       try {
-        // the address typed for home-realm discovery comes along as ?login_hint=
+        // the address typed for home-realm discovery comes along as ?login_hint= (and wins over the client's)
         const typed = typeof ctx.query.login_hint === 'string' ? { login_hint: ctx.query.login_hint } : {};
-        await driver.start(ctx, { uid: interaction.uid, clientId: String(interaction.params.client_id), ...freshness({ ...typed, ...interaction.params }) });
+        await driver.start(ctx, { uid: interaction.uid, clientId: String(interaction.params.client_id), ...freshness({ ...interaction.params, ...typed }) });
       } catch (err) {
         unavailable(ctx, interaction, driver.config, err);
       }

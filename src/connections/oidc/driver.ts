@@ -11,7 +11,10 @@
  *           `iss` response parameter where the upstream sends it), userinfo read when the ID
  *           token lacks a configured claim, then the person handed to `complete`.
  *
- * The upstream's tokens are used here and forgotten: never stored, logged or passed on.
+ * The upstream's tokens are used here and forgotten: never stored, logged or passed on. So
+ * the upstream is not asked again at a refresh (no `stillActive`): to cut people off, disable
+ * the connection, or revoke their grants.
+ *
  * Whatever goes wrong, the person sees a short page; the log says what (never a code or
  * token), and the audit log records `login.failed` with a short reason.
  */
