@@ -8,6 +8,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 
@@ -56,10 +57,18 @@ function json(res: ServerResponse, status: number, value: unknown) {
   res.end(JSON.stringify(value));
 }
 
-export async function startRogue(): Promise<Rogue> {
-  const http = createServer();
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  const issuer = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+export interface RogueOptions {
+  /** serve https with this key and certificate */
+  tls?: { key: string; cert: string };
+  /** the loopback address to listen on (default 127.0.0.1) */
+  host?: string;
+}
+
+export async function startRogue(options: RogueOptions = {}): Promise<Rogue> {
+  const http = options.tls ? createHttpsServer(options.tls) : createServer();
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve) => http.listen(0, host, resolve));
+  const issuer = `${options.tls ? 'https' : 'http'}://${host}:${(http.address() as AddressInfo).port}`;
   const key = await generateKeyPair('RS256', { extractable: true });
   const other = await generateKeyPair('RS256', { extractable: true });
   const publicJwk = { ...(await exportJWK(key.publicKey)), kid: 'rogue-1', alg: 'RS256', use: 'sig' };

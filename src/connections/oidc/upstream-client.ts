@@ -100,7 +100,8 @@ export class UpstreamClient {
 
 /**
  * What the log may say of an error from openid-client: its name, code and message (which name
- * the failed check, never a token), and the upstream's OAuth error code when it sent one.
+ * the failed check, never a token), the upstream's OAuth error code when it sent one, and the
+ * network error's code (refused, TLS) under a failed fetch.
  */
 export function describe(err: unknown): string {
   if (!(err instanceof Error)) return 'unknown';
@@ -110,5 +111,8 @@ export function describe(err: unknown): string {
   if (typeof e.error === 'string') parts.push(`error=${e.error.slice(0, 64)}`);
   if (typeof e.status === 'number') parts.push(`status=${e.status}`);
   parts.push(e.message.slice(0, 200));
+  // fetch's own failure (refused, TLS, DNS) is in its cause's code
+  const cause = (e as { cause?: unknown }).cause as { code?: unknown } | undefined;
+  if (cause && typeof cause.code === 'string' && /^[A-Z0-9_]{1,64}$/.test(cause.code)) parts.push(`cause=${cause.code}`);
   return parts.join(' ');
 }
