@@ -15,6 +15,10 @@ export interface PendingSignIn {
   /** the interaction uid (`/interaction/:uid`) */
   uid: string;
   clientId: string;
+  /** the client's `login_hint`, or the address typed for home-realm discovery: passed on upstream */
+  loginHint?: string;
+  /** the client asked for a fresh sign-in (`prompt=login`, or `max_age` in seconds): asked of the upstream too */
+  maxAge?: number;
 }
 
 /** Finishes a sign-in with what the upstream said (provision, audit, back to the engine). */
@@ -52,6 +56,12 @@ export interface ConnectionDriver {
    * false when the person is gone upstream, which refuses the refresh and revokes their grants.
    */
   stillActive?(account: AccountRecord): Promise<boolean>;
+  /**
+   * Redirect-based kinds: the URLs `start` may send the browser to (the upstream's sign-in
+   * page). Home-realm discovery is a form POST on our login page that ends there, and Chromium
+   * applies that page's CSP `form-action` to the redirects, so the page allows their origins.
+   */
+  upstreamUrls?(): string[];
   /** Adds the driver's own routes (callbacks, metadata) to the `/connections/:id` router. */
   routes?(router: Router, complete: CompleteSignIn): void;
   close?(): Promise<void>;

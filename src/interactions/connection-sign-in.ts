@@ -31,6 +31,7 @@ import { provisionAccount } from '../connections/provision.js';
 import type { ConnectionRegistry } from '../connections/registry.js';
 import { describeWait, tooManyRequestsPage, type RateLimits } from '../http/limits.js';
 import { PageError } from '../http/page-error.js';
+import { allowFormAction } from '../http/security-headers.js';
 import type { Render } from '../http/render.js';
 import type { Logger } from '../observability/logger.js';
 import type { ProviderHolder } from '../provider/holder.js';
@@ -75,6 +76,15 @@ const idParam = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/);
 const passwordForm = z.object({ csrf: z.string().max(200), username: z.string().min(1).max(256), password: z.string().min(1).max(1024) });
 const discoverForm = z.object({ csrf: z.string().max(200), email: z.string().max(320) });
 
+/** What the client asked of the sign-in that the upstream should know: a hint, how fresh. */
+function freshness(params: Record<string, unknown>): { loginHint?: string; maxAge?: number } {
+  const hint = typeof params.login_hint === 'string' && params.login_hint.length <= 320 ? params.login_hint.trim() : '';
+  const prompt = typeof params.prompt === 'string' ? params.prompt.split(' ') : [];
+  const requested = typeof params.max_age === 'number' || (typeof params.max_age === 'string' && /^\d{1,9}$/.test(params.max_age)) ? Number(params.max_age) : undefined;
+  const maxAge = prompt.includes('login') ? 0 : requested !== undefined && Number.isSafeInteger(requested) && requested >= 0 ? requested : undefined;
+  return { ...(hint ? { loginHint: hint } : {}), ...(maxAge !== undefined ? { maxAge } : {}) };
+}
+
 const REFUSALS: Record<string, string> = {
   username_taken: 'An account with your name already exists here and is not linked to this sign-in service. Ask your administrator.',
   account_of_another_connection: 'Your account here belongs to another sign-in service. Sign in with that one.',
@@ -86,7 +96,8 @@ export function connectionSignIn(deps: ConnectionSignInDeps) {
 
   const startHref = (uid: string, id: string) => `${basePath}/interaction/${uid}/connection/${id}`;
 
-  function loginOptions(uid: string): LoginOptions {
+  /** With `ctx`, the login page's CSP lets the discovery form end at the upstreams it may redirect to. */
+  function loginOptions(uid: string, ctx?: Context): LoginOptions {
     const connections = registry.enabled().map(({ config: c, start, authenticate }) => ({
       id: c.id,
       name: c.name,
@@ -94,6 +105,9 @@ export function connectionSignIn(deps: ConnectionSignInDeps) {
       ...(authenticate ? { action: `${startHref(uid, c.id)}/login` } : {}),
     }));
     const discovery = registry.enabled().some((d) => d.config.domains.length > 0);
+    if (ctx && discovery) {
+      for (const driver of registry.enabled()) if (driver.config.domains.length > 0) for (const url of driver.upstreamUrls?.() ?? []) allowFormAction(ctx, url);
+    }
     return { local: config.localSignIn.enabled, connections, ...(discovery ? { discoverAction: `${basePath}/interaction/${uid}/discover` } : {}) };
   }
 
@@ -176,13 +190,17 @@ export function connectionSignIn(deps: ConnectionSignInDeps) {
       if (interaction.prompt.name !== 'login') throw new PageError(400, 'Sign-in expired', 'You are already signed in. Go back to the app.');
       if (!driver.start) throw new PageError(404, 'Not found', 'There is no such sign-in service here.');
       try {
-        await driver.start(ctx, { uid: interaction.uid, clientId: String(interaction.params.client_id) });
+        // the address typed for home-realm discovery comes along as ?login_hint= (and wins over the client's)
+        const typed = typeof ctx.query.login_hint === 'string' ? { login_hint: ctx.query.login_hint } : {};
+        await driver.start(ctx, { uid: interaction.uid, clientId: String(interaction.params.client_id), ...freshness({ ...interaction.params, ...typed }) });
       } catch (err) {
         unavailable(ctx, interaction, driver.config, err);
       }
     });
 
     router.get('/:uid/connection/:id/done', async (ctx) => {
+      // only the browser of the interaction gets as far as using up the hand-off
+      await tools.details(ctx);
       const driver = enabledDriver(ctx.params.id);
       const record = await registry.pending.take(typeof ctx.query.handoff === 'string' ? ctx.query.handoff : '');
       let identity: unknown;
@@ -231,7 +249,7 @@ export function connectionSignIn(deps: ConnectionSignInDeps) {
       const driver = registry.forEmail(email);
       if (driver?.start) {
         ctx.status = 303;
-        return ctx.redirect(startHref(interaction.uid, driver.config.id));
+        return ctx.redirect(`${startHref(interaction.uid, driver.config.id)}?login_hint=${encodeURIComponent(email)}`);
       }
       if (driver?.authenticate) return tools.renderLogin(ctx, interaction, { username: email.slice(0, 64), selected: driver.config.id });
       if (config.localSignIn.enabled) return tools.renderLogin(ctx, interaction, { username: email.slice(0, 64) });

@@ -132,7 +132,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
         csrf: csrf.issue(ctx, `interaction:${interaction.uid}`),
         client: clientView(client, staticClientIds, interaction.params.redirect_uri),
         ...(first ? { resource: { name: first.resource.name, uri: first.resource.uri } } : {}),
-        ...connections.loginOptions(interaction.uid),
+        ...connections.loginOptions(interaction.uid, ctx),
         ...extra,
       },
       status,
