@@ -18,6 +18,7 @@ import { SESSION_COOKIE } from './session-guard.js';
 import { FEED_PATH } from '../revocation/feed.js';
 import { consentPolicy } from './consent-policy.js';
 import { authenticationClaims } from './authentication-claims.js';
+import { ACR_MFA, ACR_ONE_FACTOR } from '../second-factors/policy.js';
 import type { Logger } from '../observability/logger.js';
 import { metadataDocumentSettings } from '../clients/metadata-documents.js';
 import type { ClientUsage } from '../clients/usage.js';
@@ -103,7 +104,9 @@ export function providerConfiguration(deps: ProviderDeps): Configuration {
     responseTypes: ['code'],
     pkce: { required: () => true },
     scopes: [...OIDC_SCOPES],
-    claims: { openid: ['sub'], profile: ['preferred_username'] },
+    // how the person signed in (auth_time, acr, amr: src/second-factors/policy.ts) is in every ID token
+    claims: { openid: ['sub', 'auth_time', 'acr', 'amr'], profile: ['preferred_username'] },
+    acrValues: [ACR_ONE_FACTOR, ACR_MFA],
     findAccount: findAccount(store, deps.accountGate),
     jwks: { keys: engineSigningKeys(jwks.keys) } as Configuration['jwks'],
     cookies: {

@@ -69,7 +69,7 @@ export class FactorCheck {
     const used = matchRecoveryCode(factors.recoveryCodes, input);
     if (used !== -1) {
       await this.save(account, { ...factors, recoveryCodes: factors.recoveryCodes.filter((_, i) => i !== used) });
-      return this.#passed(ctx, account, attempt, 'recovery_code', where, { recoveryCodesLeft: factors.recoveryCodes.length - 1 });
+      return this.#passed(ctx, account, attempt, 'recovery_code', where, { recoveryLeft: factors.recoveryCodes.length - 1 });
     }
     return this.#failed(ctx, account, where, factors.totp ? 'wrong_code' : 'no_totp');
   }

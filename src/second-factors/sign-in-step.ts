@@ -253,7 +253,7 @@ export function secondFactorStep(deps: SecondFactorStepDeps): SecondFactorStep {
         await check.save(account, { ...factors, totp: { secret: record.enrolSecret, enrolledAt: Date.now(), lastUsedStep: result.step }, recoveryCodes: hashes });
         if (!(await pending.replace(key, { ...record, enrolSecret: undefined, enrolled: true } as Pending))) throw expired();
         log.info({ requestId: ctx.state.requestId, event: 'second_factor.enrolled', accountId: account.id, method: 'totp', context: record.purpose }, 'second factor enrolled');
-        audit.record({ event: 'second_factor.enrolled', outcome: 'success', actor: account.id, ...requestFacts(ctx), details: { method: 'totp', context: record.purpose, recoveryCodes: codes.length } });
+        audit.record({ event: 'second_factor.enrolled', outcome: 'success', actor: account.id, ...requestFacts(ctx), details: { method: 'totp', context: record.purpose, issuedRecovery: codes.length } });
         return page(ctx, interaction, record, account, { state: 'recovery-codes', codes, continueAction: `${pagePath(interaction.uid)}/continue` });
       }
       const result = await check.code(ctx, account, input.code, record.purpose);
