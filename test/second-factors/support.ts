@@ -15,9 +15,9 @@ import { authorizationRequest, type AuthorizationRequest } from '../helpers/flow
 import { client, jwt } from '../helpers/rp.js';
 import type { TestServer } from '../helpers/server.js';
 
-/** The current code of `secret`, as an authenticator app shows it. */
-export function codeOf(secret: string): Promise<string> {
-  return generate({ secret });
+/** The current code of `secret`, as an authenticator app shows it; `stepsAhead` 1 is the next one (a clock a little fast). */
+export function codeOf(secret: string, stepsAhead = 0): Promise<string> {
+  return generate({ secret, epoch: Math.floor(Date.now() / 1000) + 30 * stepsAhead });
 }
 
 /** A 6-digit code that is not the current one for `secret`. */
