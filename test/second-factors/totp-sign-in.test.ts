@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { ACR_MFA, ACR_ONE_FACTOR } from '../../src/second-factors/policy.js';
 import { readSecondFactors } from '../../src/accounts/second-factors.js';
+import { SECRET } from '../helpers/fixtures.js';
 import { auditRecords, Browser, codeOf, consentAndRedeem, enrolTotp, findForm, isSecondFactorPage, REDIRECT, signIn, wrongCodeOf } from './support.js';
 
 describe('TOTP at sign-in', { timeout: 120_000 }, () => {
@@ -48,12 +49,22 @@ describe('TOTP at sign-in', { timeout: 120_000 }, () => {
 
     const consent = await browser.submit(codeForm(wrong), { code: await codeOf(secret) }, undefined, REDIRECT);
     assert.ok(consent.forms.some((f) => f.action.endsWith('/confirm')), 'on to consent');
-    const { access, id } = await consentAndRedeem(browser, consent, request);
+    const { access, id, tokens } = await consentAndRedeem(browser, consent, request);
     assert.deepEqual(id?.amr, ['pwd', 'otp', 'mfa']);
     assert.equal(id?.acr, ACR_MFA);
     assert.deepEqual(access.amr, ['pwd', 'otp', 'mfa']);
     assert.equal(access.acr, ACR_MFA);
     assert.equal(typeof access.auth_time, 'number');
+    // the MCP server that introspects instead of verifying sees the same
+    const res = await fetch(t.url('/token/introspection'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`notes-server:${SECRET}`).toString('base64')}` },
+      body: new URLSearchParams({ token: tokens.access_token }),
+    });
+    const introspected = (await res.json()) as Record<string, unknown>;
+    assert.equal(introspected.active, true);
+    assert.deepEqual(introspected.amr, ['pwd', 'otp', 'mfa']);
+    assert.equal(introspected.acr, ACR_MFA);
     const after = await auditRecords(t);
     assert.ok(after.records.some((r) => r.event === 'second_factor.verified' && r.actor === aliceId && r.details?.method === 'totp'));
     assert.ok(!after.text.includes(secret), 'the audit never holds the secret');
