@@ -111,7 +111,7 @@ describe('second factors in headless Chromium', { timeout: 180_000 }, () => {
     assert.ok(!text.includes(secret), 'the audit never holds the secret');
   });
 
-  test('a passkey: added on the account page with a virtual authenticator, then the second factor at sign-in', async () => {
+  test('a passkey: added on the account page with a virtual authenticator, the second factor at sign-in, confirms it is you on the account page, removed', async () => {
     const { context, page, csp } = await fresh();
     try {
       const cdp = await context.newCDPSession(page);
@@ -141,6 +141,22 @@ describe('second factors in headless Chromium', { timeout: 180_000 }, () => {
       assert.deepEqual(csp, [], 'no CSP violation');
       const after = readSecondFactors((await t.server.store.accounts.findByUsername('bob'))!);
       assert.ok(after.state === 'ok' && after.factors.passkeys[0]!.counter >= stored.factors.passkeys[0]!.counter);
+
+      // a session with the password only (signed in while bob had no factor): the passkey
+      // confirms it is him on the account page before it may be removed
+      await context.clearCookies();
+      const saved = (await t.server.store.accounts.findByUsername('bob'))!.secondFactors!;
+      await t.server.store.accounts.update('bob', { secondFactors: '' });
+      await allow(page, await signIn(page, 'bob'));
+      await t.server.store.accounts.update('bob', { secondFactors: saved });
+      await page.goto(t.url('/account/security'));
+      assert.equal(await page.locator('button:text("Remove Laptop <b>")').count(), 0, 'no removal before confirming');
+      await Promise.all([page.waitForNavigation(), page.click('.verify button:text("Use a passkey")')]);
+      assert.match((await page.textContent('main')) ?? '', /Verified/);
+      await Promise.all([page.waitForNavigation(), page.click('button:text("Remove Laptop <b>")')]);
+      assert.match((await page.textContent('main')) ?? '', /passkey was removed/);
+      assert.equal((await t.server.store.accounts.findByUsername('bob'))!.secondFactors, undefined, 'no factor left: the recovery codes went too');
+      assert.deepEqual(csp, [], 'no CSP violation');
     } finally {
       await context.close();
     }
