@@ -172,6 +172,8 @@ export type SecondFactorPage = {
   csrf: string;
   abortAction: string;
   error?: string;
+  /** step-up: go on without the dangerous scopes (POST, CSRF) */
+  skipAction?: string;
 } & (
   | { state: 'verify'; action: string; totp: boolean; passkey?: { optionsAction: string; action: string } }
   | { state: 'enrol'; action: string; secret: string; uri: string }

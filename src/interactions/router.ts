@@ -146,7 +146,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
   }
 
   connections.routes(router, { details, renderLogin, form });
-  secondFactors.routes(router, { details, form, grantConsent });
+  secondFactors.routes(router, { details, form, grantConsent, dangerousTicked });
 
   router.get('/:uid', async (ctx) => {
     const interaction = await details(ctx);
@@ -274,12 +274,16 @@ export function interactionRouter(deps: InteractionDeps): Router {
     const account = accountId ? await accounts.findById(accountId) : undefined;
     if (!account) throw expired();
     // a ticked dangerous scope may need the second factor first (step-up); the decision waits for it
-    const dangerous = requestedResources(resources, String(interaction.params.client_id), interaction.params.resource, interaction.params.scope).some(
-      ({ resource }, i) => Object.entries(resource.scopes).some(([name, scope]) => scope.dangerous && ticked.has(`${i}:${name}`)),
-    );
-    if (dangerous && (await secondFactors.stepUp(ctx, interaction, account, ticked))) return;
+    if (dangerousTicked(interaction, ticked).length && (await secondFactors.stepUp(ctx, interaction, account, ticked))) return;
     await grantConsent(ctx, interaction, ticked);
   });
+
+  /** The ticked checkbox values (`<resource index>:<scope>`) that are dangerous scopes. */
+  function dangerousTicked(interaction: { params: Record<string, unknown> }, ticked: Set<string>): string[] {
+    return requestedResources(resources, String(interaction.params.client_id), interaction.params.resource, interaction.params.scope).flatMap(({ resource }, i) =>
+      Object.entries(resource.scopes).flatMap(([name, scope]) => (scope.dangerous && ticked.has(`${i}:${name}`) ? [`${i}:${name}`] : [])),
+    );
+  }
 
   /** Grants what `ticked` allows and finishes the consent prompt (with `login` after a step-up). */
   async function grantConsent(

@@ -7,6 +7,7 @@
  *   POST /interaction/:uid/second-factor/continue          → after the recovery codes of an enrolment were shown
  *   POST /interaction/:uid/second-factor/passkey/options   → WebAuthn request options (JSON); the challenge is kept here
  *   POST /interaction/:uid/second-factor/passkey           → the passkey's answer
+ *   POST /interaction/:uid/second-factor/skip              → step-up declined: the consent without its dangerous scopes
  *
  * Who passed the first factor is kept server-side in a short-lived record (the store's
  * `SecondFactorPending`), never in the browser: the browser holds only the record's random key
@@ -65,7 +66,9 @@ export interface StepHelpers {
   details(ctx: Context): Promise<Interaction>;
   form<T extends z.ZodTypeAny>(ctx: Context, schema: T, purpose: string): Promise<z.infer<T>>;
   /** grants the consent for `ticked` checkbox values, finishing with `login` too */
-  grantConsent(ctx: Context, interaction: Interaction, ticked: Set<string>, login: { accountId: string; amr: string[]; acr: string }): Promise<void>;
+  grantConsent(ctx: Context, interaction: Interaction, ticked: Set<string>, login?: { accountId: string; amr: string[]; acr: string }): Promise<void>;
+  /** the ticked values that are dangerous scopes */
+  dangerousTicked(interaction: Interaction, ticked: Set<string>): string[];
 }
 
 export interface SecondFactorStepDeps {
@@ -170,7 +173,7 @@ export function secondFactorStep(deps: SecondFactorStepDeps): SecondFactorStep {
     return true;
   }
 
-  function routes(router: Router, { details, form, grantConsent }: StepHelpers) {
+  function routes(router: Router, { details, form, grantConsent, dangerousTicked }: StepHelpers) {
     /** The interaction, checked to be at the prompt the pending step is for. */
     async function load(ctx: Context) {
       const interaction = await details(ctx);
@@ -204,11 +207,13 @@ export function secondFactorStep(deps: SecondFactorStepDeps): SecondFactorStep {
     async function ask(ctx: Context, interaction: Interaction, record: Pending, account: AccountRecord, error?: string, status = 200) {
       const action = pagePath(interaction.uid);
       if (record.enrolSecret) {
-        return page(ctx, interaction, record, account, { state: 'enrol', action, secret: record.enrolSecret, uri: totpUri(policy.totpIssuer, account.username, record.enrolSecret), ...(error ? { error } : {}) }, status);
+        const skipAction = record.purpose === 'step-up' ? { skipAction: `${action}/skip` } : {};
+        return page(ctx, interaction, record, account, { state: 'enrol', action, ...skipAction, secret: record.enrolSecret, uri: totpUri(policy.totpIssuer, account.username, record.enrolSecret), ...(error ? { error } : {}) }, status);
       }
       const factors = check.factorsOf(ctx, account);
       const passkey = policy.passkeys && factors.passkeys.length > 0 ? { optionsAction: `${action}/passkey/options`, action: `${action}/passkey` } : undefined;
-      return page(ctx, interaction, record, account, { state: 'verify', action, totp: factors.totp !== undefined, ...(passkey ? { passkey } : {}), ...(error ? { error } : {}) }, status);
+      const skipAction = record.purpose === 'step-up' ? { skipAction: `${action}/skip` } : {};
+      return page(ctx, interaction, record, account, { state: 'verify', action, totp: factors.totp !== undefined, ...skipAction, ...(passkey ? { passkey } : {}), ...(error ? { error } : {}) }, status);
     }
 
     function tooMany(ctx: Context, refused: Refusal) {
@@ -267,6 +272,18 @@ export function secondFactorStep(deps: SecondFactorStepDeps): SecondFactorStep {
       await form(ctx, csrfOnly, `interaction:${interaction.uid}`);
       if (!record.enrolled) throw expired();
       await passed(ctx, interaction, key, account, 'otp');
+    });
+
+    router.post('/:uid/second-factor/skip', async (ctx) => {
+      const { interaction, key, record, account } = await load(ctx);
+      await form(ctx, csrfOnly, `interaction:${interaction.uid}`);
+      if (record.purpose !== 'step-up' || !(await pending.take(key))) throw expired();
+      forget(ctx);
+      const ticked = new Set(record.scopes ?? []);
+      const dangerous = dangerousTicked(interaction, ticked);
+      log.info({ requestId: ctx.state.requestId, event: 'second_factor.declined', accountId: account.id, scopes: dangerous }, 'step-up declined: dangerous scopes left out');
+      for (const value of dangerous) ticked.delete(value);
+      await grantConsent(ctx, interaction, ticked);
     });
 
     router.post('/:uid/second-factor/passkey/options', async (ctx) => {

@@ -61,6 +61,12 @@ describe('step-up for dangerous scopes', { timeout: 120_000 }, () => {
       assert.ok(!grant?.getResourceScope(NOTES).includes('notes:delete'), 'no grant holds notes:delete');
     }
 
+    // ticked, then declined: the consent goes on without the dangerous scope
+    ({ request, page } = await consentPage(t, browser));
+    step = await browser.submit(findForm(page, '/confirm'), { scope: READ_AND_DELETE }, undefined, REDIRECT);
+    done = await browser.submit(findForm(step, '/second-factor/skip'), {}, undefined, REDIRECT);
+    assert.equal(String((await redeem(done, request)).access.scope), 'notes:read', 'declined: only the safe scope');
+
     // ticked, and the code given: granted, and the session now has the second factor
     ({ request, page } = await consentPage(t, browser));
     step = await browser.submit(findForm(page, '/confirm'), { scope: READ_AND_DELETE }, undefined, REDIRECT);

@@ -176,6 +176,7 @@ function samples(formPostAction: string): Record<string, Sample> {
         csrf: 'csrf-token-2fa',
         abortAction: '/submit/abort',
         action: '/submit/second-factor',
+        skipAction: '/submit/skip',
         secret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP',
         uri: `otpauth://totp/mcp-authz:${encodeURIComponent(XSS_ATTR)}?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=mcp-authz`,
       },
