@@ -27,8 +27,17 @@ export function withSecondFactor(amr: readonly string[], kind: 'otp' | 'hwk'): s
   return [...new Set([...amr, kind, 'mfa'])];
 }
 
-/** Whether policy makes this sign-in need a second factor, whether or not one is enrolled. */
-export function policyRequires(config: SecondFactorConfig, account: Pick<AccountRecord, 'roles'>, clientId: unknown): boolean {
+/** The authorization request's `acr_values` name {@link ACR_MFA}: the client asks for a second factor. */
+export function asksForMfa(acrValues: unknown): boolean {
+  return typeof acrValues === 'string' && acrValues.split(' ').includes(ACR_MFA);
+}
+
+/**
+ * Whether this sign-in needs a second factor, whether or not one is enrolled: the person's
+ * role or the client is in the policy, or the request's `acr_values` asks for {@link ACR_MFA}.
+ */
+export function policyRequires(config: SecondFactorConfig, account: Pick<AccountRecord, 'roles'>, params: { client_id?: unknown; acr_values?: unknown }): boolean {
   if (account.roles.some((role) => config.requireForRoles.includes(role))) return true;
-  return typeof clientId === 'string' && config.requireForClients.includes(clientId);
+  if (asksForMfa(params.acr_values)) return true;
+  return typeof params.client_id === 'string' && config.requireForClients.includes(params.client_id);
 }

@@ -142,7 +142,7 @@ export function secondFactorStep(deps: SecondFactorStepDeps): SecondFactorStep {
   const gate: SecondFactorGate = async (ctx, interaction, login, next) => {
     if (hasSecondFactorAmr(login.amr)) return next(ctx, interaction, login);
     const factors = check.factorsOf(ctx, login.account);
-    const required = policyRequires(policy, login.account, interaction.params.client_id);
+    const required = policyRequires(policy, login.account, interaction.params);
     if (!hasFactor(factors) && !required) return next(ctx, interaction, login);
     const { method, connection, amr } = login;
     log.info({ requestId: ctx.state.requestId, event: 'second_factor.asked', accountId: login.account.id, enrol: !hasFactor(factors) }, 'second factor asked at sign-in');

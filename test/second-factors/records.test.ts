@@ -52,7 +52,7 @@ describe('second-factor records', { timeout: 30_000 }, () => {
     assert.equal(hashRecoveryCode(codes[0]!), hashes[0]);
   });
 
-  test('amr and acr: otp/hwk/mfa count as a second factor; policy by role and client', () => {
+  test('amr and acr: otp/hwk/mfa count as a second factor; policy by role, client and acr_values', () => {
     assert.equal(hasSecondFactorAmr(['pwd']), false);
     assert.equal(hasSecondFactorAmr(['pwd', 'otp']), true);
     assert.equal(hasSecondFactorAmr(['fed', 'mfa']), true);
@@ -61,8 +61,10 @@ describe('second-factor records', { timeout: 30_000 }, () => {
     assert.equal(acrFor(['pwd']), ACR_ONE_FACTOR);
     assert.equal(acrFor(['pwd', 'otp', 'mfa']), ACR_MFA);
     const policy = { requireForRoles: ['admin'], requireForClients: ['ops-console'], dangerousScopes: 'if-enrolled' as const, totpIssuer: 'x', passkeys: true };
-    assert.equal(policyRequires(policy, { roles: ['admin'] }, 'web-app'), true);
-    assert.equal(policyRequires(policy, { roles: [] }, 'ops-console'), true);
-    assert.equal(policyRequires(policy, { roles: ['editor'] }, 'web-app'), false);
+    assert.equal(policyRequires(policy, { roles: ['admin'] }, { client_id: 'web-app' }), true);
+    assert.equal(policyRequires(policy, { roles: [] }, { client_id: 'ops-console' }), true);
+    assert.equal(policyRequires(policy, { roles: [] }, { client_id: 'web-app', acr_values: `${ACR_ONE_FACTOR} ${ACR_MFA}` }), true);
+    assert.equal(policyRequires(policy, { roles: [] }, { client_id: 'web-app', acr_values: ACR_ONE_FACTOR }), false);
+    assert.equal(policyRequires(policy, { roles: ['editor'] }, { client_id: 'web-app' }), false);
   });
 });

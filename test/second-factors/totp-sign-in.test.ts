@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { ACR_MFA, ACR_ONE_FACTOR } from '../../src/second-factors/policy.js';
 import { readSecondFactors } from '../../src/accounts/second-factors.js';
-import { SECRET } from '../helpers/fixtures.js';
+import { NOTES, PASSWORD, SECRET } from '../helpers/fixtures.js';
+import { authorizationRequest } from '../helpers/flows.js';
 import { auditRecords, Browser, codeOf, consentAndRedeem, enrolTotp, findForm, isSecondFactorPage, REDIRECT, signIn, wrongCodeOf } from './support.js';
 
 describe('TOTP at sign-in', { timeout: 120_000 }, () => {
@@ -18,7 +19,7 @@ describe('TOTP at sign-in', { timeout: 120_000 }, () => {
   before(async () => {
     t = await startServer({
       store: 'sqlite',
-      users: { alice: [], bob: [], carol: [], dave: ['admin'], erin: [], frank: [], gina: [] },
+      users: { alice: [], bob: [], carol: [], dave: ['admin'], erin: [], frank: [], gina: [], kim: [] },
       config: {
         audit: { sink: 'file' },
         secondFactor: { requireForRoles: ['admin'], requireForClients: ['confidential-web'] },
@@ -174,6 +175,29 @@ describe('TOTP at sign-in', { timeout: 120_000 }, () => {
     const plain = new Browser();
     const other = await signIn(t, plain, { username: 'erin' });
     assert.ok(!isSecondFactorPage(other.page), 'web-app does not');
+  });
+
+  test('acr_values naming urn:mcp-authz:acr:mfa: a session without a second factor signs in again, and one is required', async () => {
+    const browser = new Browser();
+    const plain = await signIn(t, browser, { username: 'kim' });
+    assert.equal((await consentAndRedeem(browser, plain.page, plain.request)).id?.acr, ACR_ONE_FACTOR);
+
+    const request = await authorizationRequest(t, 'web-app', { scope: 'openid notes:read', resource: NOTES, acr_values: ACR_MFA });
+    let page = await browser.go(request.url, {}, REDIRECT);
+    assert.ok(page.forms.some((f) => f.action.endsWith('/login')), 'signed in with the password only: the login page again');
+    page = await browser.submit(findForm(page, '/login'), { username: 'kim', password: PASSWORD }, undefined, REDIRECT);
+    const secret = /<code class="totp-secret">([A-Z2-7]+)<\/code>/.exec(page.html)?.[1];
+    assert.ok(secret, 'no factor yet: enrol one');
+    page = await browser.submit(codeForm(page), { code: await codeOf(secret) }, undefined, REDIRECT);
+    page = await browser.submit(findForm(page, '/second-factor/continue'), {}, undefined, REDIRECT);
+    const { id, access } = await consentAndRedeem(browser, page, request);
+    assert.equal(id?.acr, ACR_MFA);
+    assert.equal(access.acr, ACR_MFA);
+
+    // the session has it now: the same request needs no new sign-in
+    const again = await authorizationRequest(t, 'web-app', { scope: 'openid notes:read', resource: NOTES, acr_values: ACR_MFA });
+    const done = await browser.go(again.url, {}, REDIRECT);
+    assert.ok(!done.forms.some((f) => f.action.endsWith('/login')), 'no login page');
   });
 
   test('wrong codes are limited like passwords: after five, even the right code gets a 429 page', async () => {
