@@ -283,7 +283,7 @@ export const secondFactorSchema = z
   .strict()
   .default({ requireForRoles: [], requireForClients: [], dangerousScopes: 'if-enrolled', totpIssuer: 'mcp-authz', passkeys: true })
   .describe(
-    'Second factors at sign-in and for consents to dangerous scopes: TOTP authenticator apps, passkeys (WebAuthn; the issuer\'s host is the relying party) and recovery codes, which people manage on their sign-in security page (`/account/security`). A person with a factor is always asked for it after the first factor, unless an upstream connection already reported one (`amr` `mfa`, `otp` or `hwk`). ID tokens and JWT access tokens carry `amr` and `acr`: `urn:mcp-authz:acr:mfa` after a second factor, else `urn:mcp-authz:acr:pwd`.',
+    'Second factors at sign-in and for consents to dangerous scopes: TOTP authenticator apps, passkeys (WebAuthn; the issuer\'s host is the relying party) and recovery codes, which people manage on their sign-in security page (`/account/security`). A person with a factor is always asked for it after the first factor, unless an upstream connection already reported one (`amr` `mfa`, `otp` or `hwk`). ID tokens and JWT access tokens carry `amr` and `acr`: `urn:mcp-authz:acr:mfa` after a second factor, else `urn:mcp-authz:acr:pwd`; a client that sends `acr_values=urn:mcp-authz:acr:mfa` gets a sign-in with a second factor.',
   );
 
 export type ConnectionConfig = z.output<typeof connectionSchema>;
