@@ -51,7 +51,11 @@ import { interactionRouter } from './interactions/router.js';
 import { providerPages } from './interactions/provider-pages.js';
 import { connectedAppsRouter } from './interactions/connected-apps.js';
 import { connectionSignIn } from './interactions/connection-sign-in.js';
-import { loginFinisher } from './interactions/finish-login.js';
+import { loginCompleter, loginFinisher } from './interactions/finish-login.js';
+import { FactorCheck } from './second-factors/check.js';
+import { RelyingParty } from './second-factors/passkeys.js';
+import { secondFactorStep } from './second-factors/sign-in-step.js';
+import { accountSecurityRouter } from './second-factors/account-security.js';
 import { ConnectionRegistry } from './connections/registry.js';
 import { connectionGate, revokeDisabledConnections } from './connections/gate.js';
 import { connectionsRouter } from './connections/router.js';
@@ -155,9 +159,14 @@ export async function createServer(config: Config, options: ServerOptions = {}):
 
     const accounts = createAccountService(store.accounts);
     const trusted = trustedBrowsers({ secureCookies: secure, path: basePath || '/' });
-    const finishLogin = loginFinisher({ holder, audit: auditLog, log });
+    // second factors: at sign-in, before dangerous scopes, and on the account page
+    const rp = new RelyingParty(config.issuer, config.secondFactor.totpIssuer);
+    const factorCheck = new FactorCheck({ store, limits, audit: auditLog, log, rp });
+    const secondFactors = secondFactorStep({ config, store, holder, render, csrf, log, audit: auditLog, basePath, check: factorCheck, rp, complete: loginCompleter({ holder, audit: auditLog, log }) });
+    const finishLogin = loginFinisher({ holder, audit: auditLog, log, secondFactor: secondFactors.gate });
     const signIn = connectionSignIn({ config, holder, registry: connections, accounts: store.accounts, render, log, basePath, limits, audit: auditLog, finishLogin });
-    const router = interactionRouter({ config, holder, resources, accounts, render, csrf, log, basePath, limits, trusted, audit: auditLog, connections: signIn, finishLogin });
+    const router = interactionRouter({ config, holder, resources, accounts, render, csrf, log, basePath, limits, trusted, audit: auditLog, connections: signIn, finishLogin, secondFactors });
+    const security = accountSecurityRouter({ config, store, csrf, log, audit: auditLog, render, basePath, check: factorCheck, rp });
     const upstream = connectionsRouter(connections, signIn.complete, basePath);
     const apps = connectedAppsRouter({ config, store, holder, resources, csrf, publisher, log, basePath, render, audit: auditLog });
     // started without a config file: the demo's pages
@@ -196,6 +205,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     app.use(router.allowedMethods());
     app.use(apps.routes());
     app.use(apps.allowedMethods());
+    app.use(security.routes());
+    app.use(security.allowedMethods());
     app.use(upstream.routes());
     app.use(upstream.allowedMethods());
     for (const demoRouter of demo?.routers ?? []) {

@@ -6,6 +6,7 @@
  *   user remove NAME                  delete an account
  *   user passwd NAME                  set a new password
  *   user roles NAME --role ROLE ...   replace the roles
+ *   user reset-second-factors NAME    remove every second factor (TOTP, passkeys, recovery codes)
  *
  * Passwords come from standard input only (see ./read-secret.ts), never from argv, and
  * are never printed, nor are their hashes.
@@ -32,6 +33,8 @@ export const USER_USAGE = `usage:
   mcp-authz user remove NAME                  delete an account
   mcp-authz user passwd NAME                  set a new password, read from stdin
   mcp-authz user roles NAME --role ROLE ...   replace the account's roles
+  mcp-authz user reset-second-factors NAME    remove the account's second factors (a lost device,
+                                              or a record that needs attention); the person enrols again
 `;
 
 /** What each subcommand accepts: its positional arguments and its flags. */
@@ -41,6 +44,7 @@ const SUBCOMMANDS: Record<string, { args: string[]; flags: string[] }> = {
   remove: { args: ['NAME'], flags: [] },
   passwd: { args: ['NAME'], flags: [] },
   roles: { args: ['NAME'], flags: ['role'] },
+  'reset-second-factors': { args: ['NAME'], flags: [] },
 };
 
 interface Context {
@@ -57,6 +61,7 @@ const EVENTS: Record<string, AuditEvent['event']> = {
   remove: 'admin.user_removed',
   passwd: 'admin.user_password_changed',
   roles: 'admin.user_roles_changed',
+  'reset-second-factors': 'second_factor.removed',
 };
 
 /** Records an operator's action on an account (never the password). */
@@ -88,6 +93,8 @@ export async function runUserCommand(commandLine: CommandLine, store: Store, io:
         return await remove(ctx, username(name));
       case 'passwd':
         return await passwd(ctx, username(name));
+      case 'reset-second-factors':
+        return await resetSecondFactors(ctx, username(name));
       default:
         if (roles.length === 0) throw new UsageError('user roles needs at least one --role');
         return await setRoles(ctx, username(name), roleList(roles));
@@ -193,6 +200,16 @@ async function remove({ store, accounts, revocations, io }: Context, name: strin
   const revoked = await revokeAllForAccount(store, revocations, account.id);
   recordAdmin(io, 'admin.user_removed', 'success', { username: name, accountId: account.id, grantIds: revoked });
   io.stdout.write(`removed user ${name}; their access tokens and ${revoked.length} grant${revoked.length === 1 ? '' : 's'} are revoked\n`);
+  return 0;
+}
+
+async function resetSecondFactors({ accounts, store, io }: Context, name: string): Promise<number> {
+  const account = await accounts.findByUsername(name);
+  if (!account) throw new AccountNotFoundError(name);
+  await store.accounts.update(name, { secondFactors: '' });
+  recordAdmin(io, 'second_factor.removed', 'success', { username: name, accountId: account.id, method: 'all', by: 'operator' });
+  io.stdout.write(`second factors of user ${name} removed${account.secondFactors ? '' : ' (there were none)'}
+`);
   return 0;
 }
 

@@ -295,12 +295,14 @@ export const secondFactorSchema = z
       .describe(
         'Step-up: a consent that grants a `dangerous` scope asks for the second factor when the session has none — `if-enrolled` (default) when the person has one, `always` (people without one must enrol first), or `off`.',
       ),
-    totpIssuer: z.string().min(1).max(64).default('mcp-authz').describe('The name authenticator apps show next to the account.'),
-    passkeys: z.boolean().default(true).describe('Offer passkeys (WebAuthn) as a second factor.'),
+    totpIssuer: z.string().min(1).max(64).default('mcp-authz').describe('The name authenticator apps show next to the account (and the passkey relying party\'s name).'),
+    passkeys: z.boolean().default(true).describe('Offer passkeys (WebAuthn) as a second factor. WebAuthn needs the issuer on a domain name (not an IP address) over https, or `localhost`.'),
   })
   .strict()
   .default({ requireForRoles: [], requireForClients: [], dangerousScopes: 'if-enrolled', totpIssuer: 'mcp-authz', passkeys: true })
-  .describe('Second factors for local sign-in and for consents to dangerous scopes: TOTP authenticator apps, passkeys and recovery codes, enrolled on the account page (`/account`).');
+  .describe(
+    'Second factors at sign-in and for consents to dangerous scopes: TOTP authenticator apps, passkeys (WebAuthn; the issuer\'s host is the relying party) and recovery codes, which people manage on their sign-in security page (`/account/security`). A person with a factor is always asked for it after the first factor, unless an upstream connection already reported one (`amr` `mfa`, `otp` or `hwk`). ID tokens and JWT access tokens carry `amr` and `acr`: `urn:mcp-authz:acr:mfa` after a second factor, else `urn:mcp-authz:acr:pwd`; a client that sends `acr_values=urn:mcp-authz:acr:mfa` gets a sign-in with a second factor.',
+  );
 
 export type ConnectionConfig = z.output<typeof connectionSchema>;
 export type OidcConnectionConfig = z.output<typeof oidcConnectionSchema>;

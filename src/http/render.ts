@@ -159,6 +159,66 @@ export type ConnectedAppsPage =
       revokeAllAction: string;
     };
 
+/**
+ * The second-factor step of a sign-in (src/second-factors/sign-in-step.ts): enter a code or use
+ * a passkey, or enrol an authenticator app when policy requires one, then the recovery codes once.
+ */
+export type SecondFactorPage = {
+  title: string;
+  /** why it is asked: signing in, or a consent to a sensitive permission */
+  reason: 'sign-in' | 'step-up';
+  client: ClientView;
+  account: { username: string };
+  csrf: string;
+  abortAction: string;
+  error?: string;
+  /** step-up: go on without the dangerous scopes (POST, CSRF) */
+  skipAction?: string;
+} & (
+  | { state: 'verify'; action: string; totp: boolean; passkey?: { optionsAction: string; action: string } }
+  | { state: 'enrol'; action: string; secret: string; uri: string }
+  | { state: 'recovery-codes'; codes: string[]; continueAction: string }
+);
+
+/** A passkey as the account page lists it. */
+export interface PasskeyView {
+  id: string;
+  name: string;
+  createdAt: Moment;
+}
+
+/** The account's second factors (src/second-factors/account-security.ts). */
+export type AccountSecurityPage =
+  | { title: string; state: 'not-signed-in' }
+  | {
+      title: string;
+      state: 'overview';
+      account: { username: string };
+      csrf: string;
+      notice?: string;
+      error?: string;
+      /** this session had a second factor (or just verified one): factors may be changed */
+      fresh: boolean;
+      totp?: { enrolledAt: Moment };
+      passkeys: PasskeyView[];
+      recoveryCodesLeft: number;
+      /** passkeys are offered (config.secondFactor.passkeys) */
+      passkeysOffered: boolean;
+      actions: {
+        totpSetup: string;
+        totpRemove: string;
+        recoveryCodes: string;
+        passkeyOptions: string;
+        passkeyAdd: string;
+        passkeyRemove: string;
+        verify: string;
+        verifyPasskeyOptions: string;
+        verifyPasskey: string;
+      };
+    }
+  | { title: string; state: 'totp-setup'; account: { username: string }; csrf: string; action: string; secret: string; uri: string; backHref: string; error?: string }
+  | { title: string; state: 'recovery-codes'; account: { username: string }; codes: string[]; backHref: string };
+
 /** The first account, from the demo's one-time set-up link (src/demo/setup.ts). */
 export type SetupPage =
   | { title: string; state: 'form'; action: string; csrf: string; token: string; username?: string; error?: string }
@@ -213,6 +273,8 @@ export interface PageData {
   'connected-apps': ConnectedAppsPage;
   setup: SetupPage;
   demo: DemoPage;
+  'second-factor': SecondFactorPage;
+  'account-security': AccountSecurityPage;
 }
 
 export type ViewName = keyof PageData;
@@ -230,6 +292,8 @@ export const VIEW_NAMES: readonly ViewName[] = [
   'connected-apps',
   'setup',
   'demo',
+  'second-factor',
+  'account-security',
 ];
 
 export interface RendererOptions {

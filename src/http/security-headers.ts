@@ -30,6 +30,9 @@ const PERMISSIONS_POLICY = [
   'magnetometer=()',
   'microphone=()',
   'payment=()',
+  // passkeys (WebAuthn) on our own pages only
+  'publickey-credentials-create=(self)',
+  'publickey-credentials-get=(self)',
   'usb=()',
   'interest-cohort=()',
 ].join(', ');

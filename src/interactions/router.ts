@@ -6,6 +6,9 @@
  *   POST /interaction/:uid/login    → check the password, finish the login prompt
  *   POST /interaction/:uid/confirm  → grant the ticked scopes, finish the consent prompt
  *   POST /interaction/:uid/abort    → access_denied back to the client
+ *
+ * A second factor (src/second-factors/sign-in-step.ts) comes between the password and the end
+ * of the login, and between a consent ticking a dangerous scope and its grant (step-up).
  */
 import Router from '@koa/router';
 import type { Context } from 'koa';
@@ -28,6 +31,7 @@ import type { AuditLog } from '../audit/events.js';
 import { requestFacts } from '../audit/request-facts.js';
 import type { ConnectionSignIn, LoginExtra } from './connection-sign-in.js';
 import type { FinishLogin } from './finish-login.js';
+import type { SecondFactorStep } from '../second-factors/sign-in-step.js';
 
 export interface InteractionDeps {
   config: Config;
@@ -46,6 +50,8 @@ export interface InteractionDeps {
   /** sign-in through upstream connections (OIDC, SAML, LDAP) and home-realm discovery */
   connections: ConnectionSignIn;
   finishLogin: FinishLogin;
+  /** the second-factor step at sign-in and before dangerous scopes */
+  secondFactors: SecondFactorStep;
 }
 
 const uidParam = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
@@ -69,7 +75,7 @@ const expired = () =>
   new PageError(400, 'Sign-in expired', 'This sign-in request has expired or was opened in another browser. Go back to the app and start again.');
 
 export function interactionRouter(deps: InteractionDeps): Router {
-  const { config, holder, resources, accounts, render, csrf, log, basePath, limits, audit, trusted, connections, finishLogin } = deps;
+  const { config, holder, resources, accounts, render, csrf, log, basePath, limits, audit, trusted, connections, finishLogin, secondFactors } = deps;
   const router = new Router({ prefix: `${basePath}/interaction` });
   const staticClientIds = new Set(config.clients.map((c) => c.client_id));
 
@@ -140,6 +146,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
   }
 
   connections.routes(router, { details, renderLogin, form });
+  secondFactors.routes(router, { details, form, grantConsent, dangerousTicked });
 
   router.get('/:uid', async (ctx) => {
     const interaction = await details(ctx);
@@ -262,15 +269,37 @@ export function interactionRouter(deps: InteractionDeps): Router {
     const interaction = await details(ctx);
     if (interaction.prompt.name !== 'consent') throw expired();
     const input = await form(ctx, consentForm, `interaction:${interaction.uid}`);
+    const ticked = new Set(input.scope === undefined ? [] : Array.isArray(input.scope) ? input.scope : [input.scope]);
+    const accountId = interaction.session?.accountId;
+    const account = accountId ? await accounts.findById(accountId) : undefined;
+    if (!account) throw expired();
+    // a ticked dangerous scope may need the second factor first (step-up); the decision waits for it
+    if (dangerousTicked(interaction, ticked).length && (await secondFactors.stepUp(ctx, interaction, account, ticked))) return;
+    await grantConsent(ctx, interaction, ticked);
+  });
+
+  /** The ticked checkbox values (`<resource index>:<scope>`) that are dangerous scopes. */
+  function dangerousTicked(interaction: { params: Record<string, unknown> }, ticked: Set<string>): string[] {
+    return requestedResources(resources, String(interaction.params.client_id), interaction.params.resource, interaction.params.scope).flatMap(({ resource }, i) =>
+      Object.entries(resource.scopes).flatMap(([name, scope]) => (scope.dangerous && ticked.has(`${i}:${name}`) ? [`${i}:${name}`] : [])),
+    );
+  }
+
+  /** Grants what `ticked` allows and finishes the consent prompt (with `login` after a step-up). */
+  async function grantConsent(
+    ctx: Context,
+    interaction: Awaited<ReturnType<typeof details>>,
+    ticked: Set<string>,
+    login?: { accountId: string; amr: string[]; acr: string },
+  ): Promise<void> {
     const { provider } = holder;
     const accountId = interaction.session?.accountId;
     const clientId = String(interaction.params.client_id);
-    if (!accountId) throw expired();
+    if (!accountId || (login && login.accountId !== accountId)) throw expired();
 
     const account = await accounts.findById(accountId);
     if (!account) throw expired();
     const requested = requestedResources(resources, clientId, interaction.params.resource, interaction.params.scope);
-    const ticked = new Set(input.scope === undefined ? [] : Array.isArray(input.scope) ? input.scope : [input.scope]);
     const grant = (interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined) ?? new provider.Grant({ accountId, clientId });
 
     // OpenID scopes (sign-in itself) come with the sign-in; resource scopes only as ticked,
@@ -324,8 +353,8 @@ export function interactionRouter(deps: InteractionDeps): Router {
     const grantId = await grant.save();
     log.info({ requestId: ctx.state.requestId, event: 'consent.granted', clientId, accountId, grantId, resources: outcome }, 'consent granted');
     recordDecision(grantId);
-    await finish(ctx, { consent: { grantId } }, true);
-  });
+    await finish(ctx, { ...(login ? { login } : {}), consent: { grantId } }, true);
+  }
 
   router.post('/:uid/abort', async (ctx) => {
     const interaction = await details(ctx);

@@ -17,6 +17,8 @@ import { DEFAULT_ACCESS_TOKEN_TTL } from '../keys/timing.js';
 import { SESSION_COOKIE } from './session-guard.js';
 import { FEED_PATH } from '../revocation/feed.js';
 import { consentPolicy } from './consent-policy.js';
+import { authenticationClaims } from './authentication-claims.js';
+import { ACR_MFA, ACR_ONE_FACTOR } from '../second-factors/policy.js';
 import type { Logger } from '../observability/logger.js';
 import { metadataDocumentSettings } from '../clients/metadata-documents.js';
 import type { ClientUsage } from '../clients/usage.js';
@@ -102,7 +104,9 @@ export function providerConfiguration(deps: ProviderDeps): Configuration {
     responseTypes: ['code'],
     pkce: { required: () => true },
     scopes: [...OIDC_SCOPES],
-    claims: { openid: ['sub'], profile: ['preferred_username'] },
+    // how the person signed in (auth_time, acr, amr: src/second-factors/policy.ts) is in every ID token
+    claims: { openid: ['sub', 'auth_time', 'acr', 'amr'], profile: ['preferred_username'] },
+    acrValues: [ACR_ONE_FACTOR, ACR_MFA],
     findAccount: findAccount(store, deps.accountGate),
     jwks: { keys: engineSigningKeys(jwks.keys) } as Configuration['jwks'],
     cookies: {
@@ -140,8 +144,9 @@ export function providerConfiguration(deps: ProviderDeps): Configuration {
       url: async (_ctx, interaction) => `${basePath}/interaction/${interaction.uid}`,
     },
     renderError: (ctx, out, error) => pages.error(ctx, out, error),
-    // a person's access token names its grant, so verifiers can honour a grant's revocation
-    extraTokenClaims: async (_ctx, token) => (token.kind === 'AccessToken' && token.grantId ? { grant_id: token.grantId } : undefined),
+    // a person's access token names its grant, and how the person signed in (RFC 9068 §2.2.1:
+    // auth_time, acr, amr — src/second-factors/policy.ts), so an MCP server can ask for more
+    extraTokenClaims: async (ctx, token) => (token.kind === 'AccessToken' && token.grantId ? { grant_id: token.grantId, ...authenticationClaims(ctx) } : undefined),
     discovery: { revocation_feed_endpoint: `${config.issuer}${FEED_PATH}` },
     routes: { registration: REGISTRATION_PATH },
     features: {

@@ -5,9 +5,13 @@
  *   access_denied; the consent page then grants them and records them as requested, so the
  *   code and tokens carry them;
  * - a request naming a dangerous scope always asks: remembered consent never grants one.
+ * And one login check: a request whose `acr_values` names {@link ACR_MFA} signs the person in
+ * again unless the session had a second factor (the sign-in then requires one, see
+ * src/second-factors/sign-in-step.ts) — stricter than OpenID's "voluntary", on purpose.
  */
 import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 import type { ResourceRegistry } from './resources.js';
+import { ACR_MFA, asksForMfa } from '../second-factors/policy.js';
 
 const { base, Check } = interactionPolicy;
 
@@ -39,6 +43,14 @@ export function consentPolicy(resources: ResourceRegistry): interactionPolicy.Pr
         if (resource && [...requested].some((scope) => server.scopes.has(scope) && resources.isDangerous(resource, scope))) return Check.REQUEST_PROMPT;
       }
       return Check.NO_NEED_TO_PROMPT;
+    }),
+  );
+  const login = policy.get('login');
+  if (!login) throw new Error('oidc-provider has no login prompt');
+  login.checks.add(
+    new Check('acr_mfa', 'the client asked for a second factor and this session had none', (ctx: KoaContextWithOIDC) => {
+      if (!asksForMfa(ctx.oidc.params?.acr_values)) return Check.NO_NEED_TO_PROMPT;
+      return ctx.oidc.session?.acr === ACR_MFA ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
     }),
   );
   return policy;

@@ -23,6 +23,10 @@ export interface AccessTokenClaims extends JWTPayload {
   client_id: string;
   grant_id?: string;
   scope?: string;
+  /** how the person signed in (RFC 9068 §2.2.1) */
+  acr?: string;
+  amr?: string[];
+  auth_time?: number;
 }
 
 interface OidcState {
@@ -105,7 +109,9 @@ export function jwtAccessTokens(deps: JwtAccessTokenDeps): Middleware {
     ctx.status = 200;
     ctx.body = { active: false };
     if (!claims || !mayIntrospect(client, claims) || !(await isActive(claims))) return;
-    const { iss, sub, aud, client_id: clientId, scope, exp, iat, jti, grant_id: grantId } = claims;
-    ctx.body = { active: true, token_type: 'Bearer', iss, sub, aud, client_id: clientId, scope, exp, iat, jti, ...(grantId ? { grant_id: grantId } : {}) };
+    const { iss, sub, aud, client_id: clientId, scope, exp, iat, jti, grant_id: grantId, acr, amr, auth_time: authTime } = claims;
+    // how the person signed in (src/provider/authentication-claims.ts), for servers that introspect
+    const authentication = { ...(acr === undefined ? {} : { acr }), ...(amr === undefined ? {} : { amr }), ...(authTime === undefined ? {} : { auth_time: authTime }) };
+    ctx.body = { active: true, token_type: 'Bearer', iss, sub, aud, client_id: clientId, scope, exp, iat, jti, ...(grantId ? { grant_id: grantId } : {}), ...authentication };
   };
 }

@@ -43,6 +43,8 @@ export interface StartOptions {
   redisKeyPrefix?: string;
   /** a path for the issuer, e.g. '/tenant' (default: the origin) */
   issuerPath?: string;
+  /** the issuer's host name (default 127.0.0.1; WebAuthn needs a domain such as `localhost`) */
+  issuerHost?: string;
   /** accounts created before the test: username → roles (password: PASSWORD) */
   users?: Record<string, string[]>;
 }
@@ -51,7 +53,7 @@ export async function startServer(options: StartOptions): Promise<TestServer> {
   const http = createHttpServer();
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   const { port } = http.address() as AddressInfo;
-  const issuer = `http://127.0.0.1:${port}${options.issuerPath ?? ''}`;
+  const issuer = `http://${options.issuerHost ?? '127.0.0.1'}:${port}${options.issuerPath ?? ''}`;
   const ownsDir = !options.dataDir;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'mcp-authz-test-'));
 

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeJwt } from 'jose';
+import { generate } from 'otplib';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { Browser, authorize, findForm } from '../helpers/browser-driver.js';
 import { fixtureConfig, NOTES, PASSWORD, REDIRECT, SECRET } from '../helpers/fixtures.js';
@@ -216,6 +217,28 @@ describe('audit completeness', () => {
     collect(opTokens.access_token, opTokens.refresh_token);
     opGrant = String(decodeJwt(opTokens.access_token).grant_id);
     for (let i = 0; i < 100 && !(await t.server.store.grants.get(opGrant)); i++) await sleep(20);
+
+    // 9b. second factors: alice sets up an authenticator app on her sign-in security page, signs
+    //     in elsewhere with a wrong code then the right one, and there removes the app
+    let security = await browser.go(t.url('/account/security/totp'));
+    const totpSecret = /<code class="totp-secret">([A-Z2-7]+)<\/code>/.exec(security.html)?.[1];
+    assert.ok(totpSecret, `a TOTP secret on ${security.url} (${security.status})`);
+    secrets.add(totpSecret);
+    security = await browser.submit(findForm(security, '/account/security/totp'), { code: await generate({ secret: totpSecret }) });
+    for (const [, recoveryCode] of security.html.matchAll(/<li><code>([a-z0-9-]+)<\/code><\/li>/g)) secrets.add(recoveryCode!);
+    const mfaBrowser = new Browser();
+    const mfaRequest = await authorizationRequest(t, 'web-app', { scope: 'notes:read', resource: NOTES });
+    collect(mfaRequest.verifier, mfaRequest.state);
+    let mfaPage = await mfaBrowser.go(mfaRequest.url, {}, REDIRECT);
+    mfaPage = await mfaBrowser.submit(findForm(mfaPage, '/login'), { username: 'alice', password: PASSWORD }, undefined, REDIRECT);
+    const current = await generate({ secret: totpSecret, epoch: Math.floor(Date.now() / 1000) + 30 });
+    mfaPage = await mfaBrowser.submit(findForm(mfaPage, '/second-factor'), { code: String((Number(current) + 1) % 1_000_000).padStart(6, '0') }, undefined, REDIRECT);
+    assert.equal(mfaPage.status, 401, 'a wrong code is refused');
+    mfaPage = await mfaBrowser.submit(findForm(mfaPage, '/second-factor'), { code: current }, undefined, REDIRECT);
+    assert.ok(mfaPage.forms.some((f) => f.action.endsWith('/confirm')), 'the right code signs in');
+    security = await mfaBrowser.go(t.url('/account/security'));
+    security = await mfaBrowser.submit(findForm(security, '/account/security/totp/remove'));
+    assert.match(security.html, /was removed/);
 
     // 10. the rotated refresh token again, after the grace window: theft
     await sleep(Math.max(0, rotatedAt + GRACE * 1000 + 1100 - Date.now()));

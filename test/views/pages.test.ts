@@ -149,6 +149,121 @@ function samples(formPostAction: string): Record<string, Sample> {
         ],
       },
     },
+    'second-factor': {
+      view: 'second-factor',
+      data: {
+        title: 'Second step',
+        state: 'verify',
+        reason: 'sign-in',
+        client: hostileClient,
+        account: { username: XSS_ATTR },
+        csrf: 'csrf-token-2fa',
+        abortAction: '/submit/abort',
+        action: '/submit/second-factor',
+        totp: true,
+        passkey: { optionsAction: '/submit/passkey/options', action: '/submit/passkey' },
+        error: 'That code is not right.',
+      },
+    },
+    'second-factor-enrol': {
+      view: 'second-factor',
+      data: {
+        title: 'Confirm it is you',
+        state: 'enrol',
+        reason: 'step-up',
+        client: hostileClient,
+        account: { username: 'alice' },
+        csrf: 'csrf-token-2fa',
+        abortAction: '/submit/abort',
+        action: '/submit/second-factor',
+        skipAction: '/submit/skip',
+        secret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP',
+        uri: `otpauth://totp/mcp-authz:${encodeURIComponent(XSS_ATTR)}?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=mcp-authz`,
+      },
+    },
+    'second-factor-codes': {
+      view: 'second-factor',
+      data: {
+        title: 'Second step',
+        state: 'recovery-codes',
+        reason: 'sign-in',
+        client: hostileClient,
+        account: { username: 'alice' },
+        csrf: 'csrf-token-2fa',
+        abortAction: '/submit/abort',
+        codes: ['abcd-efgh-jkmn', 'pqrs-tuvw-xyz2', XSS_ATTR],
+        continueAction: '/submit/continue',
+      },
+    },
+    'account-security': {
+      view: 'account-security',
+      data: {
+        title: 'Sign-in security',
+        state: 'overview',
+        account: { username: XSS_NAME },
+        csrf: 'csrf-token-security',
+        notice: 'Your passkey was added.',
+        error: 'That code is not right.',
+        fresh: true,
+        totp: { enrolledAt: { iso: '2026-11-24T12:00:00.000Z', text: '2026-11-24 12:00 UTC' } },
+        passkeys: [{ id: 'cred-1', name: XSS_ATTR, createdAt: { iso: '2026-11-24T12:00:00.000Z', text: '2026-11-24 12:00 UTC' } }],
+        recoveryCodesLeft: 7,
+        passkeysOffered: true,
+        actions: {
+          totpSetup: '/submit/totp',
+          totpRemove: '/submit/totp/remove',
+          recoveryCodes: '/submit/recovery-codes',
+          passkeyOptions: '/submit/passkeys/options',
+          passkeyAdd: '/submit/passkeys',
+          passkeyRemove: '/submit/passkeys/remove',
+          verify: '/submit/verify',
+          verifyPasskeyOptions: '/submit/verify/passkey/options',
+          verifyPasskey: '/submit/verify/passkey',
+        },
+      },
+    },
+    'account-security-verify': {
+      view: 'account-security',
+      data: {
+        title: 'Sign-in security',
+        state: 'overview',
+        account: { username: XSS_ATTR },
+        csrf: 'csrf-token-security',
+        fresh: false,
+        passkeys: [{ id: 'cred-1', name: XSS_NAME, createdAt: { iso: '2026-11-24T12:00:00.000Z', text: '2026-11-24 12:00 UTC' } }],
+        recoveryCodesLeft: 1,
+        passkeysOffered: true,
+        actions: {
+          totpSetup: '/submit/totp',
+          totpRemove: '/submit/totp/remove',
+          recoveryCodes: '/submit/recovery-codes',
+          passkeyOptions: '/submit/passkeys/options',
+          passkeyAdd: '/submit/passkeys',
+          passkeyRemove: '/submit/passkeys/remove',
+          verify: '/submit/verify',
+          verifyPasskeyOptions: '/submit/verify/passkey/options',
+          verifyPasskey: '/submit/verify/passkey',
+        },
+      },
+    },
+    'account-security-setup': {
+      view: 'account-security',
+      data: {
+        title: 'Set up an authenticator app',
+        state: 'totp-setup',
+        account: { username: XSS_NAME },
+        csrf: 'csrf-token-security',
+        action: '/submit/totp',
+        secret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP',
+        uri: 'otpauth://totp/mcp-authz:alice?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=mcp-authz',
+        backHref: '/account/security',
+        error: 'That code is not right.',
+      },
+    },
+    'account-security-codes': {
+      view: 'account-security',
+      data: { title: 'Your recovery codes', state: 'recovery-codes', account: { username: XSS_NAME }, codes: ['abcd-efgh-jkmn', 'pqrs-tuvw-xyz2'], backHref: '/account/security' },
+    },
     'form-post': {
       view: 'form-post',
       data: {
@@ -164,7 +279,25 @@ function samples(formPostAction: string): Record<string, Sample> {
 }
 
 /** Every page that can be loaded in the browser and must not auto-navigate. */
-const STATIC_PAGES = ['login', 'consent', 'device-code', 'device-confirm', 'device-done', 'device-aborted', 'logout', 'logged-out', 'error', 'connected-apps'];
+const STATIC_PAGES = [
+  'login',
+  'consent',
+  'device-code',
+  'device-confirm',
+  'device-done',
+  'device-aborted',
+  'logout',
+  'logged-out',
+  'error',
+  'connected-apps',
+  'second-factor',
+  'second-factor-enrol',
+  'second-factor-codes',
+  'account-security',
+  'account-security-verify',
+  'account-security-setup',
+  'account-security-codes',
+];
 
 async function readBody(ctx: Koa.Context): Promise<string> {
   const chunks: Buffer[] = [];
@@ -461,6 +594,8 @@ describe('security headers', () => {
       assert.equal(res.headers.get('referrer-policy'), 'no-referrer');
       assert.equal(res.headers.get('cross-origin-opener-policy'), 'same-origin');
       assert.match(res.headers.get('permissions-policy') ?? '', /camera=\(\).*geolocation=\(\).*microphone=\(\)/);
+      // passkeys: WebAuthn on our own pages only
+      assert.match(res.headers.get('permissions-policy') ?? '', /publickey-credentials-create=\(self\), publickey-credentials-get=\(self\)/);
       assert.equal(res.headers.get('strict-transport-security'), null);
       const csp = res.headers.get('content-security-policy');
       if (name === 'form-post') {
@@ -477,6 +612,7 @@ describe('security headers', () => {
       assert.doesNotMatch(html, /<style/i, 'no inline style element');
       assert.ok(!html.includes(XSS_NAME), 'raw hostile markup never reaches the HTML');
       assert.equal(html.includes('/static/form-post.js'), name === 'form-post');
+      assert.equal(html.includes('/static/passkeys.js'), ['second-factor', 'account-security', 'account-security-verify'].includes(name), 'the passkey script only where a passkey form is');
     }
   });
 
