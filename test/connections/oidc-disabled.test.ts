@@ -79,6 +79,10 @@ describe('a disabled OIDC connection, after a restart', { timeout: TIMEOUT }, ()
     const audit = auditRecords(t);
     const id = accountIdFor('corp', 'ada');
     assert.ok(audit.some((r) => r.event === 'account.deprovisioned' && r.details?.accountId === id && r.details?.connection === 'corp' && r.details?.reason === 'connection_disabled'));
+    const disabled = audit.filter((r) => r.event === 'connection.disabled');
+    assert.equal(disabled.length, 1, 'one record for the connection');
+    assert.deepEqual([disabled[0]!.actor, disabled[0]!.details?.connection, disabled[0]!.details?.accounts], ['server', 'corp', 1]);
+    assert.ok(Number(disabled[0]!.details?.grantsRevoked) >= 1);
 
     const request = await authorizationRequest(t, 'web-app', { scope: 'notes:read', resource: NOTES });
     const person = new Browser();
