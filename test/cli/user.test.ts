@@ -86,7 +86,7 @@ test('user roles replaces the roles', async () => {
   const roles = await cli(['user', 'roles', 'erin', '--role', 'editor', '--role', 'admin']);
   assert.equal(roles.code, 0, roles.stderr);
   const list = await cli(['user', 'list']);
-  assert.match(list.stdout, /^erin\s+editor,admin\s/m);
+  assert.match(list.stdout, /^erin\s+local\s+editor,admin\s/m);
 });
 
 test('user remove deletes the account', async () => {
