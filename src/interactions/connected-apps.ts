@@ -21,7 +21,7 @@ import type { ResourceRegistry } from '../provider/resources.js';
 import type { RevocationPublisher } from '../revocation/publisher.js';
 import type { AppView, ClientView, ConnectedAppsPage, Moment, Render } from '../http/render.js';
 import type { Csrf } from '../http/csrf.js';
-import { readForm } from '../http/form-body.js';
+import { readCheckedForm } from '../http/checked-form.js';
 import { PageError } from '../http/page-error.js';
 import type { Logger } from '../observability/logger.js';
 import { SESSION_COOKIE } from '../provider/session-guard.js';
@@ -93,14 +93,7 @@ export function connectedAppsRouter(deps: ConnectedAppsDeps): Router {
   const purpose = (who: SignedIn) => `connected-apps:${who.uid}`;
 
   async function form<T extends z.ZodTypeAny>(ctx: Context, who: SignedIn, schema: T): Promise<z.infer<T>> {
-    const raw = await readForm(ctx);
-    // CSRF first: a form without a valid token is refused as such, whatever else it holds
-    if (!csrf.verify(ctx, purpose(who), raw.csrf)) {
-      throw new PageError(403, 'Request blocked', 'This form has expired or did not come from this site. Go back, reload the page and try again.');
-    }
-    const parsed = schema.safeParse(raw);
-    if (!parsed.success) throw new PageError(400, 'Invalid request', 'The form was incomplete or malformed. Go back and try again.');
-    return parsed.data;
+    return readCheckedForm(ctx, csrf, purpose(who), schema);
   }
 
   /** How the app is presented: as on the consent page when the client is still known, else from the client directory. */

@@ -20,7 +20,7 @@ import type { AccountService } from '../accounts/service.js';
 import type { Render } from '../http/render.js';
 import { allowFormAction } from '../http/security-headers.js';
 import type { Csrf } from '../http/csrf.js';
-import { readForm } from '../http/form-body.js';
+import { readCheckedForm } from '../http/checked-form.js';
 import type { Logger } from '../observability/logger.js';
 import { consentChoices, decide } from './consent-choices.js';
 import { clientView, lifetimes, maskUserCode, requestedResources } from './describe.js';
@@ -93,14 +93,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
   }
 
   async function form<T extends z.ZodTypeAny>(ctx: Context, schema: T, purpose: string): Promise<z.infer<T>> {
-    const raw = await readForm(ctx);
-    // CSRF first: a form without a valid token is refused as such, whatever else it holds
-    if (!csrf.verify(ctx, purpose, raw.csrf)) {
-      throw new PageError(403, 'Request blocked', 'This form has expired or did not come from this site. Go back, reload the page and try again.');
-    }
-    const parsed = schema.safeParse(raw);
-    if (!parsed.success) throw new PageError(400, 'Invalid request', 'The form was incomplete or malformed. Go back and try again.');
-    return parsed.data;
+    return readCheckedForm(ctx, csrf, purpose, schema);
   }
 
   /** Removes scopes from what the grant remembers as refused, so they can be granted again. */

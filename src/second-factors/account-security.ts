@@ -28,7 +28,7 @@ import type { AuditLog } from '../audit/events.js';
 import { requestFacts } from '../audit/request-facts.js';
 import type { Config } from '../config/schema.js';
 import type { Csrf } from '../http/csrf.js';
-import { readForm } from '../http/form-body.js';
+import { readCheckedForm } from '../http/checked-form.js';
 import { describeWait, tooManyRequestsPage, type Refusal } from '../http/limits.js';
 import { PageError } from '../http/page-error.js';
 import type { AccountSecurityPage, Moment, Render } from '../http/render.js';
@@ -38,7 +38,7 @@ import type { FactorCheck } from './check.js';
 import { parseCredential, type RelyingParty } from './passkeys.js';
 import { hasSecondFactorAmr } from './policy.js';
 import { newRecoveryCodes } from './recovery-codes.js';
-import { SingleUseRecords } from './single-use.js';
+import { SingleUseRecords } from '../../adapters/single-use-records.js';
 import { newTotpSecret, totpUri } from './totp.js';
 
 export const ACCOUNT_SECURITY_PATH = '/account/security';
@@ -108,13 +108,7 @@ export function accountSecurityRouter(deps: AccountSecurityDeps): Router {
   const purpose = (who: SignedIn) => `account-security:${who.uid}`;
 
   async function form<T extends z.ZodTypeAny>(ctx: Context, who: SignedIn, schema: T): Promise<z.infer<T>> {
-    const raw = await readForm(ctx);
-    if (!csrf.verify(ctx, purpose(who), raw.csrf)) {
-      throw new PageError(403, 'Request blocked', 'This form has expired or did not come from this site. Go back, reload the page and try again.');
-    }
-    const parsed = schema.safeParse(raw);
-    if (!parsed.success) throw new PageError(400, 'Invalid request', 'The form was incomplete or malformed. Go back and try again.');
-    return parsed.data;
+    return readCheckedForm(ctx, csrf, purpose(who), schema);
   }
 
   /** The signed-in person and their factors, or the 401 page (undefined). */

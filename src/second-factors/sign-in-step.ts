@@ -37,7 +37,7 @@ import type { FactorCheck } from './check.js';
 import { parseCredential, type RelyingParty } from './passkeys.js';
 import { acrFor, hasSecondFactorAmr, policyRequires, withSecondFactor } from './policy.js';
 import { newRecoveryCodes } from './recovery-codes.js';
-import { SingleUseRecords } from './single-use.js';
+import { SingleUseRecords } from '../../adapters/single-use-records.js';
 import { newTotpSecret, totpUri } from './totp.js';
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;

@@ -1,11 +1,13 @@
 /**
  * Short-lived records in the store (so another replica can answer the next request), each
  * used once: `take` consumes it atomically, so of two concurrent uses only one gets it. They
- * hold what a second-factor step keeps between pages: who passed the first factor, a TOTP
- * secret being enrolled, a WebAuthn challenge.
+ * hold what a step of a sign-in keeps between requests: who passed the first factor, a TOTP
+ * secret being enrolled, a WebAuthn challenge (src/second-factors), an upstream sign-in on its
+ * way (src/connections/pending.ts). Keys are up to 200 of `A-Z a-z 0-9 _ : . -`; any other
+ * key finds nothing.
  */
 import { randomBytes } from 'node:crypto';
-import { AlreadyConsumedError, type Store } from '../../adapters/contract.js';
+import { AlreadyConsumedError, type Store } from './contract.js';
 
 const KEY = /^[A-Za-z0-9_:.-]{1,200}$/;
 
