@@ -80,7 +80,8 @@ describe('Redis killed under load', () => {
     loading = false;
     await Promise.all(workers);
 
-    const before = answers.filter((a) => a.at < killedAt - 50);
+    // answered before the kill (a request still in flight when Redis died may fairly get a 503)
+    const before = answers.filter((a) => a.at + a.ms < killedAt);
     assert.ok(before.length > 0 && before.every((a) => a.status === 200), 'all served before the outage');
     // asked and answered while Redis was down (not while it was starting again)
     const during = answers.filter((a) => a.at > killedAt + 100 && a.at + a.ms < startingAt);
