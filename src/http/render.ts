@@ -157,6 +157,8 @@ export type ConnectedAppsPage =
       csrf: string;
       revokeAction: string;
       revokeAllAction: string;
+      /** the sign-in security page (second factors) */
+      securityHref: string;
     };
 
 /**
@@ -215,6 +217,8 @@ export type AccountSecurityPage =
         verifyPasskeyOptions: string;
         verifyPasskey: string;
       };
+      /** the connected-apps page */
+      appsHref: string;
     }
   | { title: string; state: 'totp-setup'; account: { username: string }; csrf: string; action: string; secret: string; uri: string; backHref: string; error?: string }
   | { title: string; state: 'recovery-codes'; account: { username: string }; codes: string[]; backHref: string };

@@ -27,10 +27,11 @@ import type { Logger } from '../observability/logger.js';
 import { SESSION_COOKIE } from '../provider/session-guard.js';
 import { revokeAllForAccount, revokeGrant } from '../grants/revoke.js';
 import { clientView } from './describe.js';
+import { ACCOUNT_SECURITY_PATH, CONNECTED_APPS_PATH } from '../http/account-paths.js';
 import type { AuditLog } from '../audit/events.js';
 import { requestFacts } from '../audit/request-facts.js';
 
-export const CONNECTED_APPS_PATH = '/account/apps';
+export { CONNECTED_APPS_PATH };
 
 export interface ConnectedAppsDeps {
   config: Config;
@@ -147,6 +148,7 @@ export function connectedAppsRouter(deps: ConnectedAppsDeps): Router {
       csrf: csrf.issue(ctx, purpose(who)),
       revokeAction: `${base}/revoke`,
       revokeAllAction: `${base}/revoke-all`,
+      securityHref: `${basePath}${ACCOUNT_SECURITY_PATH}`,
     });
   });
 

@@ -28,6 +28,7 @@ import type { AuditLog } from '../audit/events.js';
 import { requestFacts } from '../audit/request-facts.js';
 import type { Config } from '../config/schema.js';
 import type { Csrf } from '../http/csrf.js';
+import { ACCOUNT_SECURITY_PATH, CONNECTED_APPS_PATH } from '../http/account-paths.js';
 import { readCheckedForm } from '../http/checked-form.js';
 import { describeWait, tooManyRequestsPage, type Refusal } from '../http/limits.js';
 import { PageError } from '../http/page-error.js';
@@ -41,7 +42,7 @@ import { newRecoveryCodes } from './recovery-codes.js';
 import { SingleUseRecords } from '../../adapters/single-use-records.js';
 import { newTotpSecret, totpUri } from './totp.js';
 
-export const ACCOUNT_SECURITY_PATH = '/account/security';
+export { ACCOUNT_SECURITY_PATH };
 
 export interface AccountSecurityDeps {
   config: Config;
@@ -158,6 +159,7 @@ export function accountSecurityRouter(deps: AccountSecurityDeps): Router {
           verifyPasskeyOptions: `${base}/verify/passkey/options`,
           verifyPasskey: `${base}/verify/passkey`,
         },
+        appsHref: `${basePath}${CONNECTED_APPS_PATH}`,
         ...extra,
       },
       status,

@@ -139,6 +139,7 @@ function samples(formPostAction: string): Record<string, Sample> {
         csrf: 'csrf-token-apps',
         revokeAction: '/submit/revoke',
         revokeAllAction: '/submit/revoke-all',
+        securityHref: '/account/security',
         apps: [
           {
             grantId: 'grant-1',
@@ -209,6 +210,7 @@ function samples(formPostAction: string): Record<string, Sample> {
         passkeys: [{ id: 'cred-1', name: XSS_ATTR, createdAt: { iso: '2026-11-24T12:00:00.000Z', text: '2026-11-24 12:00 UTC' } }],
         recoveryCodesLeft: 7,
         passkeysOffered: true,
+        appsHref: '/account/apps',
         actions: {
           totpSetup: '/submit/totp',
           totpRemove: '/submit/totp/remove',
@@ -233,6 +235,7 @@ function samples(formPostAction: string): Record<string, Sample> {
         passkeys: [{ id: 'cred-1', name: XSS_NAME, createdAt: { iso: '2026-11-24T12:00:00.000Z', text: '2026-11-24 12:00 UTC' } }],
         recoveryCodesLeft: 1,
         passkeysOffered: true,
+        appsHref: '/account/apps',
         actions: {
           totpSetup: '/submit/totp',
           totpRemove: '/submit/totp/remove',
@@ -465,6 +468,18 @@ describe('pages in headless Chromium', () => {
       assert.match(lead, /Sign in to continue to <script>alert\(1\)<\/script> \(name given by the app, not verified\)/);
       assert.deepEqual(dialogs, []);
       assert.deepEqual(violations, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("a person's own pages link to each other: connected apps ↔ sign-in security", async () => {
+    const { context, page } = await open(browser);
+    try {
+      await page.goto(`${server.base}/page/connected-apps`);
+      assert.equal(await page.getAttribute('a.security-link', 'href'), '/account/security');
+      await page.goto(`${server.base}/page/account-security`);
+      assert.equal(await page.getAttribute('a.apps-link', 'href'), '/account/apps');
     } finally {
       await context.close();
     }

@@ -1,0 +1,3 @@
+/** Where a signed-in person's own pages live, below the issuer's path; they link to each other. */
+export const CONNECTED_APPS_PATH = '/account/apps';
+export const ACCOUNT_SECURITY_PATH = '/account/security';
