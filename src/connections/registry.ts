@@ -7,6 +7,8 @@ import type { AuditLog } from '../audit/events.js';
 import type { Config } from '../config/schema.js';
 import type { ConnectionConfig } from '../config/sign-in.js';
 import type { Logger } from '../observability/logger.js';
+import type { RateLimits } from '../http/limits.js';
+import type { Render } from '../http/render.js';
 import type { ConnectionDriver } from './driver.js';
 import { PendingSignIns } from './pending.js';
 import { ldapDriver } from './ldap/driver.js';
@@ -24,6 +26,10 @@ export interface DriverContext {
   audit: AuditLog;
   /** the issuer's path ('' at the root), in front of every route */
   basePath: string;
+  /** rate limits for what a driver's own routes receive (a SAML answer counts as a sign-in attempt) */
+  limits: RateLimits;
+  /** pages a driver's own routes answer with themselves (429) */
+  render: Render;
 }
 
 type Factory<K extends ConnectionConfig['kind']> = (connection: Extract<ConnectionConfig, { kind: K }>, context: DriverContext) => ConnectionDriver;

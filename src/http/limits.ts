@@ -176,6 +176,16 @@ export class RateLimits {
     return { refused: refused! };
   }
 
+  /**
+   * An answer an upstream identity provider had the browser at `source` post to us (SAML's
+   * assertion consumer service), counted before it is checked as a sign-in attempt from that
+   * source (`signInPerSource`, with growing delays): a refused answer stays counted, so garbage
+   * posts cannot flood the audit log; call `succeeded` when it was accepted.
+   */
+  upstreamAnswer(source: string): Promise<Attempt> {
+    return this.#attempt([{ limit: 'signInPerSource', key: 'source', counter: sourceKey('signin', source), options: { growUpToMs: MAX_GROWING_WAIT_MS } }]);
+  }
+
   /** One token request of an identified client; `key` from {@link tokenClientKey}. */
   token(key: string): Promise<RateDecision> {
     return this.#counters.hit(key, this.#rules.tokenPerClient);

@@ -22,6 +22,9 @@ import { PendingSignIns } from '../../src/connections/pending.js';
 import { ConnectionRegistry } from '../../src/connections/registry.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createAuditLog } from '../../src/audit/log.js';
+import { RateLimits } from '../../src/http/limits.js';
+import { createRenderer } from '../../src/http/render.js';
+import { VIEWS_DIR } from '../../src/index.js';
 
 const PASSWORD = 'correct-horse-battery-staple';
 
@@ -151,7 +154,10 @@ describe('home-realm discovery and connection configuration', { timeout: 30_000 
         { kind: 'ldap', id: 'old', name: 'Old', enabled: false, domains: ['old.example'], url: 'ldaps://dc.old.example', bindDn: 'cn=svc', bindPassword: 'x', userBase: 'dc=old' },
       ]);
       const audit = createAuditLog({ config, store, log: createLogger('silent') });
-      const registry = new ConnectionRegistry(config, { config, store, log: createLogger('silent'), basePath: '', audit });
+      const log = createLogger('silent');
+      const limits = new RateLimits(store.limits, config.rateLimits, log, audit);
+      const render = createRenderer({ viewsDir: VIEWS_DIR, cache: true });
+      const registry = new ConnectionRegistry(config, { config, store, log, basePath: '', audit, limits, render });
       assert.equal(registry.forEmail('someone@CORP.example')?.config.id, 'corp');
       assert.equal(registry.forEmail('someone@sub.corp.example'), undefined);
       assert.equal(registry.forEmail('someone@old.example'), undefined, 'a disabled connection is not discovered');

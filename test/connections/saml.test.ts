@@ -87,6 +87,9 @@ describe('SAML connection', { timeout: 180_000 }, () => {
           requireSignedResponse: true,
         },
       ],
+      // this file posts many refused answers from one address on purpose; the limit on them is
+      // tested below with a server of its own
+      rateLimits: { signInPerSource: { max: 1000, window: 900 } },
     } as Partial<ConfigInput>;
   }
 
@@ -411,6 +414,34 @@ describe('SAML connection', { timeout: 180_000 }, () => {
       assert.doesNotMatch(lines.join(''), /MIIB/);
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test('refused answers count as failed sign-ins from their source: past signInPerSource, 429 with Retry-After before anything is read', async () => {
+    const limited = await startServer({
+      store: 'sqlite',
+      config: {
+        ...fixtureConfig(),
+        rateLimits: { signInPerSource: { max: 3, window: 900 } },
+        connections: [{ kind: 'saml', id: 'corp', name: 'Corp SSO', entryPoint: idp.entryPoint, idpIssuer: idp.entityId, idpCert: idpKey.cert }],
+      } as Partial<ConfigInput>,
+    });
+    try {
+      const post = () => fetch(limited.url('/connections/corp/saml/acs'), { method: 'POST', headers: { accept: 'text/html', ...FORM }, body: 'SAMLResponse=%%%not-base64%%%', redirect: 'manual' });
+      for (let i = 0; i < 3; i++) assert.equal((await post()).status, 400, `refusal ${i + 1} is read and refused`);
+      const over = await post();
+      assert.equal(over.status, 429);
+      assert.ok(Number(over.headers.get('retry-after')) > 0);
+      assert.match(await over.text(), /Too many failed sign-ins from here/);
+      await limited.server.audit.flush();
+      const records = readFileSync(join(limited.dataDir, 'audit', readdirSync(join(limited.dataDir, 'audit')).find((f) => f.endsWith('.jsonl'))!), 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as AuditRecord);
+      assert.equal(records.filter((r) => r.event === 'login.failed' && r.details?.connection === 'corp').length, 3, 'the limited post writes no login.failed');
+      assert.ok(records.some((r) => r.event === 'rate_limit.hit' && r.details?.limit === 'signInPerSource'));
+    } finally {
+      await limited.stop();
     }
   });
 

@@ -18,6 +18,7 @@ import { isStoreUnavailable } from '../../../adapters/contract.js';
 import type { SamlConnectionConfig } from '../../config/sign-in.js';
 import type { CompleteSignIn } from '../driver.js';
 import { FormBodyError, readForm } from '../../http/form-body.js';
+import { describeWait, tooManyRequestsPage } from '../../http/limits.js';
 import type { DriverContext } from '../registry.js';
 import { AnswerRefused, confirmAssertion, confirmResponse } from './confirm.js';
 import { identityFromProfile } from './identity.js';
@@ -40,6 +41,14 @@ export function assertionConsumer(connection: SamlConnectionConfig, context: Dri
     const ledger = new RequestLedger(context.pending, connection.id);
     const refused = (reason: string, detail: string, status = 400) =>
       refuse(context, connection, ctx, { reason, detail, status, client: ledger.taken?.values.clientId });
+
+    // counted as a sign-in attempt from this source before anything is read: refusals stay counted
+    const attempt = await context.limits.upstreamAnswer(ctx.ip);
+    if ('refused' in attempt) {
+      context.limits.logHit(ctx, attempt.refused, {});
+      const wait = describeWait(attempt.refused.retryAfterMs);
+      return tooManyRequestsPage(ctx, context.render, attempt.refused.retryAfterMs, 'Too many sign-in attempts', `Too many failed sign-ins from here. Wait ${wait}, then try again.`);
+    }
 
     let form: Record<string, string | string[]>;
     try {
@@ -74,6 +83,7 @@ export function assertionConsumer(connection: SamlConnectionConfig, context: Dri
       throw err;
     }
 
+    await attempt.succeeded();
     await complete(ctx, connection, request.uid, identity);
   };
 }
