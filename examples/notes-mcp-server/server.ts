@@ -7,7 +7,9 @@
  * - `POST /mcp`: a bearer token for this server is required (`nodeMiddleware`); a
  *   `tools/call` needs the tool's scope (`TOOL_SCOPES`) and is refused with 403
  *   `insufficient_scope` before the tool runs; `tools/list` shows only the tools the token may
- *   call, because each request gets its own `McpServer` with only those tools registered.
+ *   call, because each request gets its own `McpServer` with only those tools registered, so
+ *   the list is marked `cacheScope: "private"` (`privateToolLists`): no shared cache may serve it
+ *   to another token. `Mcp-Method` / `Mcp-Name` headers that do not match the body → 400.
  * - `GET` / `DELETE /mcp`: 405 (a stateless server has no SSE stream and no session).
  *
  * Notes live in memory, per person (the token's `sub`): nobody sees anyone else's notes.
@@ -24,7 +26,16 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 // This example lives inside the mcp-authz repository. An MCP server in its own repository
 // installs mcp-authz and imports the same names from 'mcp-authz/verifier'.
-import { allowedTool, createVerifier, nodeMetadataHandler, nodeMiddleware, type AuthInfo, type ToolScopes, type Verifier } from '../../src/verifier/index.js';
+import {
+  allowedTool,
+  createVerifier,
+  nodeMetadataHandler,
+  nodeMiddleware,
+  privateToolLists,
+  type AuthInfo,
+  type ToolScopes,
+  type Verifier,
+} from '../../src/verifier/index.js';
 
 /** The scope each tool needs. `notes:delete` is marked `dangerous` in mcp-authz.yaml: never preselected on the consent page. */
 export const TOOL_SCOPES: ToolScopes = {
@@ -203,6 +214,8 @@ export function createNotesApp(options: NotesAppOptions): NotesApp {
     const mayCall = (tool: string) => !verifier || (auth !== undefined && allowedTool(tool, auth.scopes, TOOL_SCOPES));
     const server = notesMcpServer(store, ownerOf(auth), mayCall);
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    // the tool list depends on the token: private to its authorization context (MCP 2026-07-28 caching)
+    if (verifier) privateToolLists(transport);
     res.on('close', () => {
       void transport.close();
       void server.close();

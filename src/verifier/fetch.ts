@@ -48,6 +48,7 @@ export async function authenticateRequest(verifier: Verifier, request: Request, 
     method: request.method,
     origin,
     authorization: request.headers.get('authorization'),
+    mcp: { method: request.headers.get('mcp-method') ?? undefined, name: request.headers.get('mcp-name') ?? undefined },
     readBody: async (limit) => parseJsonBody(await readLimited(request, limit)),
   });
   return 'answer' in result ? toResponse(result.answer) : result.auth;

@@ -1,10 +1,13 @@
 /**
  * What the node, koa and fetch adapters share: CORS (preflight and exposed headers), reading
  * the JSON-RPC body for per-operation scopes, and the order of checks:
- * token (401) → body (400/413) → scopes of the operation (403).
+ * token (401) → body (400/413) → `Mcp-Method` / `Mcp-Name` match the body (400, -32020) →
+ * scopes of the operation (403). With `scopesFrom: 'headers'` the body is not read: token (401)
+ * → the headers name the operation (400, -32020) → its scopes (403).
  */
 import { EXPOSE_HEADERS, type Challenge } from './challenge.js';
 import { isVerifierError } from './errors.js';
+import { HEADER_MISMATCH, asMessage, headerMismatch, operationFromHeaders, type McpHeaders } from './mcp-headers.js';
 import { needsBody, operationScopes, union, type OperationScopeOptions } from './scopes.js';
 import type { AuthInfo, Verifier } from './types.js';
 
@@ -22,10 +25,18 @@ export interface AdapterOptions extends OperationScopeOptions {
   cors?: CorsOptions | false;
   /** largest JSON-RPC body read for `toolScopes` / `resourceScopes`, bytes; default 1 MiB */
   maxBodyBytes?: number;
+  /**
+   * Where the operation whose `toolScopes` / `resourceScopes` apply is read from. `'body'`
+   * (default): the JSON-RPC body, and `Mcp-Method` / `Mcp-Name`, when sent, must match it (else
+   * 400 with JSON-RPC error -32020). `'headers'`: from `Mcp-Method` / `Mcp-Name` alone, the
+   * body unread (a POST without them is refused with 400 -32020), for gateways; only safe when
+   * the MCP server behind refuses headers that do not match the body.
+   */
+  scopesFrom?: 'body' | 'headers';
 }
 
 /** Request headers a browser MCP client sends (the SDK adds `MCP-Protocol-Version` and `Mcp-Session-Id`). */
-export const ALLOW_HEADERS = 'Authorization, Content-Type, Accept, MCP-Protocol-Version, Mcp-Session-Id, Last-Event-ID';
+export const ALLOW_HEADERS = 'Authorization, Content-Type, Accept, MCP-Protocol-Version, Mcp-Session-Id, Mcp-Method, Mcp-Name, Last-Event-ID';
 export const ALLOW_METHODS = 'GET, POST, DELETE, OPTIONS';
 
 const DEFAULT_MAX_BODY = 1024 * 1024;
@@ -102,6 +113,16 @@ function bodyAnswer(error: BodyError, cors: Record<string, string>): Challenge {
   };
 }
 
+/** The 400 answer for headers that do not match the body (or cannot name the operation). */
+function headerMismatchAnswer(message: string, body: unknown, cors: Record<string, string>): Challenge {
+  const id = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as { id?: unknown }).id : undefined;
+  return {
+    status: 400,
+    headers: { ...cors, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: typeof id === 'string' || typeof id === 'number' ? id : null, error: { code: HEADER_MISMATCH, message } }),
+  };
+}
+
 export type GuardResult = { auth: AuthInfo; body?: unknown; parsedBody: boolean } | { answer: Challenge };
 
 /** The request as the guard needs it. */
@@ -111,6 +132,8 @@ export interface GuardRequest {
   origin: string | null | undefined;
   /** the parsed body when some earlier middleware parsed it */
   parsedBody?: unknown;
+  /** the `Mcp-Method` and `Mcp-Name` request headers (header names are case-insensitive; values as sent) */
+  mcp?: McpHeaders;
   /** reads and parses the body (called at most once, only for a POST when scopes depend on it) */
   readBody: (limit: number) => Promise<unknown>;
 }
@@ -119,7 +142,8 @@ export interface GuardRequest {
 export function createGuard(verifier: Verifier, options: AdapterOptions = {}) {
   const requiredScopes = union([options.requiredScopes ?? []]);
   const scopesOf = operationScopes(options);
-  const wantsBody = needsBody(options);
+  const fromHeaders = options.scopesFrom === 'headers';
+  const wantsBody = needsBody(options) && !fromHeaders;
   const limit = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
 
   return {
@@ -143,6 +167,20 @@ export function createGuard(verifier: Verifier, options: AdapterOptions = {}) {
       } catch (err) {
         return refuse(err);
       }
+      const authorizeFor = (needed: readonly string[]): GuardResult | undefined => {
+        if (!needed.length) return undefined;
+        try {
+          verifier.authorize(auth, union([requiredScopes, needed]));
+          return undefined;
+        } catch (err) {
+          return refuse(err);
+        }
+      };
+      if (fromHeaders && needsBody(options) && request.method === 'POST') {
+        const operation = operationFromHeaders(request.mcp ?? {});
+        if (typeof operation === 'string') return { answer: headerMismatchAnswer(operation, undefined, cors) };
+        return authorizeFor(scopesOf(asMessage(operation))) ?? { auth, parsedBody: false };
+      }
       if (!wantsBody || request.method !== 'POST') return { auth, parsedBody: false };
       let body = request.parsedBody;
       let parsedBody = false;
@@ -155,15 +193,9 @@ export function createGuard(verifier: Verifier, options: AdapterOptions = {}) {
           throw err;
         }
       }
-      const needed = scopesOf(body);
-      if (needed.length) {
-        try {
-          verifier.authorize(auth, union([requiredScopes, needed]));
-        } catch (err) {
-          return refuse(err);
-        }
-      }
-      return { auth, body, parsedBody };
+      const mismatch = headerMismatch(request.mcp ?? {}, body);
+      if (mismatch) return { answer: headerMismatchAnswer(mismatch, body, cors) };
+      return authorizeFor(scopesOf(body)) ?? { auth, body, parsedBody };
     },
   };
 }

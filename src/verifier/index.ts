@@ -11,7 +11,9 @@
  *   {@link koaMiddleware} / {@link koaMetadataMiddleware}, {@link authenticateRequest} /
  *   {@link metadataResponse} (fetch `Request`/`Response`).
  * - Per-tool scopes: `toolScopes` / `resourceScopes` adapter options, {@link filterTools},
- *   {@link allowedTool}.
+ *   {@link allowedTool}; `Mcp-Method` / `Mcp-Name` headers checked against the body, or read
+ *   alone (`scopesFrom: 'headers'`, {@link requiredScopesFromHeaders}); {@link privateToolLists}
+ *   marks per-token `tools/list` results `cacheScope: "private"`.
  *
  * Runtime-neutral: depends on `jose` and `zod` and web-standard globals only.
  *
@@ -44,6 +46,10 @@ export type { ProtectedResourceMetadata } from './metadata.js';
 export type { RevocationStatus } from './revocation.js';
 export { allowedTool, filterTools, scopesForTool, scopesForResource, expandScopes } from './scopes.js';
 export type { ToolScopes, ResourceScopeRule, OperationScopeOptions } from './scopes.js';
+export { HEADER_MISMATCH, headerMismatch, operationFromHeaders, requiredScopesFromHeaders, decodeHeaderValue } from './mcp-headers.js';
+export type { McpHeaders, HeaderOperation } from './mcp-headers.js';
+export { privateToolLists } from './cache-scope.js';
+export type { TransportLike } from './cache-scope.js';
 export type { AdapterOptions, CorsOptions } from './http.js';
 export { nodeMiddleware, nodeMetadataHandler } from './node.js';
 export type { NodeRequestLike, NodeResponseLike, NodeNext } from './node.js';

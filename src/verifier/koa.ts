@@ -30,6 +30,9 @@ function send(ctx: KoaContextLike, answer: Challenge): void {
   ctx.body = answer.body;
 }
 
+/** Koa's `ctx.get` answers '' for an absent header. */
+const present = (value: string) => (value === '' ? undefined : value);
+
 /** Koa middleware that refuses unauthenticated or under-scoped requests before `next`. */
 export function koaMiddleware(verifier: Verifier, options: AdapterOptions = {}) {
   const guard = createGuard(verifier, options);
@@ -42,6 +45,7 @@ export function koaMiddleware(verifier: Verifier, options: AdapterOptions = {}) 
       method: ctx.method,
       origin,
       authorization: ctx.get('authorization') || undefined,
+      mcp: { method: present(ctx.get('mcp-method')), name: present(ctx.get('mcp-name')) },
       parsedBody: request.body,
       readBody: async (limit) => parseJsonBody(await readChunks(ctx.req, limit)),
     });

@@ -64,6 +64,7 @@ export function nodeMiddleware(verifier: Verifier, options: AdapterOptions = {})
         method,
         origin,
         authorization: header(req, 'authorization'),
+        mcp: { method: header(req, 'mcp-method'), name: header(req, 'mcp-name') },
         parsedBody: req.body,
         readBody: async (limit) => parseJsonBody(await readChunks(req, limit)),
       });

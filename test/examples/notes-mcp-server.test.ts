@@ -155,8 +155,12 @@ describe('notes example: MCP SDK client → example server (verifier) ← mcp-au
     });
   });
 
-  it('tools/list shows only the tools the token may call', async () => {
+  it('tools/list shows only the tools the token may call, marked cacheScope "private"', async () => {
     assert.deepEqual(await toolNames(aliceClient), ['add_note', 'list_notes', 'read_note']);
+    const res = await post({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }, alice.accessToken);
+    const { result } = (await res.json()) as { result: { cacheScope?: string; ttlMs?: number } };
+    assert.equal(result.cacheScope, 'private');
+    assert.equal(result.ttlMs, 0);
   });
 
   it('add_note then list_notes and read_note', async () => {
