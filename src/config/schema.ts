@@ -4,8 +4,9 @@
  * from the descriptions below (`npm run docs`), and a test fails when it is stale.
  */
 import { z } from 'zod';
-import { canonicalResourceUri, hasUserinfo, isLoopbackHost, normalizeHostname } from './uri.js';
+import { canonicalResourceUri, hasUserinfo, isLoopbackHost } from './uri.js';
 import { readSecretText } from '../keys/secret-files.js';
+import { domainNameSchema } from './domain-name.js';
 import { connectionsSchema, localSignInSchema, secondFactorSchema } from './sign-in.js';
 
 /** No access token lives longer than this (seconds). */
@@ -22,19 +23,7 @@ const scopeName = z
 const seconds = (what: string, def: number, max: number) =>
   z.number().int().min(1).max(max).default(def).describe(`${what}, in seconds.`);
 
-const DOMAIN_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-
-/** A domain name, compared as host names are (src/config/uri.ts normalizeHostname): any case, IDN or punycode, a trailing dot or none. */
-const domainName = z
-  .string()
-  .transform((v, ctx) => {
-    const name = normalizeHostname(v);
-    if (name === undefined || !DOMAIN_NAME.test(name)) {
-      ctx.addIssue({ code: 'custom', message: 'a domain name such as example.com' });
-      return z.NEVER;
-    }
-    return name;
-  });
+const domainName = domainNameSchema;
 
 const rateLimit = (what: string, max: number, window: number) =>
   z

@@ -10,25 +10,16 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { normalizeHostname } from './uri.js';
+import { roleSchema } from '../accounts/schema.js';
+import { domainNameSchema } from './domain-name.js';
 
-const DOMAIN_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-const ROLE = /^[a-z][a-z0-9_-]{0,31}$/;
 const ENV_NAME = /^[A-Z_][A-Z0-9_]{0,127}$/;
 
 /** A connection id: used in URLs (`/connections/<id>/…`), audit records and `accounts.connection`. */
 export const CONNECTION_ID = /^[a-z][a-z0-9-]{0,31}$/;
 
-const roleName = z.string().regex(ROLE, 'a role is a lowercase letter then up to 31 lowercase letters, digits, "_" or "-"');
-
-const domainName = z.string().transform((v, ctx) => {
-  const name = normalizeHostname(v);
-  if (name === undefined || !DOMAIN_NAME.test(name)) {
-    ctx.addIssue({ code: 'custom', message: 'a domain name such as example.com' });
-    return z.NEVER;
-  }
-  return name;
-});
+const roleName = roleSchema;
+const domainName = domainNameSchema;
 
 /**
  * A secret: the text itself, `{ file }` or `{ env }`. Parses to the text (a file's surrounding
