@@ -23,14 +23,16 @@ for (const kind of STORE_KINDS) {
       let page = await browser.go(s.t.url('/account/security/totp'));
       const secret = /<code class="totp-secret">([A-Z2-7]+)<\/code>/.exec(page.html)?.[1];
       assert.ok(secret);
-      page = await browser.submit(findForm(page, '/account/security/totp'), { code: await codeOf(secret) });
+      const enrolmentCode = await codeOf(secret);
+      page = await browser.submit(findForm(page, '/account/security/totp'), { code: enrolmentCode });
       assert.equal([...page.html.matchAll(/<li><code>/g)].length, 10);
 
       const next = new Browser();
       const { request, page: step } = await signIn(s.t, next, { clientId: 'confidential-web' });
       assert.ok(isSecondFactorPage(step));
-      const used = await next.submit(findForm(step, '/second-factor'), { code: await codeOf(secret) }, undefined, REDIRECT);
-      assert.equal(used.status, 401, 'the enrolment code (same time step) is used up');
+      // the very code typed at enrolment (not a fresh one: a 30 s step may have begun since)
+      const used = await next.submit(findForm(step, '/second-factor'), { code: enrolmentCode }, undefined, REDIRECT);
+      assert.equal(used.status, 401, 'the enrolment code is used up');
       const consent = await next.submit(findForm(used, '/second-factor'), { code: await codeOf(secret, 1) }, undefined, REDIRECT);
       const { tokens, access } = await consentAndRedeem(next, consent, request);
       assert.deepEqual(access.amr, ['pwd', 'otp', 'mfa']);
