@@ -220,6 +220,60 @@ export interface GrantDirectory {
   remove(grantId: string): Promise<boolean>;
 }
 
+/** Where a tool-call approval stands (src/tool-approvals). `closed`: a refusal or expiry already answered. */
+export type ToolApprovalStatus = 'pending' | 'approved' | 'denied' | 'redeemed' | 'closed';
+
+/**
+ * A request to run one MCP tool call with these arguments, for a person to approve or refuse:
+ * bound to the grant (or, without a person, the client), the MCP server, the tool and the
+ * digest of the canonical arguments. The summary is what the person is shown.
+ */
+export interface ToolApprovalRecord {
+  /** random; also the context id a client echoes when it retries the call */
+  id: string;
+  resource: string;
+  tool: string;
+  argumentsDigest: string;
+  summary: string;
+  clientId: string;
+  grantId?: string;
+  accountId?: string;
+  status: ToolApprovalStatus;
+  /** who approved: the person on the approval page, or a policy (`never`, `once_per_session`) */
+  decidedBy?: 'person' | 'policy';
+  /** whether the person confirmed a second factor for this approval */
+  secondFactor?: boolean;
+  createdAt: number;
+  /** epoch ms after which a pending request can no longer be decided */
+  expiresAt: number;
+  decidedAt?: number;
+  redeemedAt?: number;
+}
+
+/** The key an open approval is found by: the grant, or `client:<id>` for a token without one. */
+export type ToolApprovalKey = string;
+
+/**
+ * Tool-call approvals, shared by every replica. Records are kept a day past `expiresAt`, then
+ * dropped. Every state change is atomic: of concurrent callers exactly one succeeds.
+ */
+export interface ToolApprovalStore {
+  create(record: ToolApprovalRecord): Promise<void>;
+  get(id: string): Promise<ToolApprovalRecord | undefined>;
+  /** The newest record for (key, resource, tool, digest) whose status is pending, approved or denied. */
+  findOpen(key: ToolApprovalKey, resource: string, tool: string, argumentsDigest: string): Promise<ToolApprovalRecord | undefined>;
+  /** The account's pending, unexpired requests at `now`, newest first, at most 50. */
+  listPending(accountId: string, now: number): Promise<ToolApprovalRecord[]>;
+  /** pending and unexpired at `at` → `decision`; false otherwise (already decided, expired, unknown). */
+  decide(id: string, decision: 'approved' | 'denied', change: { at: number; decidedBy: 'person' | 'policy'; secondFactor?: boolean }): Promise<boolean>;
+  /** approved → redeemed; false otherwise (only one caller ever redeems a record). */
+  redeem(id: string, at: number): Promise<boolean>;
+  /** Any status → closed (a refusal or expiry has been answered). */
+  close(id: string): Promise<void>;
+  /** Whether the person approved `tool` of `resource` on this grant before (once-per-session policy). */
+  approvedBefore(grantId: string, resource: string, tool: string): Promise<boolean>;
+}
+
 /**
  * Serialises the rotation of one refresh token across every process sharing the store.
  * `key` is a hash of the token, never the token.

@@ -2,7 +2,7 @@
  * Failed client authentication is limited (`rateLimits.clientAuthFailuresPerClientSource`,
  * `rateLimits.clientAuthFailuresPerSource`): a wrong client secret or a bad `private_key_jwt`
  * assertion at the token, introspection, revocation, pushed authorization and device
- * authorization endpoints. Without it only the token budget per client applied, so secrets
+ * authorization endpoints, and the tool approval and tool execution endpoints. Without it only the token budget per client applied, so secrets
  * could be guessed at hundreds a minute.
  *
  * A request that presents client credentials (HTTP Basic, `client_secret`, or a
@@ -20,7 +20,8 @@ import type { Middleware } from 'koa';
 import { adjustFormParams } from '../http/form-params.js';
 import { describeWait, tooManyRequests, type RateLimits } from '../http/limits.js';
 
-const ENDPOINTS = ['/token', '/token/introspection', '/token/revocation', '/request', '/device/auth'];
+/** oidc-provider's endpoints, and ours that MCP servers call as themselves (src/resource-servers) */
+const ENDPOINTS = ['/token', '/token/introspection', '/token/revocation', '/request', '/device/auth', '/tool-approvals', '/tool-executions'];
 
 /** Longest client id kept in a counter key (ids are the caller's to choose). */
 const MAX_ID_LENGTH = 512;
