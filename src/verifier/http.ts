@@ -2,13 +2,15 @@
  * What the node, koa and fetch adapters share: CORS (preflight and exposed headers), reading
  * the JSON-RPC body for per-operation scopes, and the order of checks:
  * token (401) → body (400/413) → `Mcp-Method` / `Mcp-Name` match the body (400, -32020) →
- * scopes of the operation (403). With `scopesFrom: 'headers'` the body is not read: token (401)
- * → the headers name the operation (400, -32020) → its scopes (403).
+ * scopes of the operation (403) → for a `tools/call` of a tool in `toolApprovals`, a person's
+ * approval (src/verifier/tool-approvals.ts). With `scopesFrom: 'headers'` the body is not read:
+ * token (401) → the headers name the operation (400, -32020) → its scopes (403).
  */
 import { EXPOSE_HEADERS, type Challenge } from './challenge.js';
 import { isVerifierError } from './errors.js';
 import { HEADER_MISMATCH, asMessage, headerMismatch, operationFromHeaders, type McpHeaders } from './mcp-headers.js';
 import { needsBody, operationScopes, union, type OperationScopeOptions } from './scopes.js';
+import { createApprovalStep, type ApprovalAnswerMode, type ToolApprovals } from './tool-approvals.js';
 import type { AuthInfo, Verifier } from './types.js';
 
 /** CORS for browser-based MCP clients; bearer tokens only, so no credentials mode. */
@@ -33,6 +35,14 @@ export interface AdapterOptions extends OperationScopeOptions {
    * the MCP server behind refuses headers that do not match the body.
    */
   scopesFrom?: 'body' | 'headers';
+  /**
+   * Tools each call of which a person must approve, by name: `{ summary(args, auth), sensitive? }`.
+   * Needs the verifier's `resourceServer` option and the body (not `scopesFrom: 'headers'`);
+   * a call of such a tool in a batch is refused. See docs/verifier.md.
+   */
+  toolApprovals?: ToolApprovals;
+  /** How a client learns a call waits for approval; default `'auto'` (see {@link ApprovalAnswerMode}). */
+  approvalAnswer?: ApprovalAnswerMode;
 }
 
 /** Request headers a browser MCP client sends (the SDK adds `MCP-Protocol-Version` and `Mcp-Session-Id`). */
@@ -143,7 +153,9 @@ export function createGuard(verifier: Verifier, options: AdapterOptions = {}) {
   const requiredScopes = union([options.requiredScopes ?? []]);
   const scopesOf = operationScopes(options);
   const fromHeaders = options.scopesFrom === 'headers';
-  const wantsBody = needsBody(options) && !fromHeaders;
+  // throws at adapter creation for declarations it cannot honour
+  const approvals = createApprovalStep(verifier, options);
+  const wantsBody = (needsBody(options) || approvals !== undefined) && !fromHeaders;
   const limit = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
 
   return {
@@ -156,10 +168,13 @@ export function createGuard(verifier: Verifier, options: AdapterOptions = {}) {
 
     async check(request: GuardRequest): Promise<GuardResult> {
       const cors = corsHeaders(options.cors, request.origin);
+      const challenge = (err: unknown): Challenge => {
+        const answer = verifier.challenge(err);
+        return { ...answer, headers: { ...answer.headers, ...cors } };
+      };
       const refuse = (err: unknown): GuardResult => {
         if (!isVerifierError(err)) throw err;
-        const challenge = verifier.challenge(err);
-        return { answer: { ...challenge, headers: { ...challenge.headers, ...cors } } };
+        return { answer: challenge(err) };
       };
       let auth: AuthInfo;
       try {
@@ -195,7 +210,11 @@ export function createGuard(verifier: Verifier, options: AdapterOptions = {}) {
       }
       const mismatch = headerMismatch(request.mcp ?? {}, body);
       if (mismatch) return { answer: headerMismatchAnswer(mismatch, body, cors) };
-      return authorizeFor(scopesOf(body)) ?? { auth, body, parsedBody };
+      const refused = authorizeFor(scopesOf(body));
+      if (refused) return refused;
+      if (!approvals) return { auth, body, parsedBody };
+      const approved = await approvals.check(body, auth, cors, challenge);
+      return 'answer' in approved ? approved : { auth: approved.auth, body, parsedBody };
     },
   };
 }

@@ -14,6 +14,8 @@
  *   {@link allowedTool}; `Mcp-Method` / `Mcp-Name` headers checked against the body, or read
  *   alone (`scopesFrom: 'headers'`, {@link requiredScopesFromHeaders}); {@link privateToolLists}
  *   marks per-token `tools/list` results `cacheScope: "private"`.
+ * - Tools a person approves call by call: `toolApprovals` / `approvalAnswer` adapter options
+ *   with the verifier's `resourceServer` credentials; the approval lands on `auth.extra.approval`.
  *
  * Runtime-neutral: depends on `jose` and `zod` and web-standard globals only.
  *
@@ -35,6 +37,7 @@ export type {
   FetchLike,
   IntrospectionOptions,
   OAuthTokenVerifierLike,
+  ResourceServerCredentials,
   RevocationOptions,
   SdkErrorClasses,
   Verifier,
@@ -51,6 +54,12 @@ export type { McpHeaders, HeaderOperation } from './mcp-headers.js';
 export { privateToolLists } from './cache-scope.js';
 export type { TransportLike } from './cache-scope.js';
 export type { AdapterOptions, CorsOptions } from './http.js';
+export { declaresUrlElicitation, MAX_SUMMARY } from './tool-approvals.js';
+export type { ToolApproval, ToolApprovals, ApprovalAnswerMode, ToolCallApproval } from './tool-approvals.js';
+export { APPROVAL_ID_META, DENIAL_META, URL_ELICITATION_REQUIRED, APPROVAL_UNAVAILABLE } from './approval-answers.js';
+export type { ApprovalDenial, ApprovalClassification } from './approval-answers.js';
+export { APPROVAL_TOKEN_TYPE, TOOL_CALL_DETAILS_TYPE } from './approval-token.js';
+export type { ToolArguments } from './tool-arguments.js';
 export { nodeMiddleware, nodeMetadataHandler } from './node.js';
 export type { NodeRequestLike, NodeResponseLike, NodeNext } from './node.js';
 export { koaMiddleware, koaMetadataMiddleware } from './koa.js';

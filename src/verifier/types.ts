@@ -24,7 +24,11 @@ export interface AuthInfo {
   expiresAt: number;
   /** this server's resource identifier (the configured `resource`) the token is for */
   resource?: URL;
-  /** `subject` (sub), `grantId` (grant_id), `jti`, `issuer`, `tokenScopes` (as issued) and `claims` (all verified claims) */
+  /**
+   * `subject` (sub), `grantId` (grant_id), `jti`, `issuer`, `tokenScopes` (as issued) and
+   * `claims` (all verified claims); for a `tools/call` a person approved (adapter option
+   * `toolApprovals`), `approval: { id, approvedBy: 'person' | 'policy' }`.
+   */
   extra?: Record<string, unknown>;
 }
 
@@ -87,6 +91,23 @@ export interface VerifierOptions {
    * `@modelcontextprotocol/sdk` 1.x that replace rather than extend their scope on step-up).
    */
   stepUpScopes?: 'operation' | 'operation-and-granted';
+  /**
+   * This MCP server's client credentials at the authorization server, as one of its resource's
+   * `resourceServerClients` (HTTP Basic). Required when an adapter declares `toolApprovals`:
+   * the verifier asks the AS's `/tool-approvals` whether a person approved a call.
+   */
+  resourceServer?: ResourceServerCredentials;
+  /**
+   * The AS's tool approval endpoint; default the metadata's `tool_approvals_endpoint`, else
+   * `${issuer}/tool-approvals`.
+   */
+  toolApprovalsEndpoint?: string;
+}
+
+/** Client credentials of an MCP server at the authorization server (`client_secret_basic`). */
+export interface ResourceServerCredentials {
+  clientId: string;
+  clientSecret: string;
 }
 
 export interface IntrospectionOptions {

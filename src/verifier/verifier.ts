@@ -2,6 +2,8 @@
  * `createVerifier`: validates the options once, then wires discovery, the key set,
  * introspection and the revocation feed into `verifyAccessToken` / `authenticate`.
  */
+import { ApprovalClient } from './approval-client.js';
+import { ReplayCache } from './approval-token.js';
 import { challengeFor } from './challenge.js';
 import { Discovery } from './discovery.js';
 import { VerifierError, isVerifierError } from './errors.js';
@@ -11,6 +13,7 @@ import { asSdkError, installedSdkErrors } from './sdk-errors.js';
 import { protectedResourceMetadata, protectedResourceMetadataUrl } from './metadata.js';
 import { feedKeys, RevocationFeed, type RevocableClaims } from './revocation.js';
 import { union } from './scopes.js';
+import { attachApprovals } from './tool-approvals.js';
 import { VerifiedTokens } from './token-cache.js';
 import type { AuthInfo, FetchLike, OAuthTokenVerifierLike, SdkErrorClasses, Verifier, VerifierOptions } from './types.js';
 import { canonicalResourceUri, isSecureOrLoopback } from './uri.js';
@@ -98,6 +101,13 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const stepUpScopes = options.stepUpScopes ?? 'operation';
   if (stepUpScopes !== 'operation' && stepUpScopes !== 'operation-and-granted') fail('stepUpScopes', "must be 'operation' or 'operation-and-granted'");
   const scopeHierarchy = options.scopeHierarchy;
+  const resourceServer = options.resourceServer;
+  if (resourceServer !== undefined) {
+    if (typeof resourceServer !== 'object' || resourceServer === null) fail('resourceServer', 'must be { clientId, clientSecret }');
+    if (typeof resourceServer.clientId !== 'string' || !resourceServer.clientId) fail('resourceServer.clientId', 'is required');
+    if (typeof resourceServer.clientSecret !== 'string' || !resourceServer.clientSecret) fail('resourceServer.clientSecret', 'is required');
+  }
+  if (options.toolApprovalsEndpoint !== undefined) absoluteUrl('toolApprovalsEndpoint', options.toolApprovalsEndpoint);
 
   const discovery = new Discovery(issuer, fetchImpl, options.metadataUrl);
   const keys = remoteKeys({ jwksUri: options.jwksUri, fetch: fetchImpl, discovery });
@@ -115,13 +125,15 @@ export function createVerifier(options: VerifierOptions): Verifier {
         fetch: fetchImpl,
       })
     : undefined;
+  // one reporter for the verifier's problems (feed, tool approvals): the feed's onError, else the console
+  const report = revocation?.onError ?? consoleReporter();
   const feed = revocation
     ? new RevocationFeed({
         feedUrl: revocation.feedUrl ? async () => revocation.feedUrl! : async () => (await discovery.get()).revocation_feed_endpoint,
         required: revocation.required ?? true,
         fetch: fetchImpl,
         staleAfterMs: staleAfter * 1000,
-        report: revocation.onError ?? consoleReporter(),
+        report,
       })
     : undefined;
   // followed from the start: a missing feed is said at once, and the first request finds the backlog loaded
@@ -134,6 +146,24 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const challengeContext = { metadataUrl: metadataUrl.href, stepUpScopes };
   const jwtCheck = { issuer, canonicalResource, algorithms, clockTolerance, keys };
   const introspectionCheck = { issuer, canonicalResource, clockTolerance };
+
+  const approvals = resourceServer
+    ? {
+        client: new ApprovalClient({
+          clientId: resourceServer.clientId,
+          clientSecret: resourceServer.clientSecret,
+          endpoint: async () => {
+            if (options.toolApprovalsEndpoint) return options.toolApprovalsEndpoint;
+            // the metadata may name it; an AS that serves none still has it at the default path
+            const metadata = await discovery.get().catch(() => undefined);
+            return metadata?.tool_approvals_endpoint ?? `${issuer.endsWith('/') ? issuer.slice(0, -1) : issuer}/tool-approvals`;
+          },
+          fetch: fetchImpl,
+        }),
+        token: { issuer, canonicalResource, algorithms, clockTolerance, keys, replay: new ReplayCache() },
+        report,
+      }
+    : undefined;
 
   async function verify(token: string): Promise<AuthInfo> {
     if (typeof token !== 'string') throw new VerifierError('ERR_TOKEN_MISSING');
@@ -233,7 +263,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
   }
 
-  return {
+  const verifier: Verifier = {
     issuer,
     resource,
     metadataPath: metadataUrl.pathname,
@@ -257,4 +287,6 @@ export function createVerifier(options: VerifierOptions): Verifier {
       await feed?.close();
     },
   };
+  if (approvals) attachApprovals(verifier, approvals);
+  return verifier;
 }
