@@ -7,7 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK, type JWTPayload } from 'jose';
+import { SignJWT, decodeJwt, exportJWK, generateKeyPair, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import type { TestServer } from '../helpers/server.js';
 import { NOTES, SECRET } from '../helpers/fixtures.js';
 import type { RevocationEvent as StoredRevocation } from '../../adapters/contract.js';
@@ -125,6 +125,134 @@ export class TestFeed {
   }
 }
 
+/** An approval record of the stand-in `/tool-approvals`. */
+export interface FakeApprovalRecord {
+  id: string;
+  /** grant id, else `client:` + client id */
+  key: string;
+  resource: string;
+  tool: string;
+  digest: string;
+  summary: string;
+  status: 'pending' | 'approved' | 'denied' | 'expired' | 'redeemed' | 'closed';
+  approvedBy?: 'person' | 'policy';
+}
+
+/** What a test changes in the next approval tokens the stand-in signs. */
+export interface ApprovalTokenTweaks {
+  claims?: Record<string, unknown>;
+  header?: Record<string, unknown>;
+  key?: CryptoKey;
+}
+
+/**
+ * The stand-in authorization server's `POST /tool-approvals` (contract of issue #15): HTTP Basic
+ * as `credentials`, records keyed by grant (or client), tool and digest, the contract's
+ * resolution order and answers, and approval tokens signed with the fake AS key. The test
+ * decides records with {@link approve} / {@link refuse} / {@link expire}.
+ */
+export class FakeApprovals {
+  /** every request received: the Authorization header and the JSON body */
+  readonly requests: { authorization: string; body: Record<string, unknown> }[] = [];
+  readonly records = new Map<string, FakeApprovalRecord>();
+  credentials = { clientId: 'notes-mcp', clientSecret: 'rs-secret' };
+  /** answers in place of the contract's behaviour while set (return undefined to fall through) */
+  override: ((body: Record<string, unknown>) => { status: number; body: unknown } | undefined) | undefined;
+  /** changes to every approval token signed while set */
+  tweaks: ApprovalTokenTweaks | undefined;
+  /** the approval answers sent, newest last */
+  readonly approvedAnswers: Record<string, unknown>[] = [];
+  #next = 1;
+
+  constructor(readonly issuer: () => string, readonly signer: { privateKey: CryptoKey; kid: string }) {}
+
+  approve(id: string, by: 'person' | 'policy' = 'person'): void {
+    const record = this.records.get(id)!;
+    (record.status = 'approved'), (record.approvedBy = by);
+  }
+  refuse(id: string): void {
+    this.records.get(id)!.status = 'denied';
+  }
+  expire(id: string): void {
+    this.records.get(id)!.status = 'expired';
+  }
+
+  async handle(authorization: string, body: Record<string, unknown>): Promise<{ status: number; body: unknown }> {
+    this.requests.push({ authorization, body });
+    const expected = `Basic ${Buffer.from(`${this.credentials.clientId}:${this.credentials.clientSecret}`).toString('base64')}`;
+    if (authorization !== expected) return { status: 401, body: { error: 'invalid_client' } };
+    const overridden = this.override?.(body);
+    if (overridden) return overridden;
+    const { token, tool, arguments_digest: digest, summary, approval_id: approvalId } = body as Record<string, string>;
+    if (typeof token !== 'string' || typeof tool !== 'string' || typeof summary !== 'string' || !/^sha-256:[A-Za-z0-9_-]{43}$/.test(digest ?? '')) {
+      return { status: 400, body: { error: 'invalid_request', error_description: 'bad body' } };
+    }
+    if (summary.length < 1 || summary.length > 300) return { status: 400, body: { error: 'invalid_request', error_description: 'bad summary' } };
+    let claims: JWTPayload;
+    try {
+      claims = decodeJwt(token);
+    } catch {
+      return { status: 400, body: { error: 'invalid_token' } };
+    }
+    const resource = typeof claims.aud === 'string' ? claims.aud : (claims.aud?.[0] ?? '');
+    const key = typeof claims.grant_id === 'string' ? claims.grant_id : `client:${String(claims.client_id)}`;
+    const matches = (r: FakeApprovalRecord) => r.key === key && r.resource === resource && r.tool === tool && r.digest === digest;
+    const open = (r: FakeApprovalRecord) => r.status === 'pending' || r.status === 'approved' || r.status === 'denied' || r.status === 'expired';
+    let record = approvalId !== undefined ? this.records.get(approvalId) : undefined;
+    if (record && !(matches(record) && open(record))) record = undefined;
+    record ??= [...this.records.values()].reverse().find((r) => matches(r) && open(r));
+    if (record?.status === 'approved') {
+      record.status = 'redeemed';
+      const answer = { status: 'approved', approval_id: record.id, approval_token: await this.#sign(record, claims), expires_in: 60 };
+      this.approvedAnswers.push(answer);
+      return { status: 200, body: answer };
+    }
+    if (record?.status === 'pending') return { status: 200, body: this.#pending(record) };
+    if (record?.status === 'denied' || record?.status === 'expired') {
+      const status = record.status;
+      record.status = 'closed';
+      return { status: 200, body: { status, approval_id: record.id } };
+    }
+    if (typeof claims.sub !== 'string' || claims.sub === claims.client_id) {
+      return { status: 200, body: { status: 'unavailable', error_description: 'the access token was issued to a client, not to a person' } };
+    }
+    const created: FakeApprovalRecord = { id: `approval-${this.#next++}-${randomUUID()}`, key, resource, tool, digest: digest!, summary, status: 'pending' };
+    this.records.set(created.id, created);
+    return { status: 200, body: this.#pending(created) };
+  }
+
+  #pending(record: FakeApprovalRecord) {
+    return {
+      status: 'pending',
+      approval_id: record.id,
+      approval_url: `${this.issuer()}/approvals/${record.id}`,
+      account_url: `${this.issuer()}/account/apps`,
+      expires_in: 300,
+      interval: 5,
+    };
+  }
+
+  async #sign(record: FakeApprovalRecord, access: JWTPayload): Promise<string> {
+    const iat = now();
+    const payload: JWTPayload = {
+      iss: this.issuer(),
+      aud: record.resource,
+      sub: access.sub,
+      client_id: access.client_id,
+      grant_id: access.grant_id,
+      jti: record.id,
+      iat,
+      exp: iat + 60,
+      approved_by: record.approvedBy ?? 'person',
+      authorization_details: [{ type: 'mcp_tool_call', locations: [record.resource], tool: record.tool, arguments_digest: record.digest, summary: record.summary }],
+      ...this.tweaks?.claims,
+    };
+    for (const [k, v] of Object.entries(payload)) if (v === undefined) delete payload[k];
+    const header = { alg: 'ES256', typ: 'mcp-approval+jwt', kid: this.signer.kid, ...this.tweaks?.header };
+    return new SignJWT(payload).setProtectedHeader(header as { alg: string }).sign(this.tweaks?.key ?? this.signer.privateKey);
+  }
+}
+
 export interface FakeAs {
   issuer: string;
   url(path: string): string;
@@ -140,6 +268,8 @@ export interface FakeAs {
   hits: Map<string, number>;
   /** metadata overrides (e.g. a wrong issuer) */
   metadata: Record<string, unknown>;
+  /** `POST /tool-approvals` (also served at `/custom/tool-approvals`, for endpoint discovery tests) */
+  approvals: FakeApprovals;
   /** A token signed with the fake AS key: defaults to a valid access token for NOTES. `undefined` claim values are removed. */
   sign(claims?: Record<string, unknown>, header?: Record<string, unknown>, key?: CryptoKey): Promise<string>;
   stop(): Promise<void>;
@@ -156,6 +286,7 @@ export async function startFakeAs({ heartbeatMs = 200 }: { heartbeatMs?: number 
   const hits = new Map<string, number>();
   const metadata: Record<string, unknown> = {};
   let issuer = '';
+  const approvals = new FakeApprovals(() => issuer, { privateKey, kid });
 
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
@@ -188,6 +319,24 @@ export async function startFakeAs({ heartbeatMs = 200 }: { heartbeatMs?: number 
       });
       return undefined;
     }
+    if ((path === '/tool-approvals' || path === '/custom/tool-approvals') && req.method === 'POST') {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        let parsed: Record<string, unknown> = {};
+        try {
+          parsed = JSON.parse(body) as Record<string, unknown>;
+        } catch {
+          return json(400, { error: 'invalid_request' });
+        }
+        approvals.handle(req.headers.authorization ?? '', parsed).then(
+          (answer) => json(answer.status, answer.body),
+          () => json(500, { error: 'server_error' }),
+        );
+        return undefined;
+      });
+      return undefined;
+    }
     json(404, { error: 'not_found' });
     return undefined;
   });
@@ -204,6 +353,7 @@ export async function startFakeAs({ heartbeatMs = 200 }: { heartbeatMs?: number 
     introspectionCalls,
     hits,
     metadata,
+    approvals,
     async sign(claims = {}, header = {}, key = privateKey) {
       const payload: JWTPayload = {
         iss: issuer,
