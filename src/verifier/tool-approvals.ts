@@ -157,7 +157,7 @@ export function createApprovalStep(verifier: Verifier, options: ApprovalStepOpti
         summary = cut(withoutSensitiveValues(said, args, sensitive).trim(), MAX_SUMMARY) || `Call ${cut(tool, 100)}`;
       } catch (err) {
         service.report(new Error(`toolApprovals["${tool}"].summary failed: ${err instanceof Error ? err.message : String(err)}`));
-        return { answer: jsonRpcError(500, id, -32603, `Internal error: could not describe this call to ${tool} for approval`, cors) };
+        return { answer: jsonRpcError(200, id, -32603, `Internal error: could not describe this call to ${tool} for approval`, cors) };
       }
 
       const digest = await argumentsDigest(args);
@@ -190,7 +190,7 @@ export function createApprovalStep(verifier: Verifier, options: ApprovalStepOpti
             }
             if (!(err instanceof ApprovalTokenError)) throw err;
             service.report(new Error(`refused an approval of ${tool} from the authorization server: ${err.message}`));
-            return { answer: jsonRpcError(500, id, -32603, `Internal error: the approval of this call to ${tool} could not be verified`, cors) };
+            return { answer: jsonRpcError(200, id, -32603, `Internal error: the approval of this call to ${tool} could not be verified`, cors) };
           }
         case 'pending': {
           const pending = { ...answer, tool, summary };

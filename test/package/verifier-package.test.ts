@@ -31,7 +31,7 @@ describe('the verifier as MCP servers install it', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('its built import graph reaches only jose, zod and its own files', () => {
+  it('its built import graph reaches only jose, zod, canonicalize and its own files', () => {
     const entry = resolve(ROOT, 'dist/src/verifier/index.js');
     const seen = new Set<string>();
     const external = new Set<string>();
@@ -48,7 +48,9 @@ describe('the verifier as MCP servers install it', () => {
     };
     walk(entry);
     assert.ok(seen.size > 3, 'walked the verifier files');
-    for (const spec of external) assert.ok(spec === 'jose' || spec.startsWith('jose/') || spec === 'zod' || spec.startsWith('zod/'), `verifier imports ${spec}`);
+    // canonicalize: RFC 8785 JSON for the tool arguments digest (src/verifier/tool-arguments.ts)
+    const allowed = (spec: string) => spec === 'jose' || spec.startsWith('jose/') || spec === 'zod' || spec.startsWith('zod/') || spec === 'canonicalize';
+    for (const spec of external) assert.ok(allowed(spec), `verifier imports ${spec}`);
   });
 
   it('npm pack → install without optional dependencies → import mcp-authz/verifier', { timeout: 180_000 }, () => {
