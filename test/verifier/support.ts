@@ -168,7 +168,8 @@ export class FakeApprovals {
 
   approve(id: string, by: 'person' | 'policy' = 'person'): void {
     const record = this.records.get(id)!;
-    (record.status = 'approved'), (record.approvedBy = by);
+    record.status = 'approved';
+    record.approvedBy = by;
   }
   refuse(id: string): void {
     this.records.get(id)!.status = 'denied';
