@@ -50,6 +50,7 @@ import { health } from './http/health.js';
 import { interactionRouter } from './interactions/router.js';
 import { providerPages } from './interactions/provider-pages.js';
 import { connectedAppsRouter } from './interactions/connected-apps.js';
+import { accountSignInRouter } from './interactions/account-sign-in.js';
 import { connectionSignIn } from './interactions/connection-sign-in.js';
 import { loginCompleter, loginFinisher } from './interactions/finish-login.js';
 import { FactorCheck } from './second-factors/check.js';
@@ -169,6 +170,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const security = accountSecurityRouter({ config, store, csrf, log, audit: auditLog, render, basePath, check: factorCheck, rp });
     const upstream = connectionsRouter(connections, signIn.complete, basePath);
     const apps = connectedAppsRouter({ config, store, holder, resources, csrf, publisher, log, basePath, render, audit: auditLog });
+    const accountSignIn = accountSignInRouter({ config, store, holder, log, basePath });
     // started without a config file: the demo's pages
     const demo = config.demo ? await createDemo({ config: { ...config, demo: config.demo }, accounts, csrf, render, audit: auditLog, log, basePath }) : undefined;
 
@@ -205,6 +207,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     app.use(router.allowedMethods());
     app.use(apps.routes());
     app.use(apps.allowedMethods());
+    app.use(accountSignIn.routes());
+    app.use(accountSignIn.allowedMethods());
     app.use(security.routes());
     app.use(security.allowedMethods());
     app.use(upstream.routes());

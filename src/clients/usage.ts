@@ -9,6 +9,7 @@ import type { Store } from '../../adapters/contract.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import { clientKind } from './kind.js';
+import { isAccountClient } from '../provider/account-client.js';
 
 /** At most one directory write per client per this long (or a quarter of the client lifetime, if shorter). */
 const TOUCH_INTERVAL_MS = 60_000;
@@ -55,6 +56,8 @@ export function clientUsage(store: Store, config: Config, log: Logger): ClientUs
       await write(client, now, false).catch((err: Error) => log.warn({ clientId: client.clientId, err: err.message }, 'could not record a registered client'));
     },
     async used(client) {
+      // the account pages' built-in client is no client of the directory
+      if (isAccountClient(client.clientId)) return;
       const now = Date.now();
       if (now - (lastWrite.get(client.clientId) ?? 0) < interval) return;
       if (lastWrite.size >= MAX_TRACKED) lastWrite.clear();

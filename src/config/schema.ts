@@ -35,6 +35,9 @@ const rateLimit = (what: string, max: number, window: number) =>
     .default({ max, window })
     .describe(`${what}: at most \`max\` per \`window\` seconds (default ${max} per ${window} s).`);
 
+/** The client id of the account pages' built-in client (src/provider/account-client.ts), which no configured client may take. */
+export const ACCOUNT_CLIENT_ID = 'mcp-authz-account';
+
 const absoluteUrl = z.string().refine((v) => URL.canParse(v), 'must be an absolute URL');
 
 /** `host:port` (an IPv6 address in brackets: `[::1]:6379`), as Redis Sentinel and Cluster nodes are given. */
@@ -613,6 +616,7 @@ export const configSchema = z
     config.clients.forEach((client, i) => {
       const at = (...rest: (string | number)[]) => ['clients', i, ...rest];
       if (clientIds.has(client.client_id)) issue(at('client_id'), `duplicate client_id "${client.client_id}"`);
+      if (client.client_id === ACCOUNT_CLIENT_ID) issue(at('client_id'), `"${ACCOUNT_CLIENT_ID}" is the account pages' own client; choose another client_id`);
       clientIds.add(client.client_id);
 
       const method = effectiveAuthMethod(client);

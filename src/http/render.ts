@@ -146,7 +146,8 @@ export interface AppView {
 }
 
 export type ConnectedAppsPage =
-  | { title: string; state: 'not-signed-in' }
+  /** `signInHref`: the account sign-in, returning to this page (src/http/account-paths.ts) */
+  | { title: string; state: 'not-signed-in'; signInHref: string }
   | { title: string; state: 'signed-out'; revokedCount: number }
   | {
       title: string;
@@ -191,7 +192,8 @@ export interface PasskeyView {
 
 /** The account's second factors (src/second-factors/account-security.ts). */
 export type AccountSecurityPage =
-  | { title: string; state: 'not-signed-in' }
+  /** `signInHref`: the account sign-in, returning to this page (src/http/account-paths.ts) */
+  | { title: string; state: 'not-signed-in'; signInHref: string }
   | {
       title: string;
       state: 'overview';

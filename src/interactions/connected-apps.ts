@@ -27,7 +27,8 @@ import type { Logger } from '../observability/logger.js';
 import { SESSION_COOKIE } from '../provider/session-guard.js';
 import { revokeAllForAccount, revokeGrant } from '../grants/revoke.js';
 import { clientView } from './describe.js';
-import { ACCOUNT_SECURITY_PATH, CONNECTED_APPS_PATH } from '../http/account-paths.js';
+import { ACCOUNT_SECURITY_PATH, CONNECTED_APPS_PATH, signInHref } from '../http/account-paths.js';
+import { isAccountClient } from '../provider/account-client.js';
 import type { AuditLog } from '../audit/events.js';
 import { requestFacts } from '../audit/request-facts.js';
 
@@ -75,7 +76,7 @@ export function connectedAppsRouter(deps: ConnectedAppsDeps): Router {
 
   const render = (ctx: Context, page: ConnectedAppsPage, status = 200) => deps.render(ctx, 'connected-apps', page, status);
 
-  const notSignedIn = (ctx: Context) => render(ctx, { title: 'Connected apps', state: 'not-signed-in' }, 401);
+  const notSignedIn = (ctx: Context) => render(ctx, { title: 'Connected apps', state: 'not-signed-in', signInHref: signInHref(basePath, base) }, 401);
 
   /** The person this browser is signed in as, from oidc-provider's session cookie; undefined when none. */
   async function signedIn(ctx: Context): Promise<SignedIn | undefined> {
@@ -136,7 +137,8 @@ export function connectedAppsRouter(deps: ConnectedAppsDeps): Router {
   router.get(base, async (ctx) => {
     const who = await signedIn(ctx);
     if (!who) return notSignedIn(ctx);
-    const records = await store.grants.list({ accountId: who.accountId });
+    // the account pages' own client is no app (it never has a stored grant: src/provider/account-client.ts)
+    const records = (await store.grants.list({ accountId: who.accountId })).filter((record) => !isAccountClient(record.clientId));
     const apps = (await Promise.all(records.map(describeGrant))).filter((app): app is AppView => app !== undefined);
     const notice = typeof ctx.query.done === 'string' ? NOTICES[ctx.query.done] : undefined;
     render(ctx, {

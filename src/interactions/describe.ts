@@ -8,9 +8,12 @@ import type { ResourceRegistry } from '../provider/resources.js';
 import type { ClientView } from '../http/render.js';
 import { clientKind, clientProvenance } from '../clients/kind.js';
 import { isLoopbackHost } from '../config/uri.js';
+import { ACCOUNT_CLIENT_NAME, isAccountClient } from '../provider/account-client.js';
 
 /** Who asks: the client's self-asserted name, and where it comes from (administrator, its document's host, dynamic registration). */
 export function clientView(client: Client, staticIds: ReadonlySet<string>, redirectUri?: unknown): ClientView {
+  // this server's own account pages: a name of ours, not one given by an app
+  if (isAccountClient(client.clientId)) return { id: client.clientId, name: ACCOUNT_CLIENT_NAME, nameIsSelfAsserted: false, host: 'this sign-in service' };
   let redirectHost: string | undefined;
   let loopback = false;
   if (typeof redirectUri === 'string' && URL.canParse(redirectUri)) {

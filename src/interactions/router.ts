@@ -32,6 +32,7 @@ import { requestFacts } from '../audit/request-facts.js';
 import type { ConnectionSignIn, LoginExtra } from './connection-sign-in.js';
 import type { FinishLogin } from './finish-login.js';
 import type { SecondFactorStep } from '../second-factors/sign-in-step.js';
+import { isAccountClient } from '../provider/account-client.js';
 
 export interface InteractionDeps {
   config: Config;
@@ -152,6 +153,9 @@ export function interactionRouter(deps: InteractionDeps): Router {
       return renderLogin(ctx, interaction, { ...(hint.selected ? { selected: hint.selected } : {}), ...(hint.username ? { username: hint.username } : {}) });
     }
     if (interaction.prompt.name !== 'consent') throw new PageError(400, 'Unsupported request', 'This kind of sign-in request is not supported.');
+    // the account pages' client is never given consent (src/provider/account-client.ts); a request
+    // of it that would need some asks for more than a sign-in
+    if (isAccountClient(client.clientId)) throw new PageError(400, 'Unsupported request', 'This kind of sign-in request is not supported.');
 
     const account = interaction.session?.accountId ? await accounts.findById(interaction.session.accountId) : undefined;
     if (!account) throw expired();
@@ -261,6 +265,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
   router.post('/:uid/confirm', async (ctx) => {
     const interaction = await details(ctx);
     if (interaction.prompt.name !== 'consent') throw expired();
+    if (isAccountClient(interaction.params.client_id)) throw expired();
     const input = await form(ctx, consentForm, `interaction:${interaction.uid}`);
     const ticked = new Set(input.scope === undefined ? [] : Array.isArray(input.scope) ? input.scope : [input.scope]);
     const accountId = interaction.session?.accountId;
@@ -288,7 +293,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
     const { provider } = holder;
     const accountId = interaction.session?.accountId;
     const clientId = String(interaction.params.client_id);
-    if (!accountId || (login && login.accountId !== accountId)) throw expired();
+    if (!accountId || (login && login.accountId !== accountId) || isAccountClient(clientId)) throw expired();
 
     const account = await accounts.findById(accountId);
     if (!account) throw expired();

@@ -11,6 +11,7 @@ import type { ServerSecrets } from '../keys/secrets.js';
 import { adapterClass } from './adapter.js';
 import { engineSigningKeys } from '../keys/node-signing-key.js';
 import { staticClientMetadata } from './clients.js';
+import { accountClientGrant, accountClientMetadata } from './account-client.js';
 import { findAccount, personOf, type AccountGate } from './accounts.js';
 import type { ResourceRegistry } from './resources.js';
 import { DEFAULT_ACCESS_TOKEN_TTL } from '../keys/timing.js';
@@ -93,7 +94,15 @@ export function providerConfiguration(deps: ProviderDeps): Configuration {
     adapter: adapterClass(store, { clientTtl: config.registration.unusedClientTtl }),
     fetch: documents.fetch,
     fetchResponseBodyLimits: documents.fetchResponseBodyLimits,
-    clients: config.clients.map(staticClientMetadata),
+    // the operator's clients, and the account pages' own (src/provider/account-client.ts)
+    clients: [...config.clients.map(staticClientMetadata), accountClientMetadata(config.issuer)],
+    // the engine's default, except for the account client: an unsaved grant of `openid`, never a consent page
+    loadExistingGrant: async (ctx) => {
+      const own = accountClientGrant(ctx);
+      if (own) return own;
+      const grantId = (ctx.oidc.result as { consent?: { grantId?: string } } | undefined)?.consent?.grantId || ctx.oidc.session?.grantIdFor(ctx.oidc.client!.clientId);
+      return grantId ? ctx.oidc.provider.Grant.find(grantId) : undefined;
+    },
     clientDefaults: {
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],

@@ -5,6 +5,7 @@
  */
 import type { Config, ResourceConfig } from '../config/schema.js';
 import { hasUserinfo, tryCanonicalResourceUri } from '../config/uri.js';
+import { ACCOUNT_CLIENT_ID } from './account-client.js';
 
 /** A signed-in person, as scope policy (`scopes[…].allow`) sees them. */
 export interface Person {
@@ -36,6 +37,8 @@ export class ResourceRegistry {
         ...(client.scope ? { scopes: new Set(client.scope.split(' ')) } : {}),
       });
     }
+    // the account pages' client signs people in, nothing more: no MCP server, no scope of one
+    this.#policies.set(ACCOUNT_CLIENT_ID, { resources: new Set(), scopes: new Set() });
   }
 
   get all(): ResourceConfig[] {

@@ -28,7 +28,7 @@ import type { AuditLog } from '../audit/events.js';
 import { requestFacts } from '../audit/request-facts.js';
 import type { Config } from '../config/schema.js';
 import type { Csrf } from '../http/csrf.js';
-import { ACCOUNT_SECURITY_PATH, CONNECTED_APPS_PATH } from '../http/account-paths.js';
+import { ACCOUNT_SECURITY_PATH, CONNECTED_APPS_PATH, signInHref } from '../http/account-paths.js';
 import { readCheckedForm } from '../http/checked-form.js';
 import { describeWait, tooManyRequestsPage, type Refusal } from '../http/limits.js';
 import { PageError } from '../http/page-error.js';
@@ -93,7 +93,7 @@ export function accountSecurityRouter(deps: AccountSecurityDeps): Router {
   const challenges = new SingleUseRecords<{ accountId: string; challenge: string }>(store, 'PasskeyChallenge', 300);
 
   const render = (ctx: Context, page: AccountSecurityPage, status = 200) => deps.render(ctx, 'account-security', page, status);
-  const notSignedIn = (ctx: Context) => render(ctx, { title: 'Sign-in security', state: 'not-signed-in' }, 401);
+  const notSignedIn = (ctx: Context) => render(ctx, { title: 'Sign-in security', state: 'not-signed-in', signInHref: signInHref(basePath, base) }, 401);
 
   async function signedIn(ctx: Context): Promise<SignedIn | undefined> {
     const sessionId = ctx.cookies.get(SESSION_COOKIE, { signed: true });
