@@ -15,6 +15,8 @@
  * - `grants`: the directory of grants (who allowed which client, when, last use), for the
  *   "connected apps" page and `mcp-authz grants`.
  * - `limits`: sliding-window rate counters, shared by every replica of a Redis store.
+ * - `toolApprovals`: per-call tool approvals (src/tool-approvals), asked of a person and
+ *   redeemed once.
  *
  * Nothing here imports koa or oidc-provider: data flows down, never up.
  */
@@ -253,6 +255,14 @@ export interface ToolApprovalRecord {
 /** The key an open approval is found by: the grant, or `client:<id>` for a token without one. */
 export type ToolApprovalKey = string;
 
+/** The {@link ToolApprovalKey} of a record (or of the token a call carried). */
+export function toolApprovalKey(of: { grantId?: string | undefined; clientId: string }): ToolApprovalKey {
+  return of.grantId ?? `client:${of.clientId}`;
+}
+
+/** How long an approval record is kept past its `expiresAt` (ms): a day. */
+export const TOOL_APPROVAL_RETENTION_MS = 86_400_000;
+
 /**
  * Tool-call approvals, shared by every replica. Records are kept a day past `expiresAt`, then
  * dropped. Every state change is atomic: of concurrent callers exactly one succeeds.
@@ -346,6 +356,7 @@ export interface Store {
   readonly rotations: RefreshRotations;
   readonly grants: GrantDirectory;
   readonly limits: RateCounters;
+  readonly toolApprovals: ToolApprovalStore;
   /** Resolves when the store answers; rejects with a readable error otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;
