@@ -20,6 +20,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { toolApprovalKey, type Store, type ToolApprovalRecord } from '../../adapters/contract.js';
+import { hasFactor, readSecondFactors } from '../accounts/second-factors.js';
 import type { AuditEvent, AuditLog } from '../audit/events.js';
 import type { Config } from '../config/schema.js';
 import { APPROVALS_PATH, CONNECTED_APPS_PATH } from '../http/account-paths.js';
@@ -48,8 +49,11 @@ export type ApprovalAnswer =
   | { status: 'expired'; approval_id: string }
   | { status: 'unavailable'; error_description: string };
 
-/** How a person's decision went: made, or not (no such request of theirs, or no longer pending). */
-export type DecisionOutcome = 'decided' | 'unknown' | 'not_pending';
+/**
+ * How a person's decision went: made, or not — no such request of theirs, no longer pending, or
+ * an approval the policy wants confirmed with a fresh second factor (`secondFactor` false).
+ */
+export type DecisionOutcome = 'decided' | 'unknown' | 'not_pending' | 'second_factor_required';
 
 /** What the audit record of a request adds about it (src/audit/request-facts.ts). */
 type RequestFacts = Pick<AuditEvent, 'requestId' | 'source'>;
@@ -196,10 +200,23 @@ export function toolApprovalService(deps: ToolApprovalDeps): ToolApprovalService
     return pending(request, at);
   }
 
+  /** Whether approving `r` needs a fresh second factor: by its policy, and whether the person has one. */
+  async function needsSecondFactor(r: ToolApprovalRecord, accountId: string): Promise<boolean> {
+    const { secondFactor } = await policyFor(r);
+    if (secondFactor !== 'if_enrolled') return secondFactor === 'always';
+    const account = await store.accounts.findById(accountId);
+    if (!account) return true;
+    const factors = readSecondFactors(account);
+    // an unreadable record fails closed, as sign-in does
+    return factors.state === 'broken' || hasFactor(factors.factors);
+  }
+
   async function decide(id: string, accountId: string, decision: 'approved' | 'denied', secondFactor: boolean, facts: RequestFacts = {}): Promise<DecisionOutcome> {
     const r = await approvals.get(id);
     // someone else's request is as unknown as a missing one
     if (!r || r.accountId !== accountId) return 'unknown';
+    // the page asks for the factor first; this holds even if a page forgot to
+    if (decision === 'approved' && !secondFactor && (await needsSecondFactor(r, accountId))) return 'second_factor_required';
     const at = now();
     if (!(await approvals.decide(id, decision, { at, decidedBy: 'person', secondFactor }))) return 'not_pending';
     if (decision === 'approved') record('approval.granted', r, accountId, facts, 'person');

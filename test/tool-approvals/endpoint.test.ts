@@ -17,6 +17,7 @@ import { serviceToken, userTokens } from '../helpers/flows.js';
 import type { TestServer } from '../helpers/server.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { argumentsDigest } from '../../src/verifier/tool-arguments.js';
+import { enrolTotp } from '../second-factors/support.js';
 
 /** seconds a request waits for the person: short, for the expiry test */
 const REQUEST_TTL = 3;
@@ -44,6 +45,7 @@ function config(): Partial<ConfigInput> {
       policies: [
         { tool: 'ping', ask: 'never' },
         { resource: NOTES, tool: 'rename_note', ask: 'once_per_session', secondFactor: 'off' },
+        { tool: 'wipe_notes', ask: 'always', secondFactor: 'always' },
       ],
     },
   };
@@ -224,6 +226,23 @@ for (const kind of STORE_KINDS) {
       const answers = await Promise.all(Array.from({ length: 6 }, () => ask(s.t, { token: person, args })));
       assert.equal(answers.filter((a) => a.body.status === 'approved').length, 1, answers.map((a) => a.body.status).join(','));
       for (const a of answers) assert.equal(a.status, 200);
+    });
+
+    it('a fresh second factor is needed to approve: always by policy, and by default for a person who has one; never to refuse', async () => {
+      const wipe = await ask(s.t, { token: person, tool: 'wipe_notes', args: {} });
+      assert.equal(await s.t.server.toolApprovals.decide(wipe.body.approval_id!, aliceId, 'approved', false), 'second_factor_required');
+      assert.equal(await s.t.server.toolApprovals.decide(wipe.body.approval_id!, aliceId, 'approved', true), 'decided');
+
+      await enrolTotp(s.t, 'alice');
+      try {
+        const enrolled = await ask(s.t, { token: person, args: { id: 'factor' } });
+        assert.equal(await s.t.server.toolApprovals.decide(enrolled.body.approval_id!, aliceId, 'approved', false), 'second_factor_required');
+        assert.equal(await s.t.server.toolApprovals.decide(enrolled.body.approval_id!, aliceId, 'denied', false), 'decided');
+        const policy = await s.t.server.toolApprovals.policyFor((await s.t.server.store.toolApprovals.get(enrolled.body.approval_id!))!);
+        assert.deepEqual(policy, { ask: 'always', secondFactor: 'if_enrolled' });
+      } finally {
+        await s.t.server.store.accounts.update('alice', { secondFactors: '' });
+      }
     });
 
     it('refused: "denied" once, then a fresh request', async () => {
