@@ -359,3 +359,17 @@ for (const kind of STORE_KINDS) {
     });
   });
 }
+
+describe('POST /tool-approvals below an issuer path', () => {
+  const s = serverFixture('sqlite', { config: config(), issuerPath: '/tenant' });
+
+  it('answers at <issuer>/tool-approvals, with the approval page and account page under the issuer', async () => {
+    assert.ok(s.t.issuer.endsWith('/tenant'));
+    const person = (await userTokens(s.t, 'web-app', 'notes:read')).tokens.access_token;
+    const res = await ask(s.t, { token: person });
+    assert.equal(res.status, 200);
+    assert.equal(res.body.status, 'pending');
+    assert.equal(res.body.approval_url, `${s.t.issuer}/approvals/${res.body.approval_id}`);
+    assert.equal(res.body.account_url, `${s.t.issuer}/account/apps`);
+  });
+});
