@@ -278,8 +278,11 @@ export interface ToolApprovalStore {
   decide(id: string, decision: 'approved' | 'denied', change: { at: number; decidedBy: 'person' | 'policy'; secondFactor?: boolean }): Promise<boolean>;
   /** approved → redeemed; false otherwise (only one caller ever redeems a record). */
   redeem(id: string, at: number): Promise<boolean>;
-  /** Any status → closed (a refusal or expiry has been answered). */
-  close(id: string): Promise<void>;
+  /**
+   * Any status → closed (a refusal or expiry has been answered). True only for the one caller
+   * that closed it (false: unknown, or closed already), so an answer is given once.
+   */
+  close(id: string): Promise<boolean>;
   /** Whether the person approved `tool` of `resource` on this grant before (once-per-session policy). */
   approvedBefore(grantId: string, resource: string, tool: string): Promise<boolean>;
 }

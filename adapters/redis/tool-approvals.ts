@@ -59,9 +59,10 @@ if redis.call('PTTL', KEYS[1]) < ttl then redis.call('SET', KEYS[1], '1', 'PX', 
 return 1
 `;
 
-/** KEYS[1] approval. Closes it when it exists (never creates a hash without a TTL). */
+/** KEYS[1] approval. 1 closed now; 0 missing (never creates a hash without a TTL) or closed already. */
 const CLOSE = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or status == 'closed' then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'closed')
 return 1
 `;
@@ -205,8 +206,8 @@ export class RedisToolApprovalStore implements ToolApprovalStore {
     return (await this.#redeem(this.#keys.toolApproval(id), Math.floor(at))) === 1;
   }
 
-  async close(id: string): Promise<void> {
-    await this.#close(this.#keys.toolApproval(id));
+  async close(id: string): Promise<boolean> {
+    return (await this.#close(this.#keys.toolApproval(id))) === 1;
   }
 
   async approvedBefore(grantId: string, resource: string, tool: string): Promise<boolean> {

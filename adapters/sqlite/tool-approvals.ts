@@ -72,7 +72,7 @@ export class SqliteToolApprovalStore implements ToolApprovalStore {
   readonly #listPending: Database.Statement<[Params], ApprovalRow>;
   readonly #decide: Database.Statement<[Params]>;
   readonly #redeem: Database.Statement<[number, string, number]>;
-  readonly #close: Database.Statement<[string]>;
+  readonly #close: Database.Statement<[string, number]>;
   readonly #approvedBefore: Database.Statement<[Params], { found: number }>;
   readonly #sweep: Database.Statement<[number]>;
 
@@ -93,7 +93,7 @@ export class SqliteToolApprovalStore implements ToolApprovalStore {
       WHERE id = @id AND status = 'pending' AND expires_at > @at`);
     this.#redeem = db.prepare(`UPDATE tool_approvals SET status = 'redeemed', redeemed_at = ?
       WHERE id = ? AND status = 'approved' AND keep_until > ?`);
-    this.#close = db.prepare(`UPDATE tool_approvals SET status = 'closed' WHERE id = ?`);
+    this.#close = db.prepare(`UPDATE tool_approvals SET status = 'closed' WHERE id = ? AND status != 'closed' AND keep_until > ?`);
     this.#approvedBefore = db.prepare(`SELECT 1 AS found FROM tool_approvals
       WHERE grant_id = @grantId AND resource = @resource AND tool = @tool AND approved = 1 AND decided_by = 'person'
         AND keep_until > @now LIMIT 1`);
@@ -153,8 +153,8 @@ export class SqliteToolApprovalStore implements ToolApprovalStore {
     return this.#redeem.run(at, id, Date.now()).changes === 1;
   }
 
-  async close(id: string): Promise<void> {
-    this.#close.run(id);
+  async close(id: string): Promise<boolean> {
+    return this.#close.run(id, Date.now()).changes === 1;
   }
 
   async approvedBefore(grantId: string, resource: string, tool: string): Promise<boolean> {

@@ -10,8 +10,8 @@
  *    - approved: redeemed (once: of concurrent askers one wins, the others go on to 3) and
  *      answered with an approval token;
  *    - pending and in time: `pending`, the same record (retries never make another);
- *    - refused, or pending past its deadline: `denied` / `expired`, once: the record is
- *      closed, so the next call starts a fresh request;
+ *    - refused, or pending past its deadline: `denied` / `expired`, once (the one caller
+ *      that closes the record; the others go on to 3), so the next call starts afresh;
  * 3. else the policy (./policy.ts): `never`, or `once_per_session` after the person approved
  *    this tool on this grant, approves at once (by policy); a token without a person is
  *    `unavailable` (nobody could approve); otherwise a new pending request for the person.
@@ -165,10 +165,12 @@ export function toolApprovalService(deps: ToolApprovalDeps): ToolApprovalService
     } else if (open?.status === 'pending' && open.expiresAt > at) {
       return pending(open, at);
     } else if (open?.status === 'pending' || open?.status === 'denied') {
-      await approvals.close(open.id);
-      const status = open.status === 'denied' ? 'denied' : 'expired';
-      if (status === 'expired') record('approval.expired', open, q.askedBy, facts);
-      return { status, approval_id: open.id };
+      if (await approvals.close(open.id)) {
+        const status = open.status === 'denied' ? 'denied' : 'expired';
+        if (status === 'expired') record('approval.expired', open, q.askedBy, facts);
+        return { status, approval_id: open.id };
+      }
+      // a concurrent call answered it: this one starts afresh
     }
 
     const base = {

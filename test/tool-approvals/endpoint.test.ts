@@ -254,6 +254,12 @@ for (const kind of STORE_KINDS) {
       const fresh = await ask(s.t, { token: person, args });
       assert.equal(fresh.body.status, 'pending');
       assert.notEqual(fresh.body.approval_id, first.body.approval_id);
+
+      // concurrent retries after a refusal: one is told, the others start afresh
+      await s.t.server.toolApprovals.decide(fresh.body.approval_id!, aliceId, 'denied', false);
+      const answers = await Promise.all(Array.from({ length: 6 }, () => ask(s.t, { token: person, args })));
+      assert.equal(answers.filter((a) => a.body.status === 'denied').length, 1, answers.map((a) => a.body.status).join(','));
+      assert.ok(answers.every((a) => a.body.status === 'denied' || a.body.status === 'pending'));
     });
 
     it('nobody decided in time: "expired" once, then a fresh request; too late to approve', async () => {

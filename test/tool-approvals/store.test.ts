@@ -195,14 +195,22 @@ for (const kind of ['sqlite', 'redis'] as const) {
       assert.equal(await store.toolApprovals.redeem(policy.id, Date.now()), true);
     });
 
-    it('close: any record; an unknown id is a no-op', async () => {
+    it('close: any record, once (of concurrent closers exactly one); an unknown id is a no-op', async () => {
       const record = pending();
       await store.toolApprovals.create(record);
-      await store.toolApprovals.close(record.id);
+      assert.equal(await store.toolApprovals.close(record.id), true);
       assert.equal((await store.toolApprovals.get(record.id))?.status, 'closed');
+      assert.equal(await store.toolApprovals.close(record.id), false, 'closed already');
       assert.equal(await store.toolApprovals.decide(record.id, 'approved', { at: Date.now(), decidedBy: 'person' }), false);
+
+      const denied = pending();
+      await store.toolApprovals.create(denied);
+      await store.toolApprovals.decide(denied.id, 'denied', { at: Date.now(), decidedBy: 'person' });
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? other : store).toolApprovals.close(denied.id)));
+      assert.equal(results.filter(Boolean).length, 1);
+
       const unknown = newId('missing');
-      await store.toolApprovals.close(unknown);
+      assert.equal(await store.toolApprovals.close(unknown), false);
       assert.equal(await store.toolApprovals.get(unknown), undefined);
     });
 
