@@ -15,6 +15,8 @@
  * - `grants`: the directory of grants (who allowed which client, when, last use), for the
  *   "connected apps" page and `mcp-authz grants`.
  * - `limits`: sliding-window rate counters, shared by every replica of a Redis store.
+ * - `toolApprovals`: per-call tool approvals (src/tool-approvals), asked of a person and
+ *   redeemed once.
  *
  * Nothing here imports koa or oidc-provider: data flows down, never up.
  */
@@ -253,6 +255,14 @@ export interface ToolApprovalRecord {
 /** The key an open approval is found by: the grant, or `client:<id>` for a token without one. */
 export type ToolApprovalKey = string;
 
+/** The {@link ToolApprovalKey} of a record (or of the token a call carried). */
+export function toolApprovalKey(of: { grantId?: string | undefined; clientId: string }): ToolApprovalKey {
+  return of.grantId ?? `client:${of.clientId}`;
+}
+
+/** How long an approval record is kept past its `expiresAt` (ms): a day. */
+export const TOOL_APPROVAL_RETENTION_MS = 86_400_000;
+
 /**
  * Tool-call approvals, shared by every replica. Records are kept a day past `expiresAt`, then
  * dropped. Every state change is atomic: of concurrent callers exactly one succeeds.
@@ -268,8 +278,11 @@ export interface ToolApprovalStore {
   decide(id: string, decision: 'approved' | 'denied', change: { at: number; decidedBy: 'person' | 'policy'; secondFactor?: boolean }): Promise<boolean>;
   /** approved → redeemed; false otherwise (only one caller ever redeems a record). */
   redeem(id: string, at: number): Promise<boolean>;
-  /** Any status → closed (a refusal or expiry has been answered). */
-  close(id: string): Promise<void>;
+  /**
+   * Any status → closed (a refusal or expiry has been answered). True only for the one caller
+   * that closed it (false: unknown, or closed already), so an answer is given once.
+   */
+  close(id: string): Promise<boolean>;
   /** Whether the person approved `tool` of `resource` on this grant before (once-per-session policy). */
   approvedBefore(grantId: string, resource: string, tool: string): Promise<boolean>;
 }
@@ -346,6 +359,7 @@ export interface Store {
   readonly rotations: RefreshRotations;
   readonly grants: GrantDirectory;
   readonly limits: RateCounters;
+  readonly toolApprovals: ToolApprovalStore;
   /** Resolves when the store answers; rejects with a readable error otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -28,6 +28,9 @@ import { refreshReuseGrace } from './provider/refresh-reuse.js';
 import { limitClientAuthentication } from './provider/client-auth-limit.js';
 import { sessionFormGuard } from './provider/session-guard.js';
 import { jwtAccessTokens } from './provider/jwt-access-tokens.js';
+import { ownAccessTokens } from './provider/own-access-tokens.js';
+import { toolApprovalService, type ToolApprovalService } from './tool-approvals/service.js';
+import { toolApprovalsEndpoint } from './tool-approvals/endpoint.js';
 import { auditTokenEndpoints } from './provider/token-endpoint-audit.js';
 import { canonicalResourceParameters } from './provider/resource-parameters.js';
 import { discoveryDocuments } from './provider/discovery.js';
@@ -96,6 +99,8 @@ export interface AuthServer {
   metrics: ServerMetrics;
   /** what `/readyz` answers; `drain()` before shutting down */
   readiness: Readiness;
+  /** per-call tool approvals: asked by MCP servers, decided by the person (the approval page) */
+  toolApprovals: ToolApprovalService;
   /**
    * Stops timers, ends the revocation feed streams (telling followers to reconnect), flushes the
    * audit log and closes the store (if this server opened it).
@@ -175,6 +180,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const demo = config.demo ? await createDemo({ config: { ...config, demo: config.demo }, accounts, csrf, render, audit: auditLog, log, basePath }) : undefined;
 
     const readiness = new Readiness(store, () => holder.loaded, log);
+    const toolApprovals = toolApprovalService({ config, store, holder, audit: auditLog });
     const feedHub = hub;
     metrics.attach({ auditBacklog: () => chained.backlog(), feedSubscribers: () => feedHub.subscribers, ready: () => readiness.ready });
 
@@ -222,6 +228,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     app.use(sessionFormGuard({ store, paths: [`${basePath}/device`, `${basePath}/session/end/confirm`] }));
     app.use(devicePolling({ store, basePath, interval: config.deviceFlow.interval, deviceCodeTtl: config.ttl.deviceCode }));
     app.use(limitClientAuthentication(limits, basePath));
+    // MCP servers authenticate as themselves: after the client-authentication limit above
+    app.use(toolApprovalsEndpoint({ holder, resources, tokens: ownAccessTokens({ holder, hub, store, issuer: config.issuer }), service: toolApprovals, log, basePath }));
     app.use(refreshReuseGrace({ store, basePath, graceSeconds: config.refreshTokens.reuseGraceWindow, log, onReplay: () => metrics.refreshReplayed() }));
     app.use(auditTokenEndpoints(auditLog, basePath));
     app.use(jwtAccessTokens({ holder, hub, store, resources, publisher, issuer: config.issuer, basePath }));
@@ -242,6 +250,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       demo,
       metrics,
       readiness,
+      toolApprovals,
       async close() {
         readiness.drain();
         holder.stop();

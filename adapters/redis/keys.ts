@@ -119,6 +119,26 @@ export class RedisKeys {
     return `${this.prefix}rotation:${key}`;
   }
 
+  /** a hash: one tool-call approval (its id is random and not a credential) */
+  toolApproval(id: string): string {
+    return `${this.prefix}toolApproval:${id}`;
+  }
+
+  /** a sorted set: the approval ids of one (key, resource, tool, digest), hashed to bound the length, scored by when each is dropped (epoch ms) */
+  toolApprovalsFor(key: string, resource: string, tool: string, argumentsDigest: string): string {
+    return `${this.prefix}toolApprovalsFor:${sha256(JSON.stringify([key, resource, tool, argumentsDigest]))}`;
+  }
+
+  /** a sorted set: the ids of one account's approval requests, scored by when each is dropped (epoch ms) */
+  toolApprovalsOfAccount(accountId: string): string {
+    return `${this.prefix}toolApprovalsOfAccount:${accountId}`;
+  }
+
+  /** a string: present while a person's approval of this tool on this grant is kept (once-per-session policy) */
+  toolApprovedOnGrant(grantId: string, resource: string, tool: string): string {
+    return `${this.prefix}toolApprovedOnGrant:${sha256(JSON.stringify([grantId, resource, tool]))}`;
+  }
+
   /** a sorted set: the recent hits of one rate-limit key (hashed: it may hold a username), scored by time (epoch ms) */
   limit(key: string): string {
     return `${this.prefix}limit:{${sha256(key)}}`;

@@ -21,6 +21,7 @@ import { RedisRevocationLog } from './revocations.js';
 import { RedisRefreshRotations } from './rotations.js';
 import { RedisScripts } from './scripts.js';
 import { RedisSettingsStore } from './settings.js';
+import { RedisToolApprovalStore } from './tool-approvals.js';
 
 /** A command Redis has not answered by then fails (the blocking reads of the revocation log excepted). */
 export const COMMAND_TIMEOUT_MS = 2000;
@@ -60,6 +61,7 @@ class RedisStoreImpl implements RedisStore {
   readonly rotations: RedisRefreshRotations;
   readonly grants: RedisGrantDirectory;
   readonly limits: RedisRateCounters;
+  readonly toolApprovals: RedisToolApprovalStore;
   readonly #redis: RedisClient;
   readonly #keys: RedisKeys;
   readonly #scripts: RedisScripts;
@@ -82,6 +84,7 @@ class RedisStoreImpl implements RedisStore {
     this.rotations = new RedisRefreshRotations(redis, this.#keys, this.#scripts);
     this.grants = new RedisGrantDirectory(redis, this.#keys);
     this.limits = new RedisRateCounters(redis, this.#keys);
+    this.toolApprovals = new RedisToolApprovalStore(redis, this.#keys);
   }
 
   model(name: string): ModelAdapter {

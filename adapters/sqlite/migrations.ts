@@ -133,6 +133,42 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX accounts_connection ON accounts (connection) WHERE connection IS NOT NULL;
     `,
   },
+  {
+    version: 6,
+    name: 'tool approvals',
+    sql: `
+      -- Per-call tool approvals (adapters/sqlite/tool-approvals.ts). Identifiers, the tool,
+      -- the arguments digest and the summary the person is shown; never a token.
+      -- lookup_key: the grant id, or client:<id> for a token without a person. approved is 1
+      -- once the call was approved (it stays 1 when the record is redeemed or closed), for the
+      -- once-per-session policy. Times are epoch milliseconds; keep_until = expires_at + a day,
+      -- after which the row is ignored and swept.
+      CREATE TABLE tool_approvals (
+        id               TEXT    NOT NULL PRIMARY KEY,
+        lookup_key       TEXT    NOT NULL,
+        resource         TEXT    NOT NULL,
+        tool             TEXT    NOT NULL,
+        arguments_digest TEXT    NOT NULL,
+        summary          TEXT    NOT NULL,
+        client_id        TEXT    NOT NULL,
+        grant_id         TEXT,
+        account_id       TEXT,
+        status           TEXT    NOT NULL,
+        decided_by       TEXT,
+        second_factor    INTEGER,
+        approved         INTEGER NOT NULL DEFAULT 0,
+        created_at       INTEGER NOT NULL,
+        expires_at       INTEGER NOT NULL,
+        decided_at       INTEGER,
+        redeemed_at      INTEGER,
+        keep_until       INTEGER NOT NULL
+      );
+      CREATE INDEX tool_approvals_open ON tool_approvals (lookup_key, resource, tool, arguments_digest, created_at);
+      CREATE INDEX tool_approvals_pending ON tool_approvals (account_id, created_at) WHERE status = 'pending';
+      CREATE INDEX tool_approvals_approved ON tool_approvals (grant_id, resource, tool) WHERE approved = 1;
+      CREATE INDEX tool_approvals_keep ON tool_approvals (keep_until);
+    `,
+  },
 ];
 
 /** Brings the schema up to date; returns the versions it applied. */

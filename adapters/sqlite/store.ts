@@ -20,10 +20,11 @@ import { prepareModelStatements, SqliteModelAdapter, type ModelStatements } from
 import { SqliteRevocationLog } from './revocations.js';
 import { SqliteRefreshRotations } from './rotations.js';
 import { SqliteSettingsStore } from './settings.js';
+import { SqliteToolApprovalStore } from './tool-approvals.js';
 
 export const SQLITE_FILE_NAME = 'mcp-authz.sqlite';
 
-/** How often expired rows (models, revocation entries, clients, grants, rotations) are deleted; reads ignore them in the meantime. */
+/** How often expired rows (models, revocation entries, clients, grants, rotations, tool approvals) are deleted; reads ignore them in the meantime. */
 export const DEFAULT_SWEEP_INTERVAL_MS = 60_000;
 
 export interface SqliteStoreOptions {
@@ -35,7 +36,7 @@ export interface SqliteStore extends Store {
   readonly kind: 'sqlite';
   /** the database file */
   readonly path: string;
-  /** Deletes expired rows (models, revocation entries, clients, grants, rotations) now; returns how many. Also run by the sweep timer. */
+  /** Deletes expired rows (models, revocation entries, clients, grants, rotations, tool approvals) now; returns how many. Also run by the sweep timer. */
   sweep(): number;
 }
 
@@ -78,6 +79,7 @@ class SqliteStoreImpl implements SqliteStore {
   readonly clients: SqliteClientDirectory;
   readonly rotations: SqliteRefreshRotations;
   readonly grants: SqliteGrantDirectory;
+  readonly toolApprovals: SqliteToolApprovalStore;
   /** in this process's memory, not in the file (see ./limits.ts) */
   readonly limits = new MemoryRateCounters();
   readonly #db: Database.Database;
@@ -98,6 +100,7 @@ class SqliteStoreImpl implements SqliteStore {
     this.clients = new SqliteClientDirectory(db);
     this.rotations = new SqliteRefreshRotations(db);
     this.grants = new SqliteGrantDirectory(db);
+    this.toolApprovals = new SqliteToolApprovalStore(db);
     // A failed sweep (e.g. SQLITE_BUSY past busy_timeout) is retried at the next tick.
     this.#timer = setInterval(() => {
       try {
@@ -121,7 +124,7 @@ class SqliteStoreImpl implements SqliteStore {
   sweep(): number {
     const now = Date.now();
     const models = this.#statements.sweep.run(now).changes;
-    const records = this.clients.sweepNow(now) + this.grants.sweepNow(now) + this.rotations.sweepNow(now);
+    const records = this.clients.sweepNow(now) + this.grants.sweepNow(now) + this.rotations.sweepNow(now) + this.toolApprovals.sweepNow(now);
     return models + records + this.revocations.pruneNow(Math.floor(now / 1000));
   }
 

@@ -36,6 +36,11 @@ export const AUDIT_EVENTS = [
   'second_factor.removed',
   'second_factor.verified',
   'second_factor.failed',
+  'approval.requested',
+  'approval.granted',
+  'approval.refused',
+  'approval.expired',
+  'approval.redeemed',
 ] as const;
 
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { canonicalResourceUri, hasUserinfo, isLoopbackHost } from './uri.js';
 import { readSecretText } from '../keys/secret-files.js';
 import { domainNameSchema } from './domain-name.js';
+import { roleSchema } from '../accounts/schema.js';
 import { connectionsSchema, localSignInSchema, secondFactorSchema } from './sign-in.js';
 
 /** No access token lives longer than this (seconds). */
@@ -199,6 +200,66 @@ export const clientSchema = z
     }
     return { ...client, client_secret: secret };
   });
+
+export const APPROVAL_ASK = ['always', 'once_per_session', 'never'] as const;
+export const APPROVAL_SECOND_FACTOR = ['if_enrolled', 'always', 'off'] as const;
+
+export const toolApprovalPolicySchema = z
+  .object({
+    resource: resourceUri.optional().describe('Only calls to this MCP server (its `uri`). Default: any.'),
+    tool: z
+      .string()
+      .min(1)
+      .max(100)
+      .optional()
+      .describe('Only calls of this tool (`*`: any, as when absent).'),
+    scope: scopeName
+      .optional()
+      .describe("Only tools this scope unlocks (listed in the scope's `tools`); a scope of `resource` when that is given, else of some resource."),
+    role: roleSchema.optional().describe('Only calls on behalf of a person with this role.'),
+    client: z.string().min(1).max(512).optional().describe('Only calls by this client (its client id).'),
+    ask: z
+      .enum(APPROVAL_ASK)
+      .describe(
+        '`always`: the person approves every call; `once_per_session`: the first call of this tool on this authorization (grant), later calls with any arguments go ahead; `never`: approved at once (no person asked).',
+      ),
+    secondFactor: z
+      .enum(APPROVAL_SECOND_FACTOR)
+      .default('if_enrolled')
+      .describe(
+        'When approving needs a fresh second factor: `if_enrolled` (a person who has one), `always` (a person without one cannot approve), or `off`.',
+      ),
+  })
+  .strict();
+
+const toolApprovalsSchema = z
+  .object({
+    requestTtl: z
+      .number()
+      .int()
+      .min(1)
+      .max(3600)
+      .default(300)
+      .describe('How long a request waits for the person to approve or refuse it, in seconds (30 or more in practice).'),
+    tokenTtl: z
+      .number()
+      .int()
+      .min(10)
+      .max(600)
+      .default(60)
+      .describe('Lifetime of an approval token (what the MCP server accepts as the approval of one call), in seconds.'),
+    pollInterval: z.number().int().min(1).max(60).default(5).describe('How often, in seconds, an MCP server is told to ask again while a request is pending.'),
+    policies: z
+      .array(toolApprovalPolicySchema)
+      .max(200)
+      .default([])
+      .describe(
+        'Which calls need a person\'s approval, for MCP servers that ask (`POST /tool-approvals`). The first policy whose every given field matches the call applies; when none does, the person approves every call (`ask: always`, `secondFactor: if_enrolled`).',
+      ),
+  })
+  .strict()
+  .default({ requestTtl: 300, tokenTtl: 60, pollInterval: 5, policies: [] })
+  .describe('Per-call approval of MCP tool calls by the person the token was issued for.');
 
 export const configSchema = z
   .object({
@@ -583,6 +644,7 @@ export const configSchema = z
       .strict()
       .default({ charset: 'base-20', mask: '****-****', interval: 5 })
       .describe('Device authorization grant (RFC 8628).'),
+    toolApprovals: toolApprovalsSchema,
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -685,6 +747,16 @@ export const configSchema = z
       entry.scopes.forEach((name, j) => {
         if (!scopesByName.has(name)) issue(['cimd', 'clientCredentials', i, 'scopes', j], `"${name}" is not a scope of any resource`);
       });
+    });
+
+    config.toolApprovals.policies.forEach((policy, i) => {
+      const at = (key: string) => ['toolApprovals', 'policies', i, key];
+      const resource = policy.resource === undefined ? undefined : resourceUris.get(policy.resource);
+      if (policy.resource !== undefined && !resource) issue(at('resource'), `${policy.resource} is not a configured resource (give its uri)`);
+      if (policy.scope !== undefined) {
+        if (resource && !(policy.scope in resource.scopes)) issue(at('scope'), `"${policy.scope}" is not a scope of ${resource.uri}`);
+        else if (policy.resource === undefined && !scopesByName.has(policy.scope)) issue(at('scope'), `"${policy.scope}" is not a scope of any resource`);
+      }
     });
 
     if (config.defaultResource !== undefined && !resourceUris.has(config.defaultResource)) {

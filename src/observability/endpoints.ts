@@ -21,6 +21,7 @@ const ENDPOINTS: [RegExp, string][] = [
   [/^\/interaction\/[^/]+(\/[a-z]+)?$/, 'interaction'],
   [/^\/account\/apps(\/.*)?$/, 'connected_apps'],
   [/^\/revocations$/, 'revocation_feed'],
+  [/^\/tool-approvals$/, 'tool_approvals'],
   [/^\/healthz$/, 'health'],
   [/^\/static\//, 'static'],
   [/^\/(demo|setup)(\/.*)?$/, 'demo'],

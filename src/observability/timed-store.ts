@@ -8,7 +8,7 @@
 import type { ModelAdapter, Store } from '../../adapters/contract.js';
 import type { ServerMetrics } from './metrics.js';
 
-const PARTS = ['accounts', 'settings', 'revocations', 'clients', 'rotations', 'grants', 'limits'] as const;
+const PARTS = ['accounts', 'settings', 'revocations', 'clients', 'rotations', 'grants', 'limits', 'toolApprovals'] as const;
 
 export function timedStore(store: Store, metrics: ServerMetrics): Store {
   const parts = Object.fromEntries(PARTS.map((name) => [name, timed(store[name], name, metrics)]));

@@ -39,6 +39,7 @@ export class ProviderHolder {
   #mounted!: Middleware;
   #fingerprint = '';
   #verificationKeys!: JWTVerifyGetKey;
+  #signingKeys: JWK[] = [];
   #timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -55,6 +56,15 @@ export class ProviderHolder {
   /** The public keys of the current key set, for checking our own tokens. */
   get verificationKeys(): JWTVerifyGetKey {
     return this.#verificationKeys;
+  }
+
+  /**
+   * The private key the provider signs `alg` tokens with now: the first of that algorithm not
+   * marked verify-only, as oidc-provider picks it (the key set lists the active keys first).
+   * For tokens we sign ourselves (src/tool-approvals), so verifiers find them in the JWKS.
+   */
+  signingKey(alg: string): JWK | undefined {
+    return this.#signingKeys.find((k) => k.alg === alg && k.d !== undefined && (k.key_ops === undefined || k.key_ops.includes('sign')));
   }
 
   /** koa middleware delegating to whichever instance is current */
@@ -81,6 +91,7 @@ export class ProviderHolder {
     const provider = this.build(jwks);
     this.#provider = provider;
     this.#verificationKeys = createLocalJWKSet({ keys: jwks.keys.map(publicPart) });
+    this.#signingKeys = jwks.keys;
     this.#mounted = this.basePath ? mount(this.basePath, provider as never) : mount(provider as never);
     if (this.#fingerprint) this.log.info({ keys: fingerprint }, 'signing keys changed; provider reloaded');
     this.#fingerprint = fingerprint;

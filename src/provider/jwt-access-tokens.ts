@@ -5,29 +5,18 @@
  * - revocation: the token's own client may revoke it; it goes into the revocation log that
  *   verifiers follow (the only place a JWT's revocation can live);
  * - introspection: active unless expired, revoked (log), its grant gone, or its account
- *   removed; visible to the token's client and to a client acting as its MCP server.
+ *   removed (./own-access-tokens.ts); visible to the token's client and to a client acting
+ *   as its MCP server.
  */
 import type { Middleware } from 'koa';
-import { jwtVerify, type JWTPayload } from 'jose';
 import type { Store } from '../../adapters/contract.js';
 import type { ProviderHolder } from './holder.js';
 import type { ResourceRegistry } from './resources.js';
-import { claimKeys } from '../revocation/feed-events.js';
 import type { RevocationHub } from '../revocation/hub.js';
 import type { RevocationPublisher } from '../revocation/publisher.js';
-import { ACCESS_TOKEN_ALG } from './configuration.js';
+import { ownAccessTokens, type AccessTokenClaims } from './own-access-tokens.js';
 
-export interface AccessTokenClaims extends JWTPayload {
-  jti: string;
-  exp: number;
-  client_id: string;
-  grant_id?: string;
-  scope?: string;
-  /** how the person signed in (RFC 9068 §2.2.1) */
-  acr?: string;
-  amr?: string[];
-  auth_time?: number;
-}
+export type { AccessTokenClaims } from './own-access-tokens.js';
 
 interface OidcState {
   client?: { clientId: string; clientAuthMethod: string };
@@ -49,26 +38,7 @@ export function jwtAccessTokens(deps: JwtAccessTokenDeps): Middleware {
   const revocationPath = `${basePath}/token/revocation`;
   const introspectionPath = `${basePath}/token/introspection`;
 
-  async function verifyOwn(token: string): Promise<AccessTokenClaims | undefined> {
-    try {
-      const { payload } = await jwtVerify(token, holder.verificationKeys, { issuer, typ: 'at+jwt', algorithms: [ACCESS_TOKEN_ALG] });
-      const { jti, exp, client_id: clientId } = payload;
-      if (typeof jti !== 'string' || typeof exp !== 'number' || typeof clientId !== 'string') return undefined;
-      return payload as AccessTokenClaims;
-    } catch {
-      return undefined;
-    }
-  }
-
-  async function isActive(claims: AccessTokenClaims): Promise<boolean> {
-    if (hub.revoked.isRevoked(claimKeys(claims))) return false;
-    if (claims.grant_id) {
-      // a person's token: its grant and its account must still exist
-      if (!(await store.model('Grant').find(claims.grant_id))) return false;
-      if (typeof claims.sub !== 'string' || !(await store.accounts.findById(claims.sub))) return false;
-    }
-    return true;
-  }
+  const { verify: verifyOwn, isActive } = ownAccessTokens({ holder, hub, store, issuer });
 
   function mayIntrospect(client: NonNullable<OidcState['client']>, claims: AccessTokenClaims): boolean {
     if (claims.client_id === client.clientId) return true;

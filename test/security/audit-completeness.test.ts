@@ -37,14 +37,19 @@ const GRACE = 1;
 const PRIVATE_DOCUMENT = 'https://10.0.0.1/clients/app.json';
 
 /**
- * Events that need an upstream identity provider, proven by the test files that run one (each
- * checks its records and that they hold no secret). A test below checks each file still
- * asserts its event.
+ * Events that need an upstream identity provider or an MCP server asking for approvals, proven
+ * by the test files that run one (each checks its records and that they hold no secret). A test
+ * below checks each file still asserts its event.
  */
 const COVERED_ELSEWHERE: Record<string, string> = {
   'account.provisioned': 'test/connections/oidc.test.ts',
   'account.deprovisioned': 'test/connections/oidc-disabled.test.ts',
   'connection.disabled': 'test/connections/oidc-disabled.test.ts',
+  'approval.requested': 'test/tool-approvals/endpoint.test.ts',
+  'approval.granted': 'test/tool-approvals/endpoint.test.ts',
+  'approval.refused': 'test/tool-approvals/endpoint.test.ts',
+  'approval.expired': 'test/tool-approvals/endpoint.test.ts',
+  'approval.redeemed': 'test/tool-approvals/endpoint.test.ts',
 };
 
 /** Events caused by an HTTP request: they name the request and its source. */
