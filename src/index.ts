@@ -31,6 +31,7 @@ import { jwtAccessTokens } from './provider/jwt-access-tokens.js';
 import { ownAccessTokens } from './provider/own-access-tokens.js';
 import { toolApprovalService, type ToolApprovalService } from './tool-approvals/service.js';
 import { toolApprovalsEndpoint } from './tool-approvals/endpoint.js';
+import { approvalPageRouter } from './tool-approvals/approval-page.js';
 import { auditTokenEndpoints } from './provider/token-endpoint-audit.js';
 import { canonicalResourceParameters } from './provider/resource-parameters.js';
 import { discoveryDocuments } from './provider/discovery.js';
@@ -181,6 +182,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
 
     const readiness = new Readiness(store, () => holder.loaded, log);
     const toolApprovals = toolApprovalService({ config, store, holder, audit: auditLog });
+    // a person's decision on one tool call (src/tool-approvals/approval-page.ts)
+    const approvalPage = approvalPageRouter({ config, store, holder, resources, csrf, render, basePath, check: factorCheck, approvals: toolApprovals });
     const feedHub = hub;
     metrics.attach({ auditBacklog: () => chained.backlog(), feedSubscribers: () => feedHub.subscribers, ready: () => readiness.ready });
 
@@ -213,6 +216,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     app.use(router.allowedMethods());
     app.use(apps.routes());
     app.use(apps.allowedMethods());
+    app.use(approvalPage.routes());
+    app.use(approvalPage.allowedMethods());
     app.use(accountSignIn.routes());
     app.use(accountSignIn.allowedMethods());
     app.use(security.routes());

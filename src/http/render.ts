@@ -154,6 +154,8 @@ export type ConnectedAppsPage =
       state: 'list';
       account: { username: string };
       apps: AppView[];
+      /** tool calls of the person's apps waiting for their decision (newest first) */
+      pendingApprovals: PendingApprovalView[];
       notice?: string;
       csrf: string;
       revokeAction: string;
@@ -265,6 +267,41 @@ export type DemoPage =
       error?: string;
     };
 
+/** One MCP tool call waiting for a person's decision (src/tool-approvals/approval-page.ts). */
+export interface ToolCallView {
+  client: ClientView;
+  resource: ResourceSummary;
+  tool: string;
+  /** what the call will do, as the MCP server describes it (untrusted text, escaped) */
+  summary: string;
+  requested: Moment;
+  expires: Moment;
+}
+
+/** A pending approval as the connected-apps page lists it. */
+export interface PendingApprovalView extends ToolCallView {
+  href: string;
+}
+
+/** The page on which a person approves or refuses one tool call. */
+export type ToolApprovalPage =
+  | { title: string; state: 'not-signed-in'; signInHref?: string }
+  | {
+      title: string;
+      state: 'decide';
+      account: { username: string };
+      call: ToolCallView;
+      csrf: string;
+      action: string;
+      /** a code (authenticator app or recovery code) is asked with the approval */
+      askCode: boolean;
+      /** policy asks for a second factor and the person has none: approving is not possible */
+      needsEnrolment?: { securityHref: string };
+      error?: string;
+      appsHref: string;
+    }
+  | { title: string; state: 'approved' | 'refused' | 'expired' | 'decided'; account: { username: string }; call: ToolCallView; appsHref: string };
+
 /** View name → data shape; `render` only accepts matching pairs. */
 export interface PageData {
   login: LoginPage;
@@ -281,6 +318,7 @@ export interface PageData {
   demo: DemoPage;
   'second-factor': SecondFactorPage;
   'account-security': AccountSecurityPage;
+  'tool-approval': ToolApprovalPage;
 }
 
 export type ViewName = keyof PageData;
@@ -300,6 +338,7 @@ export const VIEW_NAMES: readonly ViewName[] = [
   'demo',
   'second-factor',
   'account-security',
+  'tool-approval',
 ];
 
 export interface RendererOptions {

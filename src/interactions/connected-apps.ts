@@ -2,7 +2,8 @@
  * "Connected apps": a signed-in person sees every grant they gave (client, MCP servers and
  * scopes, when, last use) and revokes one, or all of them at once ("sign out of all apps").
  *
- *   GET  /account/apps             → the list (401 page when this browser is not signed in)
+ *   GET  /account/apps             → the list, and the tool calls waiting for the person's approval
+ *                                    (401 page when this browser is not signed in)
  *   POST /account/apps/revoke      → revoke one grant of the person's (404 page for any other)
  *   POST /account/apps/revoke-all  → revoke every grant, publish a subject revocation, end the browser session
  *
@@ -27,8 +28,9 @@ import type { Logger } from '../observability/logger.js';
 import { SESSION_COOKIE } from '../provider/session-guard.js';
 import { revokeAllForAccount, revokeGrant } from '../grants/revoke.js';
 import { clientView } from './describe.js';
-import { ACCOUNT_SECURITY_PATH, CONNECTED_APPS_PATH, signInHref } from '../http/account-paths.js';
+import { APPROVALS_PATH, ACCOUNT_SECURITY_PATH, CONNECTED_APPS_PATH, signInHref } from '../http/account-paths.js';
 import { isAccountClient } from '../provider/account-client.js';
+import { describeToolCall } from '../tool-approvals/approval-page.js';
 import type { AuditLog } from '../audit/events.js';
 import { requestFacts } from '../audit/request-facts.js';
 
@@ -140,12 +142,18 @@ export function connectedAppsRouter(deps: ConnectedAppsDeps): Router {
     // the account pages' own client is no app (it never has a stored grant: src/provider/account-client.ts)
     const records = (await store.grants.list({ accountId: who.accountId })).filter((record) => !isAccountClient(record.clientId));
     const apps = (await Promise.all(records.map(describeGrant))).filter((app): app is AppView => app !== undefined);
+    // tool calls waiting for this person (decided on the approval page, src/tool-approvals/approval-page.ts)
+    const pending = await store.toolApprovals.listPending(who.accountId, Date.now());
+    const pendingApprovals = await Promise.all(
+      pending.map(async (record) => ({ ...(await describeToolCall(deps, staticClientIds, record)), href: `${basePath}${APPROVALS_PATH}/${record.id}` })),
+    );
     const notice = typeof ctx.query.done === 'string' ? NOTICES[ctx.query.done] : undefined;
     render(ctx, {
       title: 'Connected apps',
       state: 'list',
       account: { username: who.username },
       apps,
+      pendingApprovals,
       ...(notice ? { notice } : {}),
       csrf: csrf.issue(ctx, purpose(who)),
       revokeAction: `${base}/revoke`,

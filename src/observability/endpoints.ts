@@ -22,6 +22,7 @@ const ENDPOINTS: [RegExp, string][] = [
   [/^\/account\/apps(\/.*)?$/, 'connected_apps'],
   [/^\/revocations$/, 'revocation_feed'],
   [/^\/tool-approvals$/, 'tool_approvals'],
+  [/^\/approvals\/[^/]+$/, 'approval_page'],
   [/^\/healthz$/, 'health'],
   [/^\/static\//, 'static'],
   [/^\/(demo|setup)(\/.*)?$/, 'demo'],

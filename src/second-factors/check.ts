@@ -18,7 +18,7 @@ import { matchRecoveryCode } from './recovery-codes.js';
 import { checkTotp } from './totp.js';
 
 /** Where the factor is asked for, as audit records say. */
-export type CheckContext = 'sign-in' | 'step-up' | 'account';
+export type CheckContext = 'sign-in' | 'step-up' | 'account' | 'approval';
 
 export type CheckResult = { ok: true; kind: 'otp' | 'hwk' } | { ok: false; refused?: Refusal };
 

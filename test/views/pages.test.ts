@@ -34,6 +34,15 @@ const hostileClient: ClientView = {
 
 const longUri = 'https://mcp.example.com/servers/a-rather-long-path-segment-that-could-overflow-a-phone-screen/mcp';
 
+const hostileCall = {
+  client: hostileClient,
+  resource: { name: XSS_NAME, uri: longUri },
+  tool: XSS_ATTR,
+  summary: `Delete note '${XSS_NAME}'`,
+  requested: { iso: '2026-11-24T12:00:00.000Z', text: '2026-11-24 12:00 UTC' },
+  expires: { iso: '2026-11-24T12:05:00.000Z', text: '2026-11-24 12:05 UTC' },
+};
+
 type Sample = { [V in ViewName]: { view: V; data: PageData[V] } }[ViewName];
 
 function samples(formPostAction: string): Record<string, Sample> {
@@ -140,6 +149,7 @@ function samples(formPostAction: string): Record<string, Sample> {
         revokeAction: '/submit/revoke',
         revokeAllAction: '/submit/revoke-all',
         securityHref: '/account/security',
+        pendingApprovals: [{ ...hostileCall, href: '/approvals/abcdefghijklmnopqrstuv' }],
         apps: [
           {
             grantId: 'grant-1',
@@ -149,6 +159,24 @@ function samples(formPostAction: string): Record<string, Sample> {
           },
         ],
       },
+    },
+    'tool-approval': {
+      view: 'tool-approval',
+      data: {
+        title: 'Approve an action',
+        state: 'decide',
+        account: { username: XSS_ATTR },
+        call: hostileCall,
+        csrf: 'csrf-token-approval',
+        action: '/submit/approval',
+        askCode: true,
+        error: XSS_NAME,
+        appsHref: '/account/apps',
+      },
+    },
+    'tool-approval-done': {
+      view: 'tool-approval',
+      data: { title: 'Approve an action', state: 'approved', account: { username: XSS_NAME }, call: hostileCall, appsHref: '/account/apps' },
     },
     'second-factor': {
       view: 'second-factor',
@@ -293,6 +321,8 @@ const STATIC_PAGES = [
   'logged-out',
   'error',
   'connected-apps',
+  'tool-approval',
+  'tool-approval-done',
   'second-factor',
   'second-factor-enrol',
   'second-factor-codes',
