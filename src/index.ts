@@ -26,6 +26,7 @@ import { fileKeys, ProviderHolder, storedKeys } from './provider/holder.js';
 import { devicePolling } from './provider/device-polling.js';
 import { refreshReuseGrace } from './provider/refresh-reuse.js';
 import { limitClientAuthentication } from './provider/client-auth-limit.js';
+import { toolExecutionsEndpoint } from './tool-executions/endpoint.js';
 import { sessionFormGuard } from './provider/session-guard.js';
 import { jwtAccessTokens } from './provider/jwt-access-tokens.js';
 import { auditTokenEndpoints } from './provider/token-endpoint-audit.js';
@@ -218,6 +219,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     app.use(sessionFormGuard({ store, paths: [`${basePath}/device`, `${basePath}/session/end/confirm`] }));
     app.use(devicePolling({ store, basePath, interval: config.deviceFlow.interval, deviceCodeTtl: config.ttl.deviceCode }));
     app.use(limitClientAuthentication(limits, basePath));
+    app.use(toolExecutionsEndpoint({ holder, resources, store, audit: auditLog, basePath }));
     app.use(refreshReuseGrace({ store, basePath, graceSeconds: config.refreshTokens.reuseGraceWindow, log, onReplay: () => metrics.refreshReplayed() }));
     app.use(auditTokenEndpoints(auditLog, basePath));
     app.use(jwtAccessTokens({ holder, hub, store, resources, publisher, issuer: config.issuer, basePath }));

@@ -36,6 +36,7 @@ export const AUDIT_EVENTS = [
   'second_factor.removed',
   'second_factor.verified',
   'second_factor.failed',
+  'tool.called',
 ] as const;
 
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];

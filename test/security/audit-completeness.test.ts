@@ -45,6 +45,7 @@ const COVERED_ELSEWHERE: Record<string, string> = {
   'account.provisioned': 'test/connections/oidc.test.ts',
   'account.deprovisioned': 'test/connections/oidc-disabled.test.ts',
   'connection.disabled': 'test/connections/oidc-disabled.test.ts',
+  'tool.called': 'test/tool-reports/reports.test.ts',
 };
 
 /** Events caused by an HTTP request: they name the request and its source. */
