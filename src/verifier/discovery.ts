@@ -16,6 +16,7 @@ const MetadataSchema = z.looseObject({
   jwks_uri: url.optional(),
   introspection_endpoint: url.optional(),
   revocation_feed_endpoint: url.optional(),
+  tool_executions_endpoint: url.optional(),
 });
 
 /** The fields of the authorization server metadata the verifier uses. */

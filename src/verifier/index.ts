@@ -14,6 +14,9 @@
  *   {@link allowedTool}; `Mcp-Method` / `Mcp-Name` headers checked against the body, or read
  *   alone (`scopesFrom: 'headers'`, {@link requiredScopesFromHeaders}); {@link privateToolLists}
  *   marks per-token `tools/list` results `cacheScope: "private"`.
+ * - Tool call reports: every `tools/call` let through is recorded (`toolCalls` option): sent
+ *   to the authorization server's audit log when `resourceServer` credentials are given (with
+ *   a spool file for outages), else one JSON line per call on standard error.
  *
  * Runtime-neutral: depends on `jose` and `zod` and web-standard globals only.
  *
@@ -37,6 +40,7 @@ export type {
   OAuthTokenVerifierLike,
   RevocationOptions,
   SdkErrorClasses,
+  ToolCallOptions,
   Verifier,
   VerifierOptions,
 } from './types.js';
@@ -56,4 +60,6 @@ export type { NodeRequestLike, NodeResponseLike, NodeNext } from './node.js';
 export { koaMiddleware, koaMetadataMiddleware } from './koa.js';
 export type { KoaContextLike } from './koa.js';
 export { authenticateRequest, metadataResponse, responseCorsHeaders } from './fetch.js';
+export type { AuthenticatedRequest } from './fetch.js';
+export type { ToolCallRecord, ToolCallReporter } from './tool-reports.js';
 export { canonicalResourceUri } from './uri.js';
