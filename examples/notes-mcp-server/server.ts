@@ -33,6 +33,7 @@ import {
   nodeMiddleware,
   privateToolLists,
   type AuthInfo,
+  type ToolCallOptions,
   type ToolScopes,
   type Verifier,
 } from '../../src/verifier/index.js';
@@ -160,6 +161,12 @@ export interface NotesAppOptions {
   auth?: boolean;
   /** the notes (default: a new, empty store) */
   store?: NoteStore;
+  /** this server's client at mcp-authz (listed in the resource's `resourceServerClients`): tool calls are then reported to its audit log */
+  resourceServer?: { clientId: string; clientSecret: string };
+  /** where tool call reports go (default: the authorization server with `resourceServer`, else one JSON line each on standard error) */
+  toolCalls?: ToolCallOptions;
+  /** tool → arguments whose values never appear in a tool call report */
+  sensitiveArguments?: Readonly<Record<string, readonly string[]>>;
 }
 
 export interface NotesApp {
@@ -196,12 +203,14 @@ export function createNotesApp(options: NotesAppOptions): NotesApp {
       resourceName: 'Notes (example)',
       // the revocation feed is followed by default; `false` would accept revoked tokens until they expire
       ...(options.revocation === false ? { revocation: false as const } : {}),
+      ...(options.resourceServer ? { resourceServer: options.resourceServer } : {}),
+      ...(options.toolCalls ? { toolCalls: options.toolCalls } : {}),
     });
     // GET /.well-known/oauth-protected-resource/mcp (RFC 9728)
     app.use(nodeMetadataHandler(verifier));
     // 401 without a valid token for this resource, 403 when a tools/call lacks the tool's scope;
     // it reads the JSON-RPC body itself (after checking the token) and leaves it in req.body
-    const mcpAuth = nodeMiddleware(verifier, { toolScopes: TOOL_SCOPES });
+    const mcpAuth = nodeMiddleware(verifier, { toolScopes: TOOL_SCOPES, ...(options.sensitiveArguments ? { sensitiveArguments: options.sensitiveArguments } : {}) });
     app.options('/mcp', mcpAuth); // CORS preflight for browser-based MCP hosts
     app.post('/mcp', mcpAuth, (req, res) => handleMcp(req, res));
   }
