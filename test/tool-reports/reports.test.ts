@@ -209,6 +209,23 @@ describe('tool call reports: MCP SDK client → notes example (verifier) → mcp
     } finally {
       await verifier.close();
     }
+
+    // the next process with the right secret and the same spool directory sends it first
+    const keptId = (JSON.parse(readFileSync(join(otherSpool, SPOOL_FILE), 'utf8').trim().split('\n')[0]!) as ToolCallRecord).id;
+    const next = createVerifier({
+      issuer: as!.issuer,
+      resource: notes.url,
+      revocation: false,
+      resourceServer: { clientId: 'notes-server', clientSecret: SECRET },
+      toolCalls: { spoolDir: otherSpool, onError: (err) => errors.push(err.message) },
+    });
+    try {
+      await next.toolCalls.flush();
+      assert.equal(existsSync(join(otherSpool, SPOOL_FILE)), false);
+      assert.ok((await toolCalls()).some((r) => r.details!.executionId === keptId), 'delivered by the next process');
+    } finally {
+      await next.close();
+    }
   });
 
   it("'local' mode: each record goes to onRecord and nothing to the authorization server", async () => {
