@@ -245,6 +245,8 @@ class AuthorizationServerReporter implements ToolCallReporter {
       (record) => {
         this.#building--;
         this.#enqueue([record]);
+        // after close: straight to the spool, for the next process
+        if (this.#closed) void this.#spoolFile().then((spool) => this.#spoolUnsent(spool));
         try {
           this.#onRecord?.(record);
         } catch (err) {
