@@ -5,7 +5,8 @@
  * - HTTP Basic as a client listed in a resource's `resourceServerClients` (401 `invalid_client`);
  * - a JSON body of at most 256 KiB (413 above), `{ executions: [...] }` of 1..100 entries (400);
  * - an entry for an MCP server the client does not act as is refused on its own
- *   (`rejected: [{ id, error }]`), the others are accepted;
+ *   (`rejected: [{ id, error: 'unauthorized_resource' }]`), as is one the audit log would refuse
+ *   (`invalid_entry`: a token-like value); the others are accepted;
  * - idempotent by id: a retry of an entry already recorded is accepted without a second audit
  *   record. Ids are claimed per reporting client, atomically across replicas (the store's
  *   exactly-one claim, `store.rotations`), and remembered for two days.
@@ -14,7 +15,8 @@ import { createHash } from 'node:crypto';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import type { Store } from '../../adapters/contract.js';
-import type { AuditLog } from '../audit/events.js';
+import type { AuditEvent, AuditLog } from '../audit/events.js';
+import { checkAuditEvent } from '../audit/log.js';
 import { requestFacts } from '../audit/request-facts.js';
 import { readBody } from '../http/form-params.js';
 import type { ProviderHolder } from '../provider/holder.js';
@@ -117,10 +119,7 @@ export function toolExecutionsEndpoint({ holder, resources, store, audit, basePa
         rejected.push({ id: execution.id, error: 'unauthorized_resource' });
         continue;
       }
-      accepted++;
-      // a retry of an entry recorded before: accepted, not recorded twice
-      if (!(await store.rotations.claim(claimKey(client.clientId, execution.id), REMEMBER_IDS_SECONDS))) continue;
-      audit.record({
+      const event: AuditEvent = {
         event: 'tool.called',
         outcome: execution.outcome === 'success' ? 'success' : 'failure',
         actor: execution.subject ?? execution.client_id,
@@ -140,7 +139,15 @@ export function toolExecutionsEndpoint({ holder, resources, store, audit, basePa
           ...(execution.token_jti ? { jti: execution.token_jti } : {}),
           startedAt: execution.started_at,
         },
-      });
+      };
+      // what the audit log would refuse (a token-like value) is refused here, before the id is taken
+      if (!checkAuditEvent(event).ok) {
+        rejected.push({ id: execution.id, error: 'invalid_entry' });
+        continue;
+      }
+      accepted++;
+      // a retry of an entry recorded before: accepted, not recorded twice
+      if (await store.rotations.claim(claimKey(client.clientId, execution.id), REMEMBER_IDS_SECONDS)) audit.record(event);
     }
     answer(ctx, 200, { accepted, rejected });
   };

@@ -72,10 +72,17 @@ for (const kind of STORE_KINDS) {
       const mine = execution();
       const failed = execution({ outcome: 'error', tool: 'read_note', subject: undefined, grant_id: undefined, client_id: 'nightly-report' });
       const foreign = execution({ resource: CALENDAR });
-      const res = await post({ executions: [mine, failed, foreign] });
+      const tokenLike = execution({ subject: 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln' });
+      const res = await post({ executions: [mine, failed, foreign, tokenLike] });
       assert.equal(res.status, 200);
       assert.equal(res.headers.get('cache-control'), 'no-store');
-      assert.deepEqual(await res.json(), { accepted: 2, rejected: [{ id: foreign.id, error: 'unauthorized_resource' }] });
+      assert.deepEqual(await res.json(), {
+        accepted: 2,
+        rejected: [
+          { id: foreign.id, error: 'unauthorized_resource' },
+          { id: tokenLike.id, error: 'invalid_entry' },
+        ],
+      });
 
       const again = await post({ executions: [mine] });
       assert.deepEqual(await again.json(), { accepted: 1, rejected: [] });
@@ -84,7 +91,7 @@ for (const kind of STORE_KINDS) {
       assert.deepEqual(
         records.map((r) => r.details.executionId),
         [mine.id, failed.id],
-        'one record per id; the foreign entry is not recorded',
+        'one record per id; the refused entries are not recorded',
       );
       const [first, second] = records;
       assert.equal(first!.outcome, 'success');
