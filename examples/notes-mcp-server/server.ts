@@ -14,6 +14,10 @@
  *
  * Notes live in memory, per person (the token's `sub`): nobody sees anyone else's notes.
  *
+ * Every tools/call is reported (`toolCalls`): with NOTES_CLIENT_ID and NOTES_CLIENT_SECRET (a
+ * client listed in the resource's `resourceServerClients`) to mcp-authz's audit log, else as one
+ * JSON line on standard error.
+ *
  *   npm run example:notes      (PORT=3001, AUTHZ_ISSUER=http://localhost:4000, MCP_RESOURCE=http://localhost:$PORT/mcp)
  */
 import { randomUUID } from 'node:crypto';
@@ -252,7 +256,9 @@ async function main(): Promise<void> {
   const port = Number(process.env.PORT || 3001);
   const issuer = process.env.AUTHZ_ISSUER || 'http://localhost:4000';
   const resource = process.env.MCP_RESOURCE || `http://localhost:${port}/mcp`;
-  const notes = createNotesApp({ issuer, resource });
+  const clientId = process.env.NOTES_CLIENT_ID;
+  const clientSecret = process.env.NOTES_CLIENT_SECRET;
+  const notes = createNotesApp({ issuer, resource, ...(clientId && clientSecret ? { resourceServer: { clientId, clientSecret } } : {}) });
   const server: Server = await new Promise((done, fail) => {
     const listening = notes.app.listen(port, (err?: Error) => (err ? fail(err) : done(listening)));
   });
