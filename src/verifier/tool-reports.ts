@@ -286,7 +286,9 @@ class AuthorizationServerReporter implements ToolCallReporter {
   /** One sending round at a time; a forced round (flush) ignores the backoff. */
   #send(force: boolean): Promise<void> {
     if (this.#sending) return this.#sending.then(() => (force ? this.#send(true) : undefined));
-    const round = this.#round(force).finally(() => {
+    const round = this.#round(force)
+      .catch((err: unknown) => this.#context.report(new Error(`tool call reports: ${err instanceof Error ? err.message : String(err)}`)))
+      .finally(() => {
       this.#sending = undefined;
     });
     this.#sending = round;
