@@ -26,6 +26,7 @@ import { fileKeys, ProviderHolder, storedKeys } from './provider/holder.js';
 import { devicePolling } from './provider/device-polling.js';
 import { refreshReuseGrace } from './provider/refresh-reuse.js';
 import { limitClientAuthentication } from './provider/client-auth-limit.js';
+import { toolExecutionsEndpoint } from './tool-executions/endpoint.js';
 import { sessionFormGuard } from './provider/session-guard.js';
 import { jwtAccessTokens } from './provider/jwt-access-tokens.js';
 import { ownAccessTokens } from './provider/own-access-tokens.js';
@@ -235,6 +236,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     app.use(limitClientAuthentication(limits, basePath));
     // MCP servers authenticate as themselves: after the client-authentication limit above
     app.use(toolApprovalsEndpoint({ holder, resources, tokens: ownAccessTokens({ holder, hub, store, issuer: config.issuer }), service: toolApprovals, log, basePath }));
+    app.use(toolExecutionsEndpoint({ holder, resources, store, audit: auditLog, basePath }));
     app.use(refreshReuseGrace({ store, basePath, graceSeconds: config.refreshTokens.reuseGraceWindow, log, onReplay: () => metrics.refreshReplayed() }));
     app.use(auditTokenEndpoints(auditLog, basePath));
     app.use(jwtAccessTokens({ holder, hub, store, resources, publisher, issuer: config.issuer, basePath }));

@@ -14,6 +14,10 @@
  *
  * Notes live in memory, per person (the token's `sub`): nobody sees anyone else's notes.
  *
+ * Every tools/call is reported (`toolCalls`): with NOTES_CLIENT_ID and NOTES_CLIENT_SECRET (a
+ * client listed in the resource's `resourceServerClients`) to mcp-authz's audit log, else as one
+ * JSON line on standard error.
+ *
  *   npm run example:notes      (PORT=3001, AUTHZ_ISSUER=http://localhost:4000, MCP_RESOURCE=http://localhost:$PORT/mcp)
  */
 import { randomUUID } from 'node:crypto';
@@ -33,6 +37,7 @@ import {
   nodeMiddleware,
   privateToolLists,
   type AuthInfo,
+  type ToolCallOptions,
   type ToolScopes,
   type Verifier,
 } from '../../src/verifier/index.js';
@@ -160,6 +165,12 @@ export interface NotesAppOptions {
   auth?: boolean;
   /** the notes (default: a new, empty store) */
   store?: NoteStore;
+  /** this server's client at mcp-authz (listed in the resource's `resourceServerClients`): tool calls are then reported to its audit log */
+  resourceServer?: { clientId: string; clientSecret: string };
+  /** where tool call reports go (default: the authorization server with `resourceServer`, else one JSON line each on standard error) */
+  toolCalls?: ToolCallOptions;
+  /** tool → arguments whose values never appear in a tool call report */
+  sensitiveArguments?: Readonly<Record<string, readonly string[]>>;
 }
 
 export interface NotesApp {
@@ -196,12 +207,14 @@ export function createNotesApp(options: NotesAppOptions): NotesApp {
       resourceName: 'Notes (example)',
       // the revocation feed is followed by default; `false` would accept revoked tokens until they expire
       ...(options.revocation === false ? { revocation: false as const } : {}),
+      ...(options.resourceServer ? { resourceServer: options.resourceServer } : {}),
+      ...(options.toolCalls ? { toolCalls: options.toolCalls } : {}),
     });
     // GET /.well-known/oauth-protected-resource/mcp (RFC 9728)
     app.use(nodeMetadataHandler(verifier));
     // 401 without a valid token for this resource, 403 when a tools/call lacks the tool's scope;
     // it reads the JSON-RPC body itself (after checking the token) and leaves it in req.body
-    const mcpAuth = nodeMiddleware(verifier, { toolScopes: TOOL_SCOPES });
+    const mcpAuth = nodeMiddleware(verifier, { toolScopes: TOOL_SCOPES, ...(options.sensitiveArguments ? { sensitiveArguments: options.sensitiveArguments } : {}) });
     app.options('/mcp', mcpAuth); // CORS preflight for browser-based MCP hosts
     app.post('/mcp', mcpAuth, (req, res) => handleMcp(req, res));
   }
@@ -243,7 +256,9 @@ async function main(): Promise<void> {
   const port = Number(process.env.PORT || 3001);
   const issuer = process.env.AUTHZ_ISSUER || 'http://localhost:4000';
   const resource = process.env.MCP_RESOURCE || `http://localhost:${port}/mcp`;
-  const notes = createNotesApp({ issuer, resource });
+  const clientId = process.env.NOTES_CLIENT_ID;
+  const clientSecret = process.env.NOTES_CLIENT_SECRET;
+  const notes = createNotesApp({ issuer, resource, ...(clientId && clientSecret ? { resourceServer: { clientId, clientSecret } } : {}) });
   const server: Server = await new Promise((done, fail) => {
     const listening = notes.app.listen(port, (err?: Error) => (err ? fail(err) : done(listening)));
   });

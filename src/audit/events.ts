@@ -41,6 +41,7 @@ export const AUDIT_EVENTS = [
   'approval.refused',
   'approval.expired',
   'approval.redeemed',
+  'tool.called',
 ] as const;
 
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];

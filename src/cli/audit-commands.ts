@@ -3,7 +3,7 @@
  *
  *   audit verify [--file F ...]                 check every chain; exit 0 "ok: …", exit 1 one problem per line
  *   audit tail [--lines N] [--file F ...]       the last N records (default 20), JSON lines
- *   audit search [--user U] [--client C] [--event E] [--since T] [--file F ...]
+ *   audit search [--user U] [--subject S] [--client C] [--event E] [--tool N] [--since T] [--file F ...]
  *                                               matching records, oldest first, JSON lines
  *
  * The configured sink is read (the files in `<dataDir>/audit/`, or the Redis stream); with
@@ -20,15 +20,18 @@ import type { CommandIO } from './commands.js';
 export const AUDIT_USAGE = `usage:
   mcp-authz audit verify [--file FILE ...]            check the hash chains and checkpoints
   mcp-authz audit tail [--lines N] [--file FILE ...]  the last N records (default 20)
-  mcp-authz audit search [--user U] [--client C] [--event E] [--since T] [--file FILE ...]
-      U: a username or an account id; E: an event name or its family (e.g. "token");
+  mcp-authz audit search [--user U] [--subject S] [--client C] [--event E] [--tool N] [--since T] [--file FILE ...]
+      U: a username or an account id (what the account did, or was done to it);
+      S: a username or an account id: the person's story — sign-ins, consents, tokens, tool
+         calls, and every event of the grants they consented to;
+      E: an event name or its family (e.g. "token"); N: a tool name (tool calls and approvals);
       T: an ISO time or a duration back from now (30s, 15m, 2h, 7d)
 `;
 
 const FLAGS: Record<string, string[]> = {
   verify: ['file'],
   tail: ['file', 'lines'],
-  search: ['file', 'user', 'client', 'event', 'since'],
+  search: ['file', 'user', 'subject', 'client', 'event', 'tool', 'since'],
 };
 
 function usage(io: CommandIO, message: string): number {
@@ -75,7 +78,7 @@ export async function runAuditCommand(commandLine: CommandLine, store: Store, co
       for (const text of await source.last(lines)) io.stdout.write(`${JSON.stringify(parseAuditLine(text))}\n`);
       return 0;
     }
-    return await search(source, store, io, { user: flags.user?.[0], client: flags.client?.[0], event, since });
+    return await search(source, store, io, { user: flags.user?.[0], subject: flags.subject?.[0], client: flags.client?.[0], event, tool: flags.tool?.[0], since });
   } finally {
     await source.close();
   }
@@ -98,19 +101,28 @@ async function verify(source: AuditSource, store: Store, io: CommandIO): Promise
 
 interface SearchFilter {
   user: string | undefined;
+  subject: string | undefined;
   client: string | undefined;
   event: string | undefined;
+  tool: string | undefined;
   since: number | undefined;
 }
 
+/** A username (resolved to its account id) or an id as given (e.g. of a removed account, or cli:NAME). */
+async function accountIds(store: Store, given: string | undefined): Promise<Set<string>> {
+  const ids = new Set<string>();
+  if (given === undefined) return ids;
+  ids.add(given);
+  const account = await store.accounts.findByUsername(given);
+  if (account) ids.add(account.id);
+  return ids;
+}
+
 async function search(source: AuditSource, store: Store, io: CommandIO, filter: SearchFilter): Promise<number> {
-  // a username is resolved to its account id; anything else is taken as an id (e.g. of a removed account, or cli:NAME)
-  const users = new Set<string>();
-  if (filter.user !== undefined) {
-    users.add(filter.user);
-    const account = await store.accounts.findByUsername(filter.user);
-    if (account) users.add(account.id);
-  }
+  const users = await accountIds(store, filter.user);
+  const subjects = await accountIds(store, filter.subject);
+  /** the subject's grants met so far: later events of a grant (a revocation by the client, say) belong to the story */
+  const grants = new Set<string>();
   let unreadable = 0;
   for await (const { text } of source.lines(filter.since !== undefined ? { sinceMs: filter.since } : {})) {
     const record = text === undefined ? undefined : parseAuditLine(text);
@@ -118,10 +130,13 @@ async function search(source: AuditSource, store: Store, io: CommandIO, filter: 
       if (!source.mixed && text?.trim() !== '') unreadable++;
       continue;
     }
+    // first: the subject's grants are learned from records the other filters leave out
+    if (filter.subject !== undefined && !matchesSubject(record, subjects, grants)) continue;
     if (filter.client !== undefined && record.client !== filter.client) continue;
     if (filter.event !== undefined && record.event !== filter.event && !String(record.event).startsWith(`${filter.event}.`)) continue;
     if (filter.since !== undefined && !(Date.parse(String(record.time)) >= filter.since)) continue;
     if (filter.user !== undefined && !matchesUser(record, users)) continue;
+    if (filter.tool !== undefined && detail(record, 'tool') !== filter.tool) continue;
     io.stdout.write(`${JSON.stringify(record)}\n`);
   }
   if (unreadable) io.stderr.write(`mcp-authz: ${unreadable} line(s) were not audit records (run mcp-authz audit verify)\n`);
@@ -134,6 +149,22 @@ function matchesUser(record: Record<string, unknown>, users: Set<string>): boole
   const details = record.details as Record<string, unknown> | undefined;
   if (!details || typeof details !== 'object') return false;
   return AUDIT_USER_DETAIL_KEYS.some((key) => typeof details[key] === 'string' && users.has(details[key]));
+}
+
+function detail(record: Record<string, unknown>, key: string): unknown {
+  const details = record.details as Record<string, unknown> | undefined;
+  return details && typeof details === 'object' ? details[key] : undefined;
+}
+
+/**
+ * The person's own events (actor, or `details.accountId`), and any event of a grant met in
+ * one of them (consent, tokens, tool calls and revocations all name `details.grantId`).
+ */
+function matchesSubject(record: Record<string, unknown>, subjects: Set<string>, grants: Set<string>): boolean {
+  const grantId = detail(record, 'grantId');
+  const own = matchesUser(record, subjects);
+  if (own && typeof grantId === 'string') grants.add(grantId);
+  return own || (typeof grantId === 'string' && grants.has(grantId));
 }
 
 /** An ISO time, or a duration back from `now`: 30s, 15m, 2h, 7d. Epoch ms, or undefined when neither. */

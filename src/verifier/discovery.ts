@@ -17,6 +17,7 @@ const MetadataSchema = z.looseObject({
   introspection_endpoint: url.optional(),
   revocation_feed_endpoint: url.optional(),
   tool_approvals_endpoint: url.optional(),
+  tool_executions_endpoint: url.optional(),
 });
 
 /** The fields of the authorization server metadata the verifier uses. */

@@ -11,6 +11,7 @@ import { isVerifierError } from './errors.js';
 import { HEADER_MISMATCH, asMessage, headerMismatch, operationFromHeaders, type McpHeaders } from './mcp-headers.js';
 import { needsBody, operationScopes, union, type OperationScopeOptions } from './scopes.js';
 import { createApprovalStep, type ApprovalAnswerMode, type ToolApprovals } from './tool-approvals.js';
+import { toolCallsIn, type ToolCallStart } from './tool-reports.js';
 import type { AuthInfo, Verifier } from './types.js';
 
 /** CORS for browser-based MCP clients; bearer tokens only, so no credentials mode. */
@@ -43,6 +44,12 @@ export interface AdapterOptions extends OperationScopeOptions {
   toolApprovals?: ToolApprovals;
   /** How a client learns a call waits for approval; default `'auto'` (see {@link ApprovalAnswerMode}). */
   approvalAnswer?: ApprovalAnswerMode;
+  /**
+   * Per tool, the arguments whose values never leave this server in a tool call report
+   * (replaced by `[redacted]`; the digest still covers them): `{ login: ['password'] }`. A tool in
+   * `toolApprovals` adds its own `sensitive` names to these.
+   */
+  sensitiveArguments?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** Request headers a browser MCP client sends (the SDK adds `MCP-Protocol-Version` and `Mcp-Session-Id`). */
@@ -133,7 +140,8 @@ function headerMismatchAnswer(message: string, body: unknown, cors: Record<strin
   };
 }
 
-export type GuardResult = { auth: AuthInfo; body?: unknown; parsedBody: boolean } | { answer: Challenge };
+/** `calls`: the `tools/call` requests let through, to report once their response is finished (empty when not reporting). */
+export type GuardResult = { auth: AuthInfo; body?: unknown; parsedBody: boolean; calls: ToolCallStart[] } | { answer: Challenge };
 
 /** The request as the guard needs it. */
 export interface GuardRequest {
@@ -157,9 +165,24 @@ export function createGuard(verifier: Verifier, options: AdapterOptions = {}) {
   const approvals = createApprovalStep(verifier, options);
   const wantsBody = (needsBody(options) || approvals !== undefined) && !fromHeaders;
   const limit = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  // every tools/call let through is reported: the body is read for it even without per-tool scopes
+  // (not with scopesFrom: 'headers', which leaves the body unread for the MCP server behind)
+  const reporting = verifier.toolCalls !== undefined && verifier.toolCalls.mode !== false;
+  const readsBody = wantsBody || (reporting && !fromHeaders);
+  /** the arguments a report redacts: `sensitiveArguments` and the approval declaration's `sensitive` */
+  const sensitiveOf = (tool: string): string[] =>
+    union([
+      options.sensitiveArguments && Object.hasOwn(options.sensitiveArguments, tool) ? options.sensitiveArguments[tool]! : [],
+      options.toolApprovals && Object.hasOwn(options.toolApprovals, tool) ? (options.toolApprovals[tool]!.sensitive ?? []) : [],
+    ]);
 
   return {
     cors: (origin: string | null | undefined) => corsHeaders(options.cors, origin),
+
+    /** Reports a call let through, once its outcome is known. */
+    finish(call: ToolCallStart, outcome: 'success' | 'error'): void {
+      verifier.toolCalls?.finish(call, outcome, sensitiveOf(call.tool));
+    },
 
     /** The preflight answer for an OPTIONS request (when CORS is on), else undefined. */
     preflight(request: Pick<GuardRequest, 'method' | 'origin'>): Challenge | undefined {
@@ -191,30 +214,34 @@ export function createGuard(verifier: Verifier, options: AdapterOptions = {}) {
           return refuse(err);
         }
       };
-      if (fromHeaders && needsBody(options) && request.method === 'POST') {
-        const operation = operationFromHeaders(request.mcp ?? {});
-        if (typeof operation === 'string') return { answer: headerMismatchAnswer(operation, undefined, cors) };
-        return authorizeFor(scopesOf(asMessage(operation))) ?? { auth, parsedBody: false };
-      }
-      if (!wantsBody || request.method !== 'POST') return { auth, parsedBody: false };
-      let body = request.parsedBody;
-      let parsedBody = false;
-      if (body === undefined) {
+      const read = async (): Promise<{ body: unknown; parsedBody: boolean } | { answer: Challenge }> => {
+        if (request.parsedBody !== undefined) return { body: request.parsedBody, parsedBody: false };
         try {
-          body = await request.readBody(limit);
-          parsedBody = true;
+          return { body: await request.readBody(limit), parsedBody: true };
         } catch (err) {
           if (err instanceof BodyError) return { answer: bodyAnswer(err, cors) };
           throw err;
         }
+      };
+      const calls = (body: unknown, as: AuthInfo) => (reporting ? toolCallsIn(body, as) : []);
+      // a gateway reading the headers alone leaves the body (and the report) to the MCP server behind it
+      if (fromHeaders && needsBody(options) && request.method === 'POST') {
+        const operation = operationFromHeaders(request.mcp ?? {});
+        if (typeof operation === 'string') return { answer: headerMismatchAnswer(operation, undefined, cors) };
+        return authorizeFor(scopesOf(asMessage(operation))) ?? { auth, parsedBody: false, calls: [] };
       }
+      if (!readsBody || request.method !== 'POST') return { auth, parsedBody: false, calls: [] };
+      const got = await read();
+      if ('answer' in got) return got;
+      const { body, parsedBody } = got;
       const mismatch = headerMismatch(request.mcp ?? {}, body);
       if (mismatch) return { answer: headerMismatchAnswer(mismatch, body, cors) };
       const refused = authorizeFor(scopesOf(body));
       if (refused) return refused;
-      if (!approvals) return { auth, body, parsedBody };
+      if (!approvals) return { auth, body, parsedBody, calls: calls(body, auth) };
+      // the report names the approval the call ran under (auth.extra.approval)
       const approved = await approvals.check(body, auth, cors, challenge);
-      return 'answer' in approved ? approved : { auth: approved.auth, body, parsedBody };
+      return 'answer' in approved ? approved : { auth: approved.auth, body, parsedBody, calls: calls(body, approved.auth) };
     },
   };
 }

@@ -16,6 +16,9 @@
  *   marks per-token `tools/list` results `cacheScope: "private"`.
  * - Tools a person approves call by call: `toolApprovals` / `approvalAnswer` adapter options
  *   with the verifier's `resourceServer` credentials; the approval lands on `auth.extra.approval`.
+ * - Tool call reports: every `tools/call` let through is recorded (`toolCalls` option): sent
+ *   to the authorization server's audit log when `resourceServer` credentials are given (with
+ *   a spool file for outages), else one JSON line per call on standard error.
  *
  * Runtime-neutral: depends on `jose` and `zod` and web-standard globals only.
  *
@@ -40,6 +43,7 @@ export type {
   ResourceServerCredentials,
   RevocationOptions,
   SdkErrorClasses,
+  ToolCallOptions,
   Verifier,
   VerifierOptions,
 } from './types.js';
@@ -65,4 +69,6 @@ export type { NodeRequestLike, NodeResponseLike, NodeNext } from './node.js';
 export { koaMiddleware, koaMetadataMiddleware } from './koa.js';
 export type { KoaContextLike } from './koa.js';
 export { authenticateRequest, metadataResponse, responseCorsHeaders } from './fetch.js';
+export type { AuthenticatedRequest } from './fetch.js';
+export type { ToolCallRecord, ToolCallReporter } from './tool-reports.js';
 export { canonicalResourceUri } from './uri.js';

@@ -8,6 +8,8 @@
 import type { Challenge } from './challenge.js';
 import { createGuard, parseJsonBody, preflightAnswer, readChunks, type AdapterOptions } from './http.js';
 import { METADATA_HEADERS } from './metadata.js';
+import { observeResponse, type NodeResponseLike } from './node.js';
+import { OBSERVED_BYTES, outcomeOf } from './tool-reports.js';
 import type { Verifier } from './types.js';
 
 /** The parts of a Koa context the adapter uses. */
@@ -20,6 +22,8 @@ export interface KoaContextLike {
   body: unknown;
   state: Record<string, unknown>;
   req: AsyncIterable<unknown>;
+  /** the node response: watched for a reported tool call's outcome (whether koa or the SDK transport writes it) */
+  res?: unknown;
   request: object;
 }
 
@@ -54,8 +58,33 @@ export function koaMiddleware(verifier: Verifier, options: AdapterOptions = {}) 
     (ctx.req as { auth?: unknown }).auth = result.auth;
     if (result.parsedBody) request.body = result.body;
     for (const [name, value] of Object.entries(guard.cors(origin))) ctx.set(name, value);
-    await next();
+    if (!result.calls.length) {
+      await next();
+      return;
+    }
+    const report = (status: number, body: string) => result.calls.forEach((call) => guard.finish(call, outcomeOf(status, body, call.rpcId)));
+    const res = ctx.res as Partial<NodeResponseLike> | undefined;
+    if (res && typeof res.end === 'function' && typeof res.once === 'function') {
+      observeResponse(res as NodeResponseLike, report);
+      await next();
+      return;
+    }
+    try {
+      await next();
+    } catch (err) {
+      report(500, '');
+      throw err;
+    }
+    report(ctx.status, bodyText(ctx.body));
   };
+}
+
+/** A koa body as text for {@link outcomeOf} (a stream is not read: its status decides). */
+function bodyText(body: unknown): string {
+  if (typeof body === 'string') return body.slice(0, OBSERVED_BYTES);
+  if (body instanceof Uint8Array) return new TextDecoder().decode(body.subarray(0, OBSERVED_BYTES));
+  if (body && typeof body === 'object' && typeof (body as { pipe?: unknown }).pipe !== 'function') return JSON.stringify(body).slice(0, OBSERVED_BYTES);
+  return '';
 }
 
 /** Serves the RFC 9728 document at `verifier.metadataPath` (GET/HEAD, OPTIONS); other paths pass to `next`. */

@@ -12,6 +12,7 @@
 import type { Challenge } from './challenge.js';
 import { createGuard, parseJsonBody, preflightAnswer, readChunks, type AdapterOptions } from './http.js';
 import { METADATA_HEADERS } from './metadata.js';
+import { OBSERVED_BYTES, outcomeOf } from './tool-reports.js';
 import type { AuthInfo, Verifier } from './types.js';
 
 /** The parts of `http.IncomingMessage` (or an Express request) the adapter uses. */
@@ -30,6 +31,9 @@ export interface NodeResponseLike {
   statusCode: number;
   setHeader(name: string, value: string): unknown;
   end(chunk?: string): unknown;
+  /** looked at (wrapped) to learn a tool call's outcome when calls are reported */
+  write?: (...args: never[]) => unknown;
+  once?: (event: 'finish' | 'close', listener: () => void) => unknown;
 }
 
 export type NodeNext = (err?: unknown) => void;
@@ -71,6 +75,7 @@ export function nodeMiddleware(verifier: Verifier, options: AdapterOptions = {})
       if ('answer' in result) return (send(res, result.answer), false);
       (req as { auth?: unknown }).auth = result.auth;
       if (result.parsedBody) req.body = result.body;
+      if (result.calls.length) observeResponse(res, (status, body) => result.calls.forEach((call) => guard.finish(call, outcomeOf(status, body, call.rpcId))));
       for (const [name, value] of Object.entries(guard.cors(origin))) res.setHeader(name, value);
       next?.();
       return true;
@@ -80,6 +85,59 @@ export function nodeMiddleware(verifier: Verifier, options: AdapterOptions = {})
       return false;
     }
   };
+}
+
+const decoder = () => new TextDecoder('utf-8', { fatal: false });
+
+/**
+ * Watches what is written to `res` (the first {@link OBSERVED_BYTES} of its body) and calls
+ * `done(status, body)` once, when the response has finished (or the connection closed). The
+ * writes themselves pass through unchanged.
+ */
+export function observeResponse(res: NodeResponseLike, done: (status: number, body: string) => void): void {
+  const target = res as unknown as { write?: (...args: unknown[]) => unknown; end: (...args: unknown[]) => unknown };
+  let seen = '';
+  let size = 0;
+  const text = decoder();
+  const look = (chunk: unknown, encoding: unknown) => {
+    if (size >= OBSERVED_BYTES || chunk === undefined || chunk === null || typeof chunk === 'function') return;
+    const bytes =
+      typeof chunk === 'string'
+        ? new TextEncoder().encode(typeof encoding === 'string' && encoding !== 'utf8' && encoding !== 'utf-8' ? '' : chunk)
+        : chunk instanceof Uint8Array
+          ? chunk
+          : undefined;
+    if (!bytes) return;
+    const part = bytes.subarray(0, OBSERVED_BYTES - size);
+    size += part.byteLength;
+    seen += text.decode(part, { stream: true });
+  };
+  let finished = false;
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    // closed before the response was complete (the client went away): not a success
+    const cut = (res as { writableFinished?: boolean }).writableFinished === false;
+    done(cut ? Math.max(res.statusCode, 499) : res.statusCode, seen);
+  };
+  if (typeof target.write === 'function') {
+    const write = target.write;
+    target.write = function (this: unknown, ...args: unknown[]) {
+      look(args[0], args[1]);
+      return write.apply(this, args);
+    };
+  }
+  const end = target.end;
+  target.end = function (this: unknown, ...args: unknown[]) {
+    look(args[0], args[1]);
+    const out = end.apply(this, args);
+    if (typeof res.once !== 'function') finish();
+    return out;
+  };
+  if (typeof res.once === 'function') {
+    res.once('finish', finish);
+    res.once('close', finish);
+  }
 }
 
 /**

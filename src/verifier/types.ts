@@ -5,6 +5,7 @@
 import type { Challenge } from './challenge.js';
 import type { ProtectedResourceMetadata } from './metadata.js';
 import type { RevocationStatus } from './revocation.js';
+import type { ToolCallRecord, ToolCallReporter } from './tool-reports.js';
 
 /** A `fetch`-compatible function (injectable for tests, proxies, or egress control). */
 export type FetchLike = (input: string | URL, init?: RequestInit) => Promise<Response>;
@@ -92,9 +93,9 @@ export interface VerifierOptions {
    */
   stepUpScopes?: 'operation' | 'operation-and-granted';
   /**
-   * This MCP server's client credentials at the authorization server, as one of its resource's
-   * `resourceServerClients` (HTTP Basic). Required when an adapter declares `toolApprovals`:
-   * the verifier asks the AS's `/tool-approvals` whether a person approved a call.
+   * This MCP server's own client at the authorization server (a client listed in its
+   * resource's `resourceServerClients`, HTTP Basic): what it asks for tool-call approvals
+   * (`toolApprovals`, where it is required) and reports tool calls as.
    */
   resourceServer?: ResourceServerCredentials;
   /**
@@ -102,12 +103,38 @@ export interface VerifierOptions {
    * `${issuer}/tool-approvals`.
    */
   toolApprovalsEndpoint?: string;
+  /** Reports of the `tools/call` requests the adapters let through (see {@link ToolCallOptions}). */
+  toolCalls?: ToolCallOptions;
 }
 
 /** Client credentials of an MCP server at the authorization server (`client_secret_basic`). */
 export interface ResourceServerCredentials {
   clientId: string;
   clientSecret: string;
+}
+
+/**
+ * Where tool call reports go. Each `tools/call` an adapter lets through becomes a
+ * `ToolCallRecord` (tool, person, client, grant, token id, approval, outcome, duration, the
+ * arguments' digest and a redacted copy) once its response is finished.
+ */
+export interface ToolCallOptions {
+  /**
+   * `'authorization-server'` (default when `resourceServer` is set): sent in batches to the
+   * AS's `tool_executions_endpoint` (its audit log); what cannot be sent waits in a spool file
+   * and is retried. `'local'` (default otherwise): to `onRecord` only. `false`: not recorded.
+   */
+  report?: 'authorization-server' | 'local' | false;
+  /** Called with each record (in `'local'` mode default: one JSON line on standard error). */
+  onRecord?: (record: ToolCallRecord) => void;
+  /** Directory of the spool file; default `${os.tmpdir()}/mcp-authz-spool/<first 16 hex of sha256(resource)>` (Node only). */
+  spoolDir?: string;
+  /** Records per request, at most 100; default 50. */
+  batchSize?: number;
+  /** How often queued records are sent, milliseconds; default 1000 (sooner when a batch is full). */
+  flushIntervalMs?: number;
+  /** Problems sending reports, and each record the AS refused (by id); default `revocation.onError`, else the console. */
+  onError?: (error: Error) => void;
 }
 
 export interface IntrospectionOptions {
@@ -205,6 +232,8 @@ export interface Verifier {
   ready(): Promise<void>;
   /** Revocation feed state (undefined with `revocation: false`), e.g. for a health check. */
   revocationStatus(): RevocationStatus | undefined;
-  /** Stops the revocation feed. Idempotent. */
+  /** Tool call reports (`toolCalls` option): `flush()` sends what is queued now (tests, shutdown). */
+  readonly toolCalls: ToolCallReporter;
+  /** Stops the revocation feed, sends the queued tool call reports (bounded wait; the rest is spooled). Idempotent. */
   close(): Promise<void>;
 }

@@ -15,6 +15,7 @@ import { feedKeys, RevocationFeed, type RevocableClaims } from './revocation.js'
 import { union } from './scopes.js';
 import { attachApprovals } from './tool-approvals.js';
 import { VerifiedTokens } from './token-cache.js';
+import { createToolCallReporter } from './tool-reports.js';
 import type { AuthInfo, FetchLike, OAuthTokenVerifierLike, SdkErrorClasses, Verifier, VerifierOptions } from './types.js';
 import { canonicalResourceUri, isSecureOrLoopback } from './uri.js';
 import { consoleReporter } from './util.js';
@@ -109,6 +110,17 @@ export function createVerifier(options: VerifierOptions): Verifier {
   }
   if (options.toolApprovalsEndpoint !== undefined) absoluteUrl('toolApprovalsEndpoint', options.toolApprovalsEndpoint);
 
+  const toolCalls = options.toolCalls ?? {};
+  if (typeof toolCalls !== 'object' || toolCalls === null) fail('toolCalls', 'must be an object of options');
+  if (toolCalls.report !== undefined && toolCalls.report !== false && toolCalls.report !== 'local' && toolCalls.report !== 'authorization-server') {
+    fail('toolCalls.report', "must be 'authorization-server', 'local' or false");
+  }
+  if (toolCalls.report === 'authorization-server' && !resourceServer) fail('toolCalls.report', "is 'authorization-server', which needs the resourceServer option (clientId, clientSecret)");
+  for (const name of ['onRecord', 'onError'] as const) if (toolCalls[name] !== undefined && typeof toolCalls[name] !== 'function') fail(`toolCalls.${name}`, 'must be a function');
+  if (toolCalls.spoolDir !== undefined && (typeof toolCalls.spoolDir !== 'string' || !toolCalls.spoolDir)) fail('toolCalls.spoolDir', 'must be a directory path');
+  if (toolCalls.batchSize !== undefined && (!Number.isInteger(toolCalls.batchSize) || toolCalls.batchSize < 1 || toolCalls.batchSize > 100)) fail('toolCalls.batchSize', 'must be a whole number from 1 to 100');
+  if (toolCalls.flushIntervalMs !== undefined && (!Number.isFinite(toolCalls.flushIntervalMs) || toolCalls.flushIntervalMs < 10)) fail('toolCalls.flushIntervalMs', 'must be a number of milliseconds, at least 10');
+
   const discovery = new Discovery(issuer, fetchImpl, options.metadataUrl);
   const keys = remoteKeys({ jwksUri: options.jwksUri, fetch: fetchImpl, discovery });
   const fromMetadata = (field: 'introspection_endpoint') => async () => {
@@ -136,6 +148,15 @@ export function createVerifier(options: VerifierOptions): Verifier {
         report,
       })
     : undefined;
+  const reporter = createToolCallReporter({
+    issuer,
+    resource,
+    resourceServer,
+    options: toolCalls,
+    fetch: fetchImpl,
+    endpointFromMetadata: async () => (await discovery.get()).tool_executions_endpoint,
+    report: toolCalls.onError ?? (revocation && revocation.onError) ?? consoleReporter(),
+  });
   // followed from the start: a missing feed is said at once, and the first request finds the backlog loaded
   feed?.start();
   const verified = cache ? new VerifiedTokens({ maxEntries: cacheEntries, maxAge: cacheAge, clockTolerance }) : undefined;
@@ -283,8 +304,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
     forSdk,
     ready,
     revocationStatus: () => feed?.status(),
+    toolCalls: reporter,
     close: async () => {
-      await feed?.close();
+      await Promise.all([feed?.close(), reporter.close()]);
     },
   };
   if (approvals) attachApprovals(verifier, approvals);

@@ -23,7 +23,7 @@ import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { startServer, type StartOptions, type TestServer } from './server.js';
 import { Browser, authorize } from './browser-driver.js';
 import { PASSWORD } from './fixtures.js';
-import { createNotesApp, type NotesApp } from '../../examples/notes-mcp-server/server.js';
+import { createNotesApp, type NotesApp, type NotesAppOptions } from '../../examples/notes-mcp-server/server.js';
 
 /** The example notes MCP server on its own loopback port; it serves once `protectWith` names its AS. */
 export class NotesServer {
@@ -40,9 +40,14 @@ export class NotesServer {
     this.origin = `http://127.0.0.1:${(this.#http.address() as AddressInfo).port}`;
   }
 
-  protectWith(issuer: string, { revocation = false } = {}): void {
-    this.#notes = createNotesApp({ issuer, resource: this.url, revocation });
+  protectWith(issuer: string, { revocation = false, ...more }: { revocation?: boolean } & Omit<NotesAppOptions, 'issuer' | 'resource' | 'revocation'> = {}): void {
+    this.#notes = createNotesApp({ issuer, resource: this.url, revocation, ...more });
     this.#http.on('request', this.#notes.app);
+  }
+
+  /** the example's verifier, once protected */
+  get verifier(): NotesApp['verifier'] {
+    return this.#notes?.verifier;
   }
 
   async stop(): Promise<void> {

@@ -40,6 +40,8 @@ export interface StartOptions {
   config?: Partial<ConfigInput>;
   /** reuse a data directory (restart tests) */
   dataDir?: string;
+  /** listen on this port (a restart at the same issuer); default a free one */
+  port?: number;
   redisKeyPrefix?: string;
   /** a path for the issuer, e.g. '/tenant' (default: the origin) */
   issuerPath?: string;
@@ -51,7 +53,7 @@ export interface StartOptions {
 
 export async function startServer(options: StartOptions): Promise<TestServer> {
   const http = createHttpServer();
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => http.listen(options.port ?? 0, '127.0.0.1', resolve));
   const { port } = http.address() as AddressInfo;
   const issuer = `http://${options.issuerHost ?? '127.0.0.1'}:${port}${options.issuerPath ?? ''}`;
   const ownsDir = !options.dataDir;

@@ -50,6 +50,7 @@ const COVERED_ELSEWHERE: Record<string, string> = {
   'approval.refused': 'test/tool-approvals/endpoint.test.ts',
   'approval.expired': 'test/tool-approvals/endpoint.test.ts',
   'approval.redeemed': 'test/tool-approvals/endpoint.test.ts',
+  'tool.called': 'test/tool-reports/reports.test.ts',
 };
 
 /** Events caused by an HTTP request: they name the request and its source. */
