@@ -26,6 +26,7 @@ import { readCheckedForm } from '../http/checked-form.js';
 import { PageError } from '../http/page-error.js';
 import type { Logger } from '../observability/logger.js';
 import { SESSION_COOKIE } from '../provider/session-guard.js';
+import { sessionPerson, type SessionPerson } from '../http/session-person.js';
 import { revokeAllForAccount, revokeGrant } from '../grants/revoke.js';
 import { clientView } from './describe.js';
 import { APPROVALS_PATH, ACCOUNT_SECURITY_PATH, CONNECTED_APPS_PATH, signInHref } from '../http/account-paths.js';
@@ -49,16 +50,7 @@ export interface ConnectedAppsDeps {
   audit: AuditLog;
 }
 
-interface SignedIn {
-  /** the oidc-provider Session id (the cookie's value) */
-  sessionId: string;
-  /** the session's stable uid, which the forms' CSRF tokens are bound to */
-  uid: string;
-  accountId: string;
-  username: string;
-  /** grant ids the session remembers per client */
-  grantIds: string[];
-}
+type SignedIn = SessionPerson & { accountId: string; username: string };
 
 const grantForm = z.object({ csrf: z.string().max(200), grant: z.string().min(1).max(200) });
 const csrfOnly = z.object({ csrf: z.string().max(200) });
@@ -80,18 +72,10 @@ export function connectedAppsRouter(deps: ConnectedAppsDeps): Router {
 
   const notSignedIn = (ctx: Context) => render(ctx, { title: 'Connected apps', state: 'not-signed-in', signInHref: signInHref(basePath, base) }, 401);
 
-  /** The person this browser is signed in as, from oidc-provider's session cookie; undefined when none. */
+  /** The person this browser is signed in as (src/http/session-person.ts); undefined when none. */
   async function signedIn(ctx: Context): Promise<SignedIn | undefined> {
-    const sessionId = ctx.cookies.get(SESSION_COOKIE, { signed: true });
-    if (!sessionId) return undefined;
-    const session = (await store.model('Session').find(sessionId)) as
-      | { accountId?: unknown; uid?: unknown; authorizations?: Record<string, { grantId?: unknown }> }
-      | undefined;
-    if (!session || typeof session.accountId !== 'string' || typeof session.uid !== 'string') return undefined;
-    const account = await store.accounts.findById(session.accountId);
-    if (!account) return undefined;
-    const grantIds = Object.values(session.authorizations ?? {}).flatMap((a) => (typeof a?.grantId === 'string' ? [a.grantId] : []));
-    return { sessionId, uid: session.uid, accountId: account.id, username: account.username, grantIds };
+    const person = await sessionPerson(ctx, store);
+    return person && { ...person, accountId: person.account.id, username: person.account.username };
   }
 
   const purpose = (who: SignedIn) => `connected-apps:${who.uid}`;

@@ -22,7 +22,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import type { AccountRecord, Store } from '../../adapters/contract.js';
+import type { Store } from '../../adapters/contract.js';
 import { hasFactor, type SecondFactors } from '../accounts/second-factors.js';
 import type { AuditLog } from '../audit/events.js';
 import { requestFacts } from '../audit/request-facts.js';
@@ -34,7 +34,7 @@ import { describeWait, tooManyRequestsPage, type Refusal } from '../http/limits.
 import { PageError } from '../http/page-error.js';
 import type { AccountSecurityPage, Moment, Render } from '../http/render.js';
 import type { Logger } from '../observability/logger.js';
-import { SESSION_COOKIE } from '../provider/session-guard.js';
+import { sessionPerson, type SessionPerson } from '../http/session-person.js';
 import type { FactorCheck } from './check.js';
 import { parseCredential, type RelyingParty } from './passkeys.js';
 import { hasSecondFactorAmr } from './policy.js';
@@ -56,12 +56,8 @@ export interface AccountSecurityDeps {
   rp: RelyingParty;
 }
 
-interface SignedIn {
-  /** the session's stable uid: CSRF tokens and pending records are bound to it */
-  uid: string;
-  amr: string[];
-  account: AccountRecord;
-}
+/** the session's uid binds CSRF tokens and pending records (src/http/session-person.ts) */
+type SignedIn = SessionPerson;
 
 /** How long a verification on this page lets the session change factors. */
 const FRESH_SECONDS = 600;
@@ -96,14 +92,7 @@ export function accountSecurityRouter(deps: AccountSecurityDeps): Router {
   const notSignedIn = (ctx: Context) => render(ctx, { title: 'Sign-in security', state: 'not-signed-in', signInHref: signInHref(basePath, base) }, 401);
 
   async function signedIn(ctx: Context): Promise<SignedIn | undefined> {
-    const sessionId = ctx.cookies.get(SESSION_COOKIE, { signed: true });
-    if (!sessionId) return undefined;
-    const session = (await store.model('Session').find(sessionId)) as { accountId?: unknown; uid?: unknown; amr?: unknown } | undefined;
-    if (!session || typeof session.accountId !== 'string' || typeof session.uid !== 'string') return undefined;
-    const account = await store.accounts.findById(session.accountId);
-    if (!account) return undefined;
-    const amr = Array.isArray(session.amr) ? session.amr.filter((m): m is string => typeof m === 'string') : [];
-    return { uid: session.uid, amr, account };
+    return sessionPerson(ctx, store);
   }
 
   const purpose = (who: SignedIn) => `account-security:${who.uid}`;
