@@ -86,7 +86,7 @@ export function toolApprovalService(deps: ToolApprovalDeps): ToolApprovalService
   const approvals = store.toolApprovals;
   const { requestTtl, tokenTtl, pollInterval } = config.toolApprovals;
 
-  function record(event: AuditEvent['event'], r: ToolApprovalRecord, actor: string, facts: RequestFacts, by?: 'person' | 'policy'): void {
+  function record(event: AuditEvent['event'], r: ToolApprovalRecord, actor: string, facts: RequestFacts, by?: 'person' | 'policy', secondFactor?: boolean): void {
     audit.record({
       event,
       outcome: event === 'approval.refused' || event === 'approval.expired' ? 'failure' : 'success',
@@ -102,6 +102,7 @@ export function toolApprovalService(deps: ToolApprovalDeps): ToolApprovalService
         // so `audit search --user` finds the person's approvals whoever acted
         ...(r.accountId === undefined ? {} : { accountId: r.accountId }),
         ...(by === undefined ? {} : { by }),
+        ...(secondFactor === undefined ? {} : { secondFactor }),
       },
     });
   }
@@ -221,7 +222,7 @@ export function toolApprovalService(deps: ToolApprovalDeps): ToolApprovalService
     if (decision === 'approved' && !secondFactor && (await needsSecondFactor(r, accountId))) return 'second_factor_required';
     const at = now();
     if (!(await approvals.decide(id, decision, { at, decidedBy: 'person', secondFactor }))) return 'not_pending';
-    if (decision === 'approved') record('approval.granted', r, accountId, facts, 'person');
+    if (decision === 'approved') record('approval.granted', r, accountId, facts, 'person', secondFactor);
     else record('approval.refused', r, accountId, facts, 'person');
     return 'decided';
   }
