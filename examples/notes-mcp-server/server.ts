@@ -21,6 +21,7 @@
  *   npm run example:notes      (PORT=3001, AUTHZ_ISSUER=http://localhost:4000, MCP_RESOURCE=http://localhost:$PORT/mcp)
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,7 +37,9 @@ import {
   nodeMetadataHandler,
   nodeMiddleware,
   privateToolLists,
+  type ApprovalAnswerMode,
   type AuthInfo,
+  type ToolApprovals,
   type ToolCallOptions,
   type ToolScopes,
   type Verifier,
@@ -48,13 +51,19 @@ export const TOOL_SCOPES: ToolScopes = {
   read_note: ['notes:read'],
   add_note: ['notes:write'],
   delete_note: ['notes:delete'],
+  share_note: ['notes:share'],
 };
 
+/** The tools each call of which a person approves (see {@link notesToolApprovals}). */
+const APPROVAL_TOOLS = { delete_note: true, share_note: true } as const;
+
 /** Every scope this server understands, published as `scopes_supported` (the SDK client asks for these). */
-export const SCOPES = ['notes:read', 'notes:write', 'notes:delete'];
+export const SCOPES = ['notes:read', 'notes:write', 'notes:delete', 'notes:share'];
 
 const MAX_NOTES_PER_PERSON = 1000;
 const MAX_NOTE_LENGTH = 10_000;
+/** Most recipients one `share_note` call sends a note to. */
+export const MAX_RECIPIENTS = 1000;
 
 export interface Note {
   id: string;
@@ -65,6 +74,7 @@ export interface Note {
 /** In-memory notes, by owner. Every method takes the owner: one person's notes are unreachable with another's identity. */
 export class NoteStore {
   readonly #byOwner = new Map<string, Map<string, Note>>();
+  #sent = 0;
 
   #notes(owner: string): Map<string, Note> {
     let notes = this.#byOwner.get(owner);
@@ -92,6 +102,50 @@ export class NoteStore {
   delete(owner: string, id: string): boolean {
     return this.#byOwner.get(owner)?.delete(id) ?? false;
   }
+
+  /** Sends a copy of the note to each recipient (here: counts the sends); how many, or undefined when there is no such note. */
+  share(owner: string, id: string, recipients: readonly string[]): number | undefined {
+    const note = this.get(owner, id);
+    if (!note) return undefined;
+    const unique = new Set(recipients.map((r) => r.toLowerCase()));
+    this.#sent += unique.size;
+    return unique.size;
+  }
+
+  /** How many copies `share` has sent in all (for the example's tests). */
+  get sent(): number {
+    return this.#sent;
+  }
+
+}
+
+/** The first words of a note, to name it in an approval summary. */
+function excerpt(note: Note): string {
+  const line = note.text.split('\n')[0]!.trim();
+  return line.length <= 60 ? line : `${line.slice(0, 59)}…`;
+}
+
+/**
+ * The tools a person approves call by call (mcp-authz asks them on its approval page, showing
+ * this summary): deleting a note, and sending one to a list of people. The recipients' addresses
+ * are `sensitive`: they never leave this server (not in the approval request, not in reports);
+ * the person sees how many there are.
+ */
+export function notesToolApprovals(store: NoteStore): ToolApprovals {
+  const named = (auth: Pick<AuthInfo, 'clientId' | 'extra'>, id: unknown) => {
+    const note = typeof id === 'string' ? store.get(ownerOf(auth), id) : undefined;
+    return note ? `note '${excerpt(note)}'` : `note ${JSON.stringify(id)} (there is no such note)`;
+  };
+  return {
+    delete_note: { summary: ({ id }, auth) => `Delete ${named(auth, id)}` },
+    share_note: {
+      summary: ({ id, recipients }, auth) => {
+        const count = Array.isArray(recipients) ? recipients.length : 0;
+        return `Send ${named(auth, id)} to ${count} ${count === 1 ? 'recipient' : 'recipients'}`;
+      },
+      sensitive: ['recipients'],
+    },
+  };
 }
 
 const text = (value: unknown) => ({ content: [{ type: 'text' as const, text: typeof value === 'string' ? value : JSON.stringify(value) }] });
@@ -151,6 +205,21 @@ export function notesMcpServer(store: NoteStore, owner: string, mayCall: (tool: 
       async ({ id }) => (store.delete(owner, id) ? text({ deleted: id }) : failure(`no note with id ${id}`)),
     );
   }
+  if (mayCall('share_note')) {
+    server.registerTool(
+      'share_note',
+      {
+        title: 'Share a note',
+        description: 'Send a copy of one of your notes to a list of e-mail addresses. Cannot be undone.',
+        inputSchema: { id: z.string().min(1).max(64), recipients: z.array(z.string().email().max(254)).min(1).max(MAX_RECIPIENTS) },
+        annotations: { destructiveHint: false, openWorldHint: true },
+      },
+      async ({ id, recipients }) => {
+        const sent = store.share(owner, id, recipients);
+        return sent === undefined ? failure(`no note with id ${id}`) : text({ shared: id, recipients: sent });
+      },
+    );
+  }
   return server;
 }
 
@@ -171,6 +240,8 @@ export interface NotesAppOptions {
   toolCalls?: ToolCallOptions;
   /** tool → arguments whose values never appear in a tool call report */
   sensitiveArguments?: Readonly<Record<string, readonly string[]>>;
+  /** how an MCP client is told a call waits for approval (default `'auto'`) */
+  approvalAnswer?: ApprovalAnswerMode;
 }
 
 export interface NotesApp {
@@ -214,7 +285,14 @@ export function createNotesApp(options: NotesAppOptions): NotesApp {
     app.use(nodeMetadataHandler(verifier));
     // 401 without a valid token for this resource, 403 when a tools/call lacks the tool's scope;
     // it reads the JSON-RPC body itself (after checking the token) and leaves it in req.body
-    const mcpAuth = nodeMiddleware(verifier, { toolScopes: TOOL_SCOPES, ...(options.sensitiveArguments ? { sensitiveArguments: options.sensitiveArguments } : {}) });
+    // delete_note and share_note run only with a person's approval of each call, which needs this
+    // server's own client at mcp-authz; without one they are not offered at all (never run silently)
+    const mcpAuth = nodeMiddleware(verifier, {
+      toolScopes: TOOL_SCOPES,
+      ...(options.resourceServer ? { toolApprovals: notesToolApprovals(store) } : {}),
+      ...(options.approvalAnswer ? { approvalAnswer: options.approvalAnswer } : {}),
+      ...(options.sensitiveArguments ? { sensitiveArguments: options.sensitiveArguments } : {}),
+    });
     app.options('/mcp', mcpAuth); // CORS preflight for browser-based MCP hosts
     app.post('/mcp', mcpAuth, (req, res) => handleMcp(req, res));
   }
@@ -224,7 +302,8 @@ export function createNotesApp(options: NotesAppOptions): NotesApp {
   async function handleMcp(req: Request, res: Response): Promise<void> {
     // set by nodeMiddleware (the verifier's AuthInfo); the SDK transport passes it to tools as `extra.authInfo`
     const auth = (req as Request & { auth?: Pick<AuthInfo, 'clientId' | 'scopes' | 'extra'> }).auth;
-    const mayCall = (tool: string) => !verifier || (auth !== undefined && allowedTool(tool, auth.scopes, TOOL_SCOPES));
+    const approvable = (tool: string) => options.resourceServer !== undefined || !Object.hasOwn(APPROVAL_TOOLS, tool);
+    const mayCall = (tool: string) => !verifier || (auth !== undefined && approvable(tool) && allowedTool(tool, auth.scopes, TOOL_SCOPES));
     const server = notesMcpServer(store, ownerOf(auth), mayCall);
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     // the tool list depends on the token: private to its authorization context (MCP 2026-07-28 caching)
@@ -256,9 +335,10 @@ async function main(): Promise<void> {
   const port = Number(process.env.PORT || 3001);
   const issuer = process.env.AUTHZ_ISSUER || 'http://localhost:4000';
   const resource = process.env.MCP_RESOURCE || `http://localhost:${port}/mcp`;
-  const clientId = process.env.NOTES_CLIENT_ID;
-  const clientSecret = process.env.NOTES_CLIENT_SECRET;
-  const notes = createNotesApp({ issuer, resource, ...(clientId && clientSecret ? { resourceServer: { clientId, clientSecret } } : {}) });
+  // this server's client at mcp-authz (mcp-authz.yaml: notes-mcp-server, its secret in notes-server.secret)
+  const clientId = process.env.NOTES_CLIENT_ID || 'notes-mcp-server';
+  const clientSecret = process.env.NOTES_CLIENT_SECRET || readSecretFile(process.env.NOTES_CLIENT_SECRET_FILE || 'examples/notes-mcp-server/notes-server.secret');
+  const notes = createNotesApp({ issuer, resource, ...(clientSecret ? { resourceServer: { clientId, clientSecret } } : {}) });
   const server: Server = await new Promise((done, fail) => {
     const listening = notes.app.listen(port, (err?: Error) => (err ? fail(err) : done(listening)));
   });
@@ -266,6 +346,7 @@ async function main(): Promise<void> {
   console.log(`  MCP endpoint       ${resource}`);
   console.log(`  resource metadata  ${notes.verifier!.metadataUrl}`);
   console.log(`  authorization      ${issuer}`);
+  if (!clientSecret) console.warn('  no client secret (NOTES_CLIENT_SECRET or notes-server.secret): delete_note and share_note, which need a person\'s approval per call, are not offered; tool calls are logged here only');
   notes.verifier!.ready().then(
     () => console.log(`  connected to ${issuer} (keys and revocation feed)`),
     (err: Error) => console.warn(`  cannot reach the authorization server at ${issuer} yet (${err.message}); requests get 503 until it is up`),
@@ -277,6 +358,15 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+}
+
+/** The secret in `path` (trimmed), or undefined when there is no such file. */
+function readSecretFile(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -6,7 +6,7 @@
  */
 import { createServer } from 'node:http';
 import type { Config } from '../config/schema.js';
-import { demoResourceUri } from './config.js';
+import { DEMO_NOTES_SERVER_CLIENT_ID, demoResourceUri } from './config.js';
 
 export type NotesServer = { url: string; close(): Promise<void> } | { problem: string };
 
@@ -18,7 +18,11 @@ export async function startNotesServer(config: Config & { demo: NonNullable<Conf
   } catch (err) {
     return { problem: `the example Notes MCP server cannot be loaded here (${(err as Error).message.split('\n')[0]}); it needs a clone of the repository with npm install` };
   }
-  const notes = example.createNotesApp({ issuer: config.issuer, resource });
+  // its own client (made with a fresh secret by src/demo/config.ts): approvals of delete_note and
+  // share_note calls, and reports of every tool call to the audit log
+  const own = config.clients.find((client) => client.client_id === DEMO_NOTES_SERVER_CLIENT_ID);
+  const resourceServer = own?.client_secret ? { clientId: own.client_id, clientSecret: own.client_secret } : undefined;
+  const notes = example.createNotesApp({ issuer: config.issuer, resource, ...(resourceServer ? { resourceServer } : {}) });
   const http = createServer(notes.app);
   try {
     await new Promise<void>((resolve, reject) => {

@@ -11,8 +11,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,10 +42,10 @@ interface Started {
 }
 
 /** `mcp-authz serve` as `npm start` runs it; resolves once it printed its start-up text. */
-async function serve(env: Record<string, string>, args: string[] = []): Promise<Started> {
+async function serve(env: Record<string, string>, args: string[] = [], cwd?: string): Promise<Started> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env };
   for (const name of CONFIG_VARIABLES) delete childEnv[name];
-  const child = spawn(process.execPath, [MAIN, ...args, 'serve'], { env: { ...childEnv, ADMIN_PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN, ...args, 'serve'], { env: { ...childEnv, ADMIN_PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'], ...(cwd ? { cwd } : {}) });
   let err = '';
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -219,7 +220,11 @@ describe('npm start on a fresh clone: the demo', () => {
 
   it('with a config file the demo is off: no MCP server alongside, no link, no demo pages', async () => {
     await stop(demo);
-    demo = await serve({ DATA_DIR: dataDir, PORT: String(port) }, ['--config', EXAMPLE_CONFIG]);
+    // the example's notes server client reads its secret from a file made once (examples/notes-mcp-server/README.md)
+    const cwd = mkdtempSync(join(tmpdir(), 'mcp-authz-example-'));
+    mkdirSync(join(cwd, 'examples/notes-mcp-server'), { recursive: true });
+    writeFileSync(join(cwd, 'examples/notes-mcp-server/notes-server.secret'), `${randomBytes(24).toString('hex')}\n`);
+    demo = await serve({ DATA_DIR: dataDir, PORT: String(port) }, ['--config', EXAMPLE_CONFIG], cwd);
     assert.doesNotMatch(demo.console(), /DEMO|setup\?token/);
     for (const path of ['/demo', '/setup']) assert.equal((await fetch(`http://localhost:${port}${path}`)).status, 404, path);
     await assert.rejects(fetch(`http://localhost:${mcpPort}/mcp`), 'nothing listens on the demo port');

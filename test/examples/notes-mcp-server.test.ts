@@ -134,7 +134,7 @@ describe('notes example: MCP SDK client → example server (verifier) ← mcp-au
     assert.ok(authUrl.searchParams.get('code_challenge'));
     assert.equal(authUrl.searchParams.get('client_id'), CLIENT_ID);
     // the scopes come from the metadata's scopes_supported
-    assert.equal(authUrl.searchParams.get('scope'), 'notes:read notes:write notes:delete');
+    assert.equal(authUrl.searchParams.get('scope'), 'notes:read notes:write notes:delete notes:share');
 
     const token = claims(alice.accessToken);
     assert.ok(token.aud === mcpUrl || (Array.isArray(token.aud) && token.aud.includes(mcpUrl)), `aud is ${JSON.stringify(token.aud)}`);
@@ -150,7 +150,7 @@ describe('notes example: MCP SDK client → example server (verifier) ← mcp-au
       resource: mcpUrl,
       authorization_servers: [as.issuer],
       bearer_methods_supported: ['header'],
-      scopes_supported: ['notes:read', 'notes:write', 'notes:delete'],
+      scopes_supported: ['notes:read', 'notes:write', 'notes:delete', 'notes:share'],
       resource_name: 'Notes (example)',
     });
   });

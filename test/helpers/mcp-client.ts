@@ -45,6 +45,12 @@ export class NotesServer {
     this.#http.on('request', this.#notes.app);
   }
 
+  /** the example's notes, once protected */
+  get store(): NotesApp['store'] {
+    assert.ok(this.#notes, 'the notes server is not protected yet');
+    return this.#notes.store;
+  }
+
   /** the example's verifier, once protected */
   get verifier(): NotesApp['verifier'] {
     return this.#notes?.verifier;
