@@ -184,7 +184,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const readiness = new Readiness(store, () => holder.loaded, log);
     const toolApprovals = toolApprovalService({ config, store, holder, audit: auditLog });
     // a person's decision on one tool call (src/tool-approvals/approval-page.ts)
-    const approvalPage = approvalPageRouter({ config, store, holder, resources, csrf, render, basePath, check: factorCheck, approvals: toolApprovals });
+    const approvalPage = approvalPageRouter({ config, store, holder, resources, csrf, render, basePath, check: factorCheck, rp, approvals: toolApprovals });
     const feedHub = hub;
     metrics.attach({ auditBacklog: () => chained.backlog(), feedSubscribers: () => feedHub.subscribers, ready: () => readiness.ready });
 

@@ -295,6 +295,8 @@ export type ToolApprovalPage =
       action: string;
       /** a code (authenticator app or recovery code) is asked with the approval */
       askCode: boolean;
+      /** or the person's passkey: the WebAuthn options are POSTed for here */
+      passkey?: { optionsAction: string };
       /** policy asks for a second factor and the person has none: approving is not possible */
       needsEnrolment?: { securityHref: string };
       error?: string;

@@ -9,8 +9,10 @@
  * else and an unknown id all get the same 404 page. A request that is decided or expired shows
  * its state and cannot be decided again (the store's decide() changes a pending record only).
  * Policy (`toolApprovals.policies[].secondFactor`): `if_enrolled` (default) asks a person who has
- * an authenticator app or a passkey for a code (authenticator app or recovery code) with the
- * approval; `always` refuses to approve for a person with no second factor; `off` never asks.
+ * an authenticator app or a passkey for it with the approval (a code from the app or a recovery
+ * code, or the passkey: `POST /approvals/:id/passkey/options` gives the WebAuthn challenge,
+ * kept in the store for this session and request, and the approval carries the credential);
+ * `always` refuses to approve for a person with no second factor; `off` never asks.
  */
 import Router from '@koa/router';
 import type { Context } from 'koa';
@@ -30,6 +32,8 @@ import { clientView } from '../interactions/describe.js';
 import type { ProviderHolder } from '../provider/holder.js';
 import type { ResourceRegistry } from '../provider/resources.js';
 import type { FactorCheck } from '../second-factors/check.js';
+import { parseCredential, type RelyingParty } from '../second-factors/passkeys.js';
+import { SingleUseRecords } from '../../adapters/single-use-records.js';
 import { requestFacts } from '../audit/request-facts.js';
 import type { ToolApprovalService } from './service.js';
 
@@ -42,6 +46,7 @@ export interface ApprovalPageDeps {
   render: Render;
   basePath: string;
   check: FactorCheck;
+  rp: RelyingParty;
   approvals: ToolApprovalService;
 }
 
@@ -49,7 +54,9 @@ const decisionForm = z.object({
   csrf: z.string().max(200),
   decision: z.enum(['approve', 'refuse']),
   code: z.string().max(64).optional(),
+  credential: z.string().max(16_384).optional(),
 });
+const csrfOnly = z.object({ csrf: z.string().max(200) });
 
 const ID = /^[A-Za-z0-9_-]{16,200}$/;
 
@@ -74,12 +81,14 @@ export async function describeToolCall(deps: Pick<ApprovalPageDeps, 'holder' | '
 }
 
 export function approvalPageRouter(deps: ApprovalPageDeps): Router {
-  const { config, store, csrf, basePath, check, approvals } = deps;
+  const { config, store, csrf, basePath, check, rp, approvals } = deps;
   const base = `${basePath}${APPROVALS_PATH}`;
   const appsHref = `${basePath}${CONNECTED_APPS_PATH}`;
   const securityHref = `${basePath}${ACCOUNT_SECURITY_PATH}`;
   const staticIds = new Set(config.clients.map((c) => c.client_id));
   const router = new Router();
+  const challenges = new SingleUseRecords<{ accountId: string; challenge: string }>(store, 'PasskeyChallenge', 300);
+  const challengeKey = (person: SessionPerson, record: ToolApprovalRecord) => `approval:${person.uid}:${record.id}`;
 
   const render = (ctx: Context, page: ToolApprovalPage, status = 200) => deps.render(ctx, 'tool-approval', page, status);
   const notFound = () => new PageError(404, 'Request not found', 'There is no such request for your account (any more). Go back to the app and try again.');
@@ -108,7 +117,9 @@ export function approvalPageRouter(deps: ApprovalPageDeps): Router {
     }
     if (record.expiresAt <= Date.now()) return render(ctx, { title: 'Approve an action', state: 'expired', account, call, appsHref }, status);
     const rule = (await approvals.policyFor(record)).secondFactor;
-    const enrolled = hasFactor(check.factorsOf(ctx, person.account));
+    const factors = check.factorsOf(ctx, person.account);
+    const enrolled = hasFactor(factors);
+    const askFactor = rule !== 'off' && enrolled;
     render(
       ctx,
       {
@@ -118,7 +129,8 @@ export function approvalPageRouter(deps: ApprovalPageDeps): Router {
         call,
         csrf: csrf.issue(ctx, purpose(person, record.id)),
         action: `${base}/${record.id}`,
-        askCode: rule !== 'off' && enrolled,
+        askCode: askFactor,
+        ...(askFactor && config.secondFactor.passkeys && factors.passkeys.length > 0 ? { passkey: { optionsAction: `${base}/${record.id}/passkey/options` } } : {}),
         ...(rule === 'always' && !enrolled ? { needsEnrolment: { securityHref } } : {}),
         ...extra,
         appsHref,
@@ -126,6 +138,26 @@ export function approvalPageRouter(deps: ApprovalPageDeps): Router {
       status,
     );
   }
+
+  /** The passkey credential against the challenge this session was given for this request (once). */
+  async function passkeyCheck(ctx: Context, person: SessionPerson, record: ToolApprovalRecord, credential: string) {
+    const kept = await challenges.take(challengeKey(person, record));
+    if (!kept || kept.accountId !== person.account.id) return { ok: false as const };
+    return check.passkey(ctx, person.account, parseCredential(credential) ?? {}, kept.challenge, 'approval');
+  }
+
+  router.post(`${base}/:id/passkey/options`, async (ctx) => {
+    const found = await load(ctx);
+    if (!found) return;
+    const { person, record } = found;
+    await readCheckedForm(ctx, csrf, purpose(person, record.id), csrfOnly);
+    const factors = check.factorsOf(ctx, person.account);
+    if (!config.secondFactor.passkeys || factors.passkeys.length === 0 || record.status !== 'pending') throw notFound();
+    const options = await rp.authenticationOptions(factors.passkeys);
+    await challenges.put(challengeKey(person, record), { accountId: person.account.id, challenge: options.challenge });
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = options;
+  });
 
   router.get(`${base}/:id`, async (ctx) => {
     const found = await load(ctx);
@@ -149,13 +181,16 @@ export function approvalPageRouter(deps: ApprovalPageDeps): Router {
     if (rule === 'always' && !enrolled) return show(ctx, person, record, {}, 403);
     let secondFactor = false;
     if (rule !== 'off' && enrolled) {
-      const result = await check.code(ctx, person.account, input.code ?? '', 'approval');
+      const result = input.credential !== undefined ? await passkeyCheck(ctx, person, record, input.credential) : await check.code(ctx, person.account, input.code ?? '', 'approval');
       if (!result.ok && result.refused) return tooManyRequestsPage(ctx, deps.render, result.refused.retryAfterMs, 'Too many attempts', `Too many wrong codes. Try again in ${describeWait(result.refused.retryAfterMs)}.`);
-      if (!result.ok) return show(ctx, person, record, { error: 'That code is not right, or it was used already.' }, 401);
+      if (!result.ok) {
+        const error = input.credential !== undefined ? 'The passkey could not be checked. Try again.' : 'That code is not right, or it was used already.';
+        return show(ctx, person, record, { error }, 401);
+      }
       secondFactor = true;
     }
     const outcome = await approvals.decide(record.id, person.account.id, 'approved', secondFactor, requestFacts(ctx));
-    if (outcome === 'second_factor_required') return show(ctx, person, record, { error: 'Approving this action needs a code from your authenticator app or a recovery code.' }, 401);
+    if (outcome === 'second_factor_required') return show(ctx, person, record, { error: 'Approving this action needs your second factor.' }, 401);
     await show(ctx, person, (await store.toolApprovals.get(record.id)) ?? record);
   });
 

@@ -95,7 +95,7 @@ describe('MCP SDK client with dynamic client registration â†’ notes MCP server â
     const registration = exchanges.find((e) => e.url === `${as.issuer}/register`)!;
     const sent = JSON.parse(registration.requestBody ?? '{}') as Record<string, unknown>;
     assert.equal(sent.token_endpoint_auth_method, 'none');
-    assert.equal(sent.scope, 'notes:read notes:write notes:delete', 'the SDK registers with the PRM scopes_supported');
+    assert.equal(sent.scope, 'notes:read notes:write notes:delete notes:share', 'the SDK registers with the PRM scopes_supported');
     const answered = JSON.parse(registration.responseBody ?? '{}') as Record<string, unknown>;
     assert.equal(answered.client_id, info.client_id);
     assert.equal('client_secret' in answered, false);

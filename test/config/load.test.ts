@@ -110,8 +110,13 @@ test('no file: the demo, with the example Notes server as the resource and the d
   assert.deepEqual(config.demo, { mcpPort: 3001 });
   assert.deepEqual(
     config.resources.map((r) => [r.uri, Object.keys(r.scopes), r.scopes['notes:delete']?.dangerous]),
-    [['http://localhost:3001/mcp', ['notes:read', 'notes:write', 'notes:delete'], true]],
+    [['http://localhost:3001/mcp', ['notes:read', 'notes:write', 'notes:delete', 'notes:share'], true]],
   );
+  // the Notes server's own client (approvals and tool call reports), with a secret made at each start
+  const notesServer = config.clients.find((c) => c.client_id === 'mcp-authz-demo-notes-server');
+  assert.ok(notesServer?.client_secret && notesServer.client_secret.length >= 32);
+  assert.deepEqual(config.resources[0]?.resourceServerClients, ['mcp-authz-demo-notes-server']);
+  assert.notEqual(loadConfig({ env: {} }).clients.find((c) => c.client_id === 'mcp-authz-demo-notes-server')?.client_secret, notesServer.client_secret);
   const host = config.clients.find((c) => c.client_id === 'mcp-authz-demo-host');
   assert.deepEqual(host?.redirect_uris, ['http://localhost:4000/demo/callback']);
   assert.equal(config.registration.mode, 'open', 'MCP clients register themselves');

@@ -170,6 +170,7 @@ function samples(formPostAction: string): Record<string, Sample> {
         csrf: 'csrf-token-approval',
         action: '/submit/approval',
         askCode: true,
+        passkey: { optionsAction: '/submit/passkey-options' },
         error: XSS_NAME,
         appsHref: '/account/apps',
       },
@@ -657,7 +658,7 @@ describe('security headers', () => {
       assert.doesNotMatch(html, /<style/i, 'no inline style element');
       assert.ok(!html.includes(XSS_NAME), 'raw hostile markup never reaches the HTML');
       assert.equal(html.includes('/static/form-post.js'), name === 'form-post');
-      assert.equal(html.includes('/static/passkeys.js'), ['second-factor', 'account-security', 'account-security-verify'].includes(name), 'the passkey script only where a passkey form is');
+      assert.equal(html.includes('/static/passkeys.js'), ['second-factor', 'account-security', 'account-security-verify', 'tool-approval'].includes(name), 'the passkey script only where a passkey form is');
     }
   });
 
