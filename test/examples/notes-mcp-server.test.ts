@@ -8,15 +8,13 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import type { OAuthClientInformationMixed, OAuthClientMetadata } from '@modelcontextprotocol/sdk/shared/auth.js';
 import type { TestServer } from '../helpers/server.js';
 import { exampleNotesResource } from '../helpers/fixtures.js';
 import {
-  BrowserSignInProvider,
   connectAfterSignIn,
   listNotes,
-  publicClientMetadata,
   recordingFetch,
+  RegisteredHostProvider,
   startProtectedNotes,
   textOf,
   toolNames,
@@ -28,34 +26,8 @@ import {
 const REDIRECT = 'http://127.0.0.1:9/callback';
 const CLIENT_ID = 'mcp-host';
 
-/** An MCP host's OAuth state for one person: pre-registered as `mcp-host`, signs in through the browser driver. */
-class HostProvider extends BrowserSignInProvider {
-  callback: URL | undefined;
-
-  get redirectUrl(): string {
-    return REDIRECT;
-  }
-
-  get clientMetadata(): OAuthClientMetadata {
-    return publicClientMetadata('MCP host (test)', REDIRECT);
-  }
-
-  /** pre-registered: no saveClientInformation, so the SDK cannot fall back to dynamic registration */
-  clientInformation(): OAuthClientInformationMixed {
-    return { client_id: CLIENT_ID };
-  }
-
-  /** keeps the callback: nothing listens at REDIRECT, the browser stops there (consent was as the page preselects: the dangerous notes:delete stays unticked) */
-  protected async receive(callback: URL): Promise<void> {
-    this.callback = callback;
-  }
-
-  /** the authorization code from the callback, after checking `state` */
-  code(): string {
-    assert.ok(this.callback, 'the provider was not redirected to authorization');
-    return this.codeIn(this.callback);
-  }
-}
+/** An MCP host pre-registered as `mcp-host` (consent as the page preselects: the dangerous scopes stay unticked). */
+const host = (username: string) => new RegisteredHostProvider(username, { clientId: CLIENT_ID, redirectUri: REDIRECT });
 
 const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
 
@@ -69,7 +41,7 @@ const exchanges: Exchange[] = [];
 const fetchFn = recordingFetch(exchanges);
 
 /** The SDK client's whole flow: connect → UnauthorizedError → finishAuth(code) → connect again. */
-function connect(provider: HostProvider): Promise<Client> {
+function connect(provider: RegisteredHostProvider): Promise<Client> {
   return connectAfterSignIn('notes-test', mcpUrl, provider, fetchFn);
 }
 
@@ -109,7 +81,7 @@ after(async () => {
 });
 
 describe('notes example: MCP SDK client → example server (verifier) ← mcp-authz', () => {
-  const alice = new HostProvider('alice');
+  const alice = host('alice');
   let aliceClient: Client;
   let noteId: string;
 
@@ -217,7 +189,7 @@ describe('notes example: MCP SDK client → example server (verifier) ← mcp-au
   });
 
   it("a second person sees only their own notes, and cannot read the first person's", async () => {
-    const bob = new HostProvider('bob');
+    const bob = host('bob');
     const bobClient = await connect(bob);
     try {
       assert.notEqual(claims(bob.accessToken).sub, claims(alice.accessToken).sub);

@@ -196,6 +196,49 @@ export abstract class BrowserSignInProvider implements OAuthClientProvider {
 }
 
 /**
+ * An MCP host pre-registered as `clientId` (no dynamic registration to fall back to) whose
+ * callback URL nothing listens at: the browser stops there and the host reads the code from it.
+ * The person consents as the page preselects, or ticks exactly `consent` (checkbox values,
+ * `<resource index>:<scope>`, e.g. `0:notes:delete`).
+ */
+export class RegisteredHostProvider extends BrowserSignInProvider {
+  callback: URL | undefined;
+
+  constructor(
+    username: string,
+    readonly host: { clientId: string; redirectUri: string; clientName?: string; consent?: string[] },
+  ) {
+    super(username);
+  }
+
+  get redirectUrl(): string {
+    return this.host.redirectUri;
+  }
+
+  get clientMetadata(): OAuthClientMetadata {
+    return publicClientMetadata(this.host.clientName ?? 'MCP host (test)', this.host.redirectUri);
+  }
+
+  clientInformation(): OAuthClientInformationMixed {
+    return { client_id: this.host.clientId };
+  }
+
+  protected override signIn(url: URL): Promise<URL> {
+    return authorize(this.browser, url.href, this.redirectUrl, PASSWORD, { username: this.username, ...(this.host.consent ? { scopes: this.host.consent } : {}) });
+  }
+
+  protected async receive(callback: URL): Promise<void> {
+    this.callback = callback;
+  }
+
+  /** the authorization code from the callback, after checking `state` */
+  code(): string {
+    assert.ok(this.callback, 'the provider was not redirected to authorization');
+    return this.codeIn(this.callback);
+  }
+}
+
+/**
  * A host with no client_id of its own, redirected to its loopback listener: it keeps every
  * client information the SDK saves (a registration, or its metadata document URL), and the
  * person's browser delivers the authorization response to the listener.

@@ -8,41 +8,17 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import type { OAuthClientInformationMixed, OAuthClientMetadata } from '@modelcontextprotocol/sdk/shared/auth.js';
 import type { Browser as Chromium, BrowserContext, Page } from 'playwright-core';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { exampleNotesResource, PASSWORD, SECRET } from '../helpers/fixtures.js';
-import { authorize } from '../helpers/browser-driver.js';
 import { collectCspViolations, launchBrowser } from '../helpers/browser.js';
-import { BrowserSignInProvider, connectAfterSignIn, NotesServer, publicClientMetadata, recordingFetch, textOf, type ToolResult } from '../helpers/mcp-client.js';
+import { connectAfterSignIn, NotesServer, recordingFetch, RegisteredHostProvider, textOf, type ToolResult } from '../helpers/mcp-client.js';
 import { readAuditLog } from '../helpers/audit-records.js';
 import { DENIAL_META } from '../../src/verifier/index.js';
 
 const REDIRECT = 'http://127.0.0.1:9/callback';
 const HOST_ID = 'mcp-host';
 
-class HostProvider extends BrowserSignInProvider {
-  callback: URL | undefined;
-  get redirectUrl(): string {
-    return REDIRECT;
-  }
-  get clientMetadata(): OAuthClientMetadata {
-    return publicClientMetadata('Notes agent (test)', REDIRECT);
-  }
-  clientInformation(): OAuthClientInformationMixed {
-    return { client_id: HOST_ID };
-  }
-  protected override signIn(url: URL): Promise<URL> {
-    return authorize(this.browser, url.href, this.redirectUrl, PASSWORD, { username: this.username, scopes: ['0:notes:read', '0:notes:write', '0:notes:delete'] });
-  }
-  protected async receive(callback: URL): Promise<void> {
-    this.callback = callback;
-  }
-  code(): string {
-    assert.ok(this.callback);
-    return this.codeIn(this.callback);
-  }
-}
 
 type Result = ToolResult & { _meta?: Record<string, unknown> };
 const denialOf = (result: Result) => result._meta?.[DENIAL_META] as { classification: string; approval_url?: string } | undefined;
@@ -77,7 +53,7 @@ before(async () => {
     },
   });
   notes.protectWith(as.issuer, { resourceServer: { clientId: 'notes-server', clientSecret: SECRET }, toolCalls: { report: false } });
-  client = await connectAfterSignIn('approval-passkey', notes.url, new HostProvider('alice'), recordingFetch([]));
+  client = await connectAfterSignIn('approval-passkey', notes.url, new RegisteredHostProvider('alice', { clientId: HOST_ID, redirectUri: REDIRECT, consent: ['0:notes:read', '0:notes:write', '0:notes:delete'] }), recordingFetch([]));
   chromium = await launchBrowser();
 });
 

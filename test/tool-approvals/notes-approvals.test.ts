@@ -14,12 +14,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { UrlElicitationRequiredError } from '@modelcontextprotocol/sdk/types.js';
-import type { OAuthClientInformationMixed, OAuthClientMetadata } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { exampleNotesResource, PASSWORD, SECRET } from '../helpers/fixtures.js';
-import { authorize, findForm } from '../helpers/browser-driver.js';
+import { exampleNotesResource, SECRET } from '../helpers/fixtures.js';
+import { findForm } from '../helpers/browser-driver.js';
 import { collectCspViolations, launchBrowser } from '../helpers/browser.js';
-import { BrowserSignInProvider, connectAfterSignIn, NotesServer, publicClientMetadata, recordingFetch, textOf, type ToolResult } from '../helpers/mcp-client.js';
+import { connectAfterSignIn, NotesServer, recordingFetch, RegisteredHostProvider, textOf, type ToolResult } from '../helpers/mcp-client.js';
 import { runCli } from '../helpers/cli.js';
 import { APPROVAL_ID_META, DENIAL_META } from '../../src/verifier/index.js';
 
@@ -29,29 +28,6 @@ const CAPABILITIES_META = 'io.modelcontextprotocol/clientCapabilities';
 /** 312 addresses that must never leave the notes server: not in approvals, reports, logs or the audit trail */
 const RECIPIENTS = Array.from({ length: 312 }, (_, i) => `person${i}.secret-recipient@example.org`);
 
-/** An MCP host whose person allows every scope, the dangerous ones included. */
-class HostProvider extends BrowserSignInProvider {
-  callback: URL | undefined;
-  get redirectUrl(): string {
-    return REDIRECT;
-  }
-  get clientMetadata(): OAuthClientMetadata {
-    return publicClientMetadata('Notes agent (test)', REDIRECT);
-  }
-  clientInformation(): OAuthClientInformationMixed {
-    return { client_id: HOST_ID };
-  }
-  protected override signIn(url: URL): Promise<URL> {
-    return authorize(this.browser, url.href, this.redirectUrl, PASSWORD, { username: this.username, scopes: ['notes:read', 'notes:write', 'notes:delete', 'notes:share'].map((scope) => `0:${scope}`) });
-  }
-  protected async receive(callback: URL): Promise<void> {
-    this.callback = callback;
-  }
-  code(): string {
-    assert.ok(this.callback);
-    return this.codeIn(this.callback);
-  }
-}
 
 interface Denial {
   classification: string;
@@ -67,7 +43,7 @@ const spoolDir = mkdtempSync(join(tmpdir(), 'mcp-authz-approvals-spool-'));
 let notes: NotesServer;
 let as: TestServer | undefined;
 let client: Client;
-const alice = new HostProvider('alice');
+const alice = new RegisteredHostProvider('alice', { clientId: HOST_ID, redirectUri: REDIRECT, clientName: 'Notes agent (test)', consent: ['0:notes:read', '0:notes:write', '0:notes:delete', '0:notes:share'] });
 
 const call = (name: string, args: Record<string, unknown>, meta?: Record<string, unknown>) =>
   client.callTool({ name, arguments: args, ...(meta ? { _meta: meta } : {}) }) as Promise<ToolResult & { _meta?: Record<string, unknown> }>;

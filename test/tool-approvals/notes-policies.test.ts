@@ -11,11 +11,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import type { OAuthClientInformationMixed, OAuthClientMetadata } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { exampleNotesResource, PASSWORD, SECRET } from '../helpers/fixtures.js';
-import { authorize, findForm } from '../helpers/browser-driver.js';
-import { BrowserSignInProvider, connectAfterSignIn, NotesServer, publicClientMetadata, recordingFetch, textOf, type ToolResult } from '../helpers/mcp-client.js';
+import { exampleNotesResource, SECRET } from '../helpers/fixtures.js';
+import { findForm } from '../helpers/browser-driver.js';
+import { connectAfterSignIn, NotesServer, recordingFetch, RegisteredHostProvider, textOf, type ToolResult } from '../helpers/mcp-client.js';
 import { codeOf, enrolTotp, wrongCodeOf } from '../second-factors/support.js';
 import { readAuditLog } from '../helpers/audit-records.js';
 import { DENIAL_META } from '../../src/verifier/index.js';
@@ -24,28 +23,6 @@ const REDIRECT = 'http://127.0.0.1:9/callback';
 const HOST_ID = 'mcp-host';
 const ALL = ['notes:read', 'notes:write', 'notes:delete'];
 
-class HostProvider extends BrowserSignInProvider {
-  callback: URL | undefined;
-  get redirectUrl(): string {
-    return REDIRECT;
-  }
-  get clientMetadata(): OAuthClientMetadata {
-    return publicClientMetadata('Notes agent (test)', REDIRECT);
-  }
-  clientInformation(): OAuthClientInformationMixed {
-    return { client_id: HOST_ID };
-  }
-  protected override signIn(url: URL): Promise<URL> {
-    return authorize(this.browser, url.href, this.redirectUrl, PASSWORD, { username: this.username, scopes: ALL.map((scope) => `0:${scope}`) });
-  }
-  protected async receive(callback: URL): Promise<void> {
-    this.callback = callback;
-  }
-  code(): string {
-    assert.ok(this.callback);
-    return this.codeIn(this.callback);
-  }
-}
 
 type Result = ToolResult & { _meta?: Record<string, unknown> };
 interface Denial {
@@ -87,8 +64,8 @@ async function serviceToken(clientId: string): Promise<string> {
   return body.access_token!;
 }
 
-async function connect(username: string): Promise<{ client: Client; person: HostProvider }> {
-  const person = new HostProvider(username);
+async function connect(username: string): Promise<{ client: Client; person: RegisteredHostProvider }> {
+  const person = new RegisteredHostProvider(username, { clientId: HOST_ID, redirectUri: REDIRECT, consent: ALL.map((scope) => `0:${scope}`) });
   const client = await connectAfterSignIn(`policies-${username}`, notes.url, person, recordingFetch([]));
   clients.push(client);
   return { client, person };

@@ -12,10 +12,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import type { OAuthClientInformationMixed, OAuthClientMetadata } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { startServer, type StartOptions, type TestServer } from '../helpers/server.js';
 import { exampleNotesResource, SECRET } from '../helpers/fixtures.js';
-import { BrowserSignInProvider, connectAfterSignIn, NotesServer, publicClientMetadata, recordingFetch, textOf, type Exchange, type ToolResult } from '../helpers/mcp-client.js';
+import { connectAfterSignIn, NotesServer, recordingFetch, RegisteredHostProvider, textOf, type Exchange, type ToolResult } from '../helpers/mcp-client.js';
 import { runCli } from '../helpers/cli.js';
 import { authenticateRequest, createVerifier, type ToolCallRecord } from '../../src/verifier/index.js';
 import { SPOOL_FILE } from '../../src/verifier/report-spool.js';
@@ -24,25 +23,6 @@ const REDIRECT = 'http://127.0.0.1:9/callback';
 const CLIENT_ID = 'mcp-host';
 const SENSITIVE = 'pin-4711-never-logged';
 
-class HostProvider extends BrowserSignInProvider {
-  callback: URL | undefined;
-  get redirectUrl(): string {
-    return REDIRECT;
-  }
-  get clientMetadata(): OAuthClientMetadata {
-    return publicClientMetadata('MCP host (test)', REDIRECT);
-  }
-  clientInformation(): OAuthClientInformationMixed {
-    return { client_id: CLIENT_ID };
-  }
-  protected async receive(callback: URL): Promise<void> {
-    this.callback = callback;
-  }
-  code(): string {
-    assert.ok(this.callback);
-    return this.codeIn(this.callback);
-  }
-}
 
 type AuditRecord = Record<string, unknown> & { event: string; details?: Record<string, unknown> };
 
@@ -56,7 +36,7 @@ let as: TestServer | undefined;
 let asOptions: StartOptions;
 let port = 0;
 let client: Client;
-const alice = new HostProvider('alice');
+const alice = new RegisteredHostProvider('alice', { clientId: CLIENT_ID, redirectUri: REDIRECT });
 
 const audit = async (): Promise<AuditRecord[]> => {
   await as?.server.audit.flush();
