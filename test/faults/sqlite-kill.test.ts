@@ -28,7 +28,9 @@ describe('the server killed (SIGKILL) under load on SQLite', () => {
     dir = mkdtempSync(join(tmpdir(), 'mcp-authz-kill-'));
     dataDir = join(dir, 'data');
     configFile = join(dir, 'mcp-authz.json');
-    writeFileSync(configFile, JSON.stringify({ ...fixtureConfig(), rateLimits: { tokenPerClient: { max: 100_000, window: 60 } } }));
+    // the longest grace window: a rotation answered just before the kill is replayed to the client's
+    // retry only within it, and a restart on a busy machine can take longer than the default 5 s
+    writeFileSync(configFile, JSON.stringify({ ...fixtureConfig(), rateLimits: { tokenPerClient: { max: 100_000, window: 60 } }, refreshTokens: { reuseGraceWindow: 60 } }));
     const store = await openStore({ dataDir, redisKeyPrefix: 'x:' });
     await createAccountService(store.accounts).create('alice', PASSWORD);
     await store.close();
