@@ -93,6 +93,7 @@ mcp-authz reads one configuration, validated against one schema at start:
    | \`REDIS_TLS\` | \`redisTls\` | \`true\`/\`1\` or \`false\`/\`0\` |
    | \`LOG_LEVEL\` | \`logLevel\` | |
    | \`TRUST_PROXY\` | \`trustProxy\` | \`true\`/\`1\` or \`false\`/\`0\` |
+   | \`PROXY_HOPS\` | \`proxyHops\` | a number |
    | \`COOKIE_KEYS_FILE\` | \`secrets.cookieKeysFile\` | a path |
    | \`SIGNING_KEYS_FILE\` | \`keys.file\` | a path |
 

@@ -189,7 +189,9 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     metrics.attach({ auditBacklog: () => chained.backlog(), feedSubscribers: () => feedHub.subscribers, ready: () => readiness.ready });
 
     // oidc-provider runs on our koa context when mounted: its signed cookies use our app's keys.
-    const app = new Koa({ proxy: config.trustProxy, keys: secrets.cookieKeys });
+    // behind proxies, the client is the address `proxyHops` entries from the right of X-Forwarded-For:
+    // entries further left are whatever the client sent
+    const app = new Koa({ proxy: config.trustProxy, maxIpsCount: config.proxyHops, keys: secrets.cookieKeys });
     // Errors are logged where they are handled; koa's default printer would dump stacks.
     app.on('error', (err: Error) => log.debug({ err: { name: err.name, message: err.message } }, 'koa error'));
     app.use(

@@ -38,6 +38,7 @@ const ENV: Record<string, { key: string; parse: (v: string) => unknown }> = {
   SHUTDOWN_GRACE_PERIOD: { key: 'shutdown.gracePeriod', parse: (v) => (/^\d+$/.test(v) ? Number(v) : v) },
   SHUTDOWN_DRAIN_DELAY: { key: 'shutdown.drainDelay', parse: (v) => (/^\d+$/.test(v) ? Number(v) : v) },
   TRUST_PROXY: { key: 'trustProxy', parse: boolean },
+  PROXY_HOPS: { key: 'proxyHops', parse: (v) => (/^\d+$/.test(v) ? Number(v) : v) },
   MCP_AUTHZ_REGISTRATION_TOKEN: { key: 'registration.initialAccessToken', parse: (v) => v },
   COOKIE_KEYS_FILE: { key: 'secrets.cookieKeysFile', parse: (v) => v },
   SIGNING_KEYS_FILE: { key: 'keys.file', parse: (v) => v },

@@ -322,6 +322,15 @@ export const configSchema = z
       .boolean()
       .default(false)
       .describe('Trust `X-Forwarded-*` headers (only behind a proxy that sets them; env `TRUST_PROXY`).'),
+    proxyHops: z
+      .number()
+      .int()
+      .min(1)
+      .max(10)
+      .default(1)
+      .describe(
+        'With `trustProxy`: how many proxies in front of this server append to `X-Forwarded-For` (a load balancer behind a CDN is 2). The client address is read that many entries from the right, so a client cannot choose the address rate limits and the audit trail see by sending the header itself (env `PROXY_HOPS`).',
+      ),
     admin: z
       .object({
         enabled: z.boolean().default(true).describe('Start the admin listener (`/healthz`, `/readyz`, `/metrics`) on its own port.'),

@@ -19,6 +19,7 @@ import instance from 'oidc-provider/lib/helpers/weak_cache.js';
 export function createProvider(deps: ProviderDeps, publisher: RevocationPublisher, log: Logger): Provider {
   const provider = new Provider(deps.config.issuer, providerConfiguration(deps));
   provider.proxy = deps.config.trustProxy;
+  provider.maxIpsCount = deps.config.proxyHops;
   urlsFromIssuer(provider, deps.config.issuer);
   watchMetadataDocuments(provider, deps.config.cimd, log, deps.audit);
   auditProviderEvents(provider, deps.audit, log);
