@@ -105,6 +105,7 @@ export interface RunningServer {
   logs: Record<string, unknown>[];
   /** the port the server itself listens on (plain HTTP behind the proxy, TLS when direct) */
   port: number;
+  dataDir: string;
   stop(): Promise<void>;
 }
 
@@ -142,6 +143,7 @@ async function serve(listener: Listener, port: number, issuer: string, trustProx
     server,
     logs,
     port,
+    dataDir,
     async stop() {
       await close(listener);
       await server.close();
@@ -174,10 +176,15 @@ export interface Proxy {
   close(): Promise<void>;
 }
 
+/** The proxy's own address towards the back end: not the browser's (127.0.0.1), so the two can be told apart. */
+export const PROXY_ADDRESS = '127.0.0.2';
+
 /**
  * A TLS-terminating reverse proxy as nginx is usually configured (`proxy_set_header Host $host`,
  * `X-Forwarded-For $proxy_add_x_forwarded_for`, `X-Forwarded-Proto $scheme`, `X-Forwarded-Host $host`):
- * the request goes on over plain HTTP to 127.0.0.1:<target>, the answer comes back unchanged.
+ * the request goes on over plain HTTP from PROXY_ADDRESS to 127.0.0.1:<target>, the answer comes back
+ * unchanged. Like nginx's `$proxy_add_x_forwarded_for`, it appends the peer to any X-Forwarded-For
+ * the client sent.
  */
 export async function startProxy(pki: Pki): Promise<Proxy> {
   const proxy: Proxy = { port: 0, origin: '', target: 0, forwarded: [], close: async () => undefined };
@@ -187,7 +194,7 @@ export async function startProxy(pki: Pki): Promise<Proxy> {
     headers['x-forwarded-for'] = [prior, req.socket.remoteAddress].filter(Boolean).join(', ');
     headers['x-forwarded-proto'] = 'https';
     headers['x-forwarded-host'] = req.headers.host ?? `localhost:${proxy.port}`;
-    const upstream = httpRequest({ host: '127.0.0.1', port: proxy.target, method: req.method, path: req.url, headers }, (answer) => {
+    const upstream = httpRequest({ host: '127.0.0.1', localAddress: PROXY_ADDRESS, port: proxy.target, method: req.method, path: req.url, headers }, (answer) => {
       proxy.forwarded.push({ method: req.method ?? '', path: req.url ?? '', status: answer.statusCode ?? 0 });
       res.writeHead(answer.statusCode ?? 502, answer.rawHeaders);
       answer.pipe(res);
