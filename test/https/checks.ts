@@ -59,7 +59,7 @@ export function httpsChecks(get: () => { site: Site; browser: Browser }): void {
     }
   });
 
-  it('sign-in → consent → code → token, connected apps, revoke: Secure/HttpOnly/SameSite cookies, the __Host- CSRF cookie, HSTS on every page', async () => {
+  it('sign-in → consent → code → token, connected apps, revoke: Secure/HttpOnly/SameSite cookies, the __Host- CSRF cookie, HSTS on every page', async (t) => {
     const { site } = get();
     const doc = await discovery(site);
     const { context, page } = await open();
@@ -104,11 +104,14 @@ export function httpsChecks(get: () => { site: Site; browser: Browser }): void {
 
       // every cookie the server set: Secure, HttpOnly, SameSite=Lax
       const names = new Set(seen.cookies.map((c) => c.name));
+      t.diagnostic(`cookies set: ${[...names].sort().join(', ')}`);
       for (const name of ENGINE_COOKIES) {
         assert.ok(names.has(name) && names.has(`${name}.sig`), `${name} and ${name}.sig were set: ${[...names].join(', ')}`);
       }
       assert.ok(names.has(CSRF_COOKIE), `the CSRF cookie is ${CSRF_COOKIE}: ${[...names].join(', ')}`);
       assert.ok(!names.has('mcp-authz.csrf'), 'never the http name');
+      // the browser a person signed in with (src/http/trusted-browser.ts) is remembered under __Host- too
+      assert.ok(names.has('__Host-mcp-authz.browser') && !names.has('mcp-authz.browser'), `the trusted-browser cookie is __Host-: ${[...names].join(', ')}`);
       for (const c of seen.cookies) {
         assert.ok(c.attributes.has('secure'), `Secure: ${describeCookie(c)}`);
         assert.ok(c.attributes.has('httponly'), `HttpOnly: ${describeCookie(c)}`);

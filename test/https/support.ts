@@ -257,6 +257,8 @@ export async function launchTrustingBrowser(pki: Pki): Promise<Browser> {
       '--no-first-run',
       '--disable-quic',
       `--ignore-certificate-errors-spki-list=${pki.spki}`,
+      // the client's redirect host fails at once instead of waiting for a resolver
+      `--host-resolver-rules=MAP ${new URL(HTTPS_REDIRECT).hostname} ~NOTFOUND`,
     ],
   });
 }
@@ -338,8 +340,8 @@ export async function heading(page: Page): Promise<string> {
 }
 
 /**
- * Clicks Allow and returns the redirect to the client. Nothing is at app.example.com (the name
- * does not resolve), so the request is observed rather than routed (Playwright does not route a
+ * Clicks Allow and returns the redirect to the client. Nothing is at app.example.com (the browser
+ * resolves the name to nothing), so the request is observed rather than routed (Playwright does not route a
  * request that follows a redirect); then the browser's own error page is awaited.
  */
 export async function allowAndCaptureRedirect(page: Page): Promise<URL> {
