@@ -16,6 +16,19 @@ import type { Render } from './render.js';
 /** Seconds a client is told to wait when the store cannot be reached. */
 export const STORE_RETRY_AFTER = 2;
 
+/**
+ * What an operator should do about an error, when we can tell: a Secure cookie refused on a
+ * plain-HTTP request means an https issuer behind a TLS-terminating proxy without `TRUST_PROXY`
+ * (no one can sign in until it is set).
+ */
+export function operatorHint(err: unknown): string | undefined {
+  const message = (err as Error | undefined)?.message ?? '';
+  if (/secure cookie over unencrypted connection/i.test(message)) {
+    return 'the issuer is https but this request arrived over plain HTTP: behind a TLS-terminating proxy set TRUST_PROXY=true (trustProxy), so the protocol the proxy saw is believed';
+  }
+  return undefined;
+}
+
 export function errorBoundary(render: Render, log: Logger): Middleware {
   /** one log line per outage: the first failure after a success */
   let unavailable = false;
@@ -58,7 +71,8 @@ export function errorBoundary(render: Render, log: Logger): Middleware {
         message = 'The form could not be read. Go back and try again.';
       } else {
         const e = err as Error;
-        log.error({ requestId, err: { name: e?.name, message: e?.message, stack: e?.stack } }, 'unhandled error');
+        const hint = operatorHint(e);
+        log.error({ requestId, err: { name: e?.name, message: e?.message, stack: e?.stack }, ...(hint ? { hint } : {}) }, 'unhandled error');
       }
       render(ctx, 'error', { title, message, ...(requestId ? { requestId } : {}) }, status);
     }

@@ -15,6 +15,7 @@ import { checkRefreshTarget } from './refresh-target.js';
 import { urlsFromIssuer } from './issuer-urls.js';
 import { auditProviderEvents } from './audit-events.js';
 import instance from 'oidc-provider/lib/helpers/weak_cache.js';
+import { operatorHint } from '../http/error-boundary.js';
 
 export function createProvider(deps: ProviderDeps, publisher: RevocationPublisher, log: Logger): Provider {
   const provider = new Provider(deps.config.issuer, providerConfiguration(deps));
@@ -53,7 +54,8 @@ export function createProvider(deps: ProviderDeps, publisher: RevocationPublishe
 
   const requestId = (ctx: KoaContextWithOIDC | undefined) => (ctx?.state as { requestId?: string } | undefined)?.requestId;
   provider.on('server_error', (ctx: KoaContextWithOIDC, err: Error) => {
-    log.error({ requestId: requestId(ctx), err: { name: err.name, message: err.message, stack: err.stack } }, 'server error');
+    const hint = operatorHint(err);
+    log.error({ requestId: requestId(ctx), err: { name: err.name, message: err.message, stack: err.stack }, ...(hint ? { hint } : {}) }, 'server error');
   });
   // OAuth errors are the client's problem, not ours: log the code and where, never the request.
   for (const event of [
