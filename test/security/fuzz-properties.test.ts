@@ -27,7 +27,7 @@
  * Replay: FUZZ_SEED (default 16016) fixes every run; a failure prints the seed and path to
  * replay. FUZZ_RUNS (default 300) is the number of runs per endpoint property.
  */
-import { describe, it, before } from 'node:test';
+import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
@@ -176,6 +176,8 @@ describe('security properties under fuzzing (sqlite)', { timeout: 120_000 }, () 
     if (typeof json.refresh_token === 'string') refreshes.push({ token: json.refresh_token, clientId, family: fam, dead: false });
   }
 
+  after(() => console.log(`# fuzz (FUZZ_SEED=${SEED}, FUZZ_RUNS=${RUNS}) reached: ${JSON.stringify(reached)}`));
+
   before(async () => {
     browser = new Browser();
     for (let i = 0; i < 14; i++) codes.push(await harvestCode(i % 4 === 3 ? 'confidential-web' : 'web-app'));
@@ -255,7 +257,10 @@ describe('security properties under fuzzing (sqlite)', { timeout: 120_000 }, () 
     const where = describeReq(req);
     const issuer = new URL(s.t.issuer);
     const target = new URL(location, issuer);
-    if (target.origin === issuer.origin && target.pathname !== '/callback' && !target.username && !target.password) return; // the server's own pages
+    if (target.origin === issuer.origin && target.pathname !== '/callback' && !target.username && !target.password) {
+      count(`auth: to ${target.pathname.split('/')[1]}`);
+      return; // the server's own pages
+    }
     const ids = params.getAll('client_id');
     assert.ok(ids.length === 1 && WITH_REDIRECTS.includes(ids[0]!), `${where} → redirect to ${location} without one client with redirect URIs`);
     const registered = new URL(REDIRECT);
@@ -268,6 +273,8 @@ describe('security properties under fuzzing (sqlite)', { timeout: 120_000 }, () 
     assert.equal(new Set(returned).size, returned.length, `${where} → redirect to ${location}: repeated parameter`);
     const code = target.searchParams.get('code');
     if (code) secrets.add(code);
+    count(code ? 'auth: code to the callback' : 'auth: error to the callback');
+    if (target.port !== registered.port) count('auth: callback on another loopback port');
   }
 
   // ---- request builders ------------------------------------------------------------------------
@@ -323,6 +330,9 @@ describe('security properties under fuzzing (sqlite)', { timeout: 120_000 }, () 
     return ok;
   }
 
+  /** what the fuzzer reached (printed, and some asserted: a search that never reaches the valid paths proves little) */
+  const reached: Record<string, number> = {};
+  const count = (key: string) => { reached[key] = (reached[key] ?? 0) + 1; };
   const owners = new Map<string, string>();
   const tokenClient = (token: string) => {
     const payload = token.split('.')[1];
@@ -347,17 +357,34 @@ describe('security properties under fuzzing (sqlite)', { timeout: 120_000 }, () 
       prompt: valueOf(['none', 'consent', 'login'], []),
       response_mode: valueOf(['query'], ['fragment', 'form_post', 'web_message']),
     };
+    // a valid request (alice's session has consented to notes:read for both clients) with one redirect URI of the list and at most one extra pair
+    const authTemplate = fc
+      .tuple(
+        fc.constantFrom('web-app', 'confidential-web'),
+        fc.oneof(
+          { weight: 2, arbitrary: fc.constant(REDIRECT) },
+          { weight: 1, arbitrary: fc.integer({ min: 1, max: 65535 }).map((port) => `http://127.0.0.1:${port}/callback`) },
+          { weight: 3, arbitrary: fc.constantFrom(...REDIRECT_NEAR_MISSES) },
+        ), fc.constantFrom(...pkce), pairsFrom(fields, Object.keys(fields)), fc.nat({ max: 1 }))
+      .map(([clientId, redirectUri, p, extra, n]): Pair[] => [
+        ['client_id', { text: clientId }], ['response_type', { text: 'code' }], ['redirect_uri', { text: redirectUri }], ['scope', { text: 'notes:read' }],
+        ['resource', { text: NOTES }], ['code_challenge', { text: p.challenge }], ['code_challenge_method', { text: 'S256' }], ['state', { text: 'st' }],
+        ...extra.slice(0, n),
+      ]);
     await run(
-      fc.asyncProperty(pairsFrom(fields, Object.keys(fields)), fc.constantFrom('GET', 'POST'), fc.boolean(), async (pairs, method, withSession) => {
+      fc.asyncProperty(fc.oneof(authTemplate, pairsFrom(fields, Object.keys(fields))), fc.constantFrom('GET', 'GET', 'GET', 'POST'), fc.boolean(), async (pairs, method, withSession) => {
         const encoded = serialize(pairs);
         const headers: Record<string, string> = { accept: 'text/html' };
         if (withSession) headers.cookie = browser.jar.header(s.t.url('/auth'));
         const req: Sent = method === 'GET' ? { method, path: '/auth', query: encoded, headers } : { method, path: '/auth', body: encoded, headers: { ...headers, 'content-type': FORM } };
         const reply = await send(req);
         checkCommon(req, reply);
+        count(`auth: ${reply.status}`);
         checkLocation(req, reply, new URLSearchParams(encoded));
       }),
     );
+    // (a code straight to the callback needs a consent already given for exactly that request; the interaction is reached instead)
+    assert.ok(reached['auth: error to the callback'] && reached['auth: to interaction'], `the fuzzer reached redirects to the callback and to the interaction: ${JSON.stringify(reached)}`);
   });
 
   it('/token: 200 only for an unused code with its verifier, a live refresh token, or exact client credentials', async () => {
@@ -412,6 +439,7 @@ describe('security properties under fuzzing (sqlite)', { timeout: 120_000 }, () 
         const who = authenticated(params, authorization);
         const where = describeReq(req);
         if (reply.status !== 200) return;
+        count(`token 200: ${grant.join(',')}`);
         assert.equal(grant.length, 1, `${where} → 200 with ${grant.length} grant types`);
         const json = JSON.parse(reply.text) as Record<string, unknown>;
         switch (grant[0]) {
@@ -453,7 +481,7 @@ describe('security properties under fuzzing (sqlite)', { timeout: 120_000 }, () 
       }),
       RUNS + 100,
     );
-    assert.ok(codes.some((c) => c.used), 'some real code was redeemed by the fuzzer (the 200 path was reached)');
+    for (const grant of ['authorization_code', 'refresh_token', 'client_credentials']) assert.ok(reached[`token 200: ${grant}`], `the fuzzer reached a 200 for ${grant}: ${JSON.stringify(reached)}`);
   });
 
   it('/token/introspection and /token/revocation: active only to an authenticated client, no leaks', async () => {
@@ -479,6 +507,7 @@ describe('security properties under fuzzing (sqlite)', { timeout: 120_000 }, () 
           const params = new URLSearchParams(body);
           if (path === '/token/revocation') return;
           if (reply.status === 200 && (JSON.parse(reply.text) as { active?: boolean }).active === true) {
+            count('introspection: active');
             // NOTE: introspection accepts client_secret_post from a client registered for client_secret_basic
             // (seen by this fuzzer; oidc-provider's per-endpoint auth method), so either secret method counts here
             const who = authenticated(params, authorization, true);
@@ -562,6 +591,7 @@ describe('security properties under fuzzing (sqlite)', { timeout: 120_000 }, () 
           assert.ok(!u.username && !u.password, `${where} → kept a redirect URI with userinfo: ${r}`);
         }
         for (const k of ['client_secret', 'registration_access_token'] as const) if (json[k]) secrets.add(json[k]);
+        count('register: 201');
       }),
       Math.ceil(RUNS * 0.7),
     );
