@@ -24,6 +24,9 @@
  *  - an error body is OAuth error JSON with an error code from RFC 6749/6750/7009/7591/8628/8707
  *    (or an HTML page).
  *
+ * Shown to fail: with src/clients/loopback-redirects.ts mutated to match any host, or to
+ * accept userinfo, the /auth property fails within the first 25 runs of the default seed.
+ *
  * Replay: FUZZ_SEED (default 16016) fixes every run; a failure prints the seed and path to
  * replay. FUZZ_RUNS (default 300) is the number of runs per endpoint property.
  */
