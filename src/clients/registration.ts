@@ -7,6 +7,8 @@
  * - a public client registering with byte-identical metadata gets the client registered
  *   before instead of a new one, so clients that register on every connection do not
  *   fill the store;
+ * - a redirect URI with a control, whitespace or invisible character (a trailing CR the engine's URL
+ *   check lets through) is refused (`invalid_redirect_uri`): it would be matched and echoed as stored;
  * - the client credentials grant is refused (`invalid_client_metadata`) unless
  *   `registration.clientCredentials` offers it (src/clients/machine-clients.ts);
  * - every registration (and refusal) is logged; the directory records new clients;
@@ -88,10 +90,11 @@ export function registrationHygiene({ config, store, holder, resources, usage, l
       }
     }
 
+    const badRedirect = redirectUriRefusal(metadata);
     // tokens without a person are for clients the operator configured (src/clients/machine-clients.ts)
     const refusal = machine.registrationRefusal(metadata);
     // byte-identical public registrations share one client (public clients hold no secret)
-    const digest = !refusal && raw && metadata?.token_endpoint_auth_method === 'none' && !ctx.get('authorization') ? sha256(raw) : undefined;
+    const digest = !refusal && !badRedirect && raw && metadata?.token_endpoint_auth_method === 'none' && !ctx.get('authorization') ? sha256(raw) : undefined;
     if (digest) {
       const previous = await digests.find(digest);
       const client = typeof previous?.clientId === 'string' ? await holder.provider.Client.find(previous.clientId) : undefined;
@@ -106,7 +109,11 @@ export function registrationHygiene({ config, store, holder, resources, usage, l
       }
     }
 
-    if (refusal) {
+    if (badRedirect) {
+      ctx.status = 400;
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = { error: 'invalid_redirect_uri', error_description: badRedirect };
+    } else if (refusal) {
       ctx.status = 400;
       ctx.set('Cache-Control', 'no-store');
       ctx.body = { error: 'invalid_client_metadata', error_description: refusal };
@@ -156,4 +163,17 @@ function parseObject(raw: Buffer): Record<string, unknown> | undefined {
 
 function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('base64url');
+}
+
+/** Control characters, whitespace, and invisible or direction-changing marks: never part of a redirect URI we keep. */
+const UNSAFE_IN_URI = /[\u0000-\u0020\u007f-\u00a0\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u2028-\u202f\u205f-\u206f\u3000\u3164\ufeff\uffa0]/;
+
+/** Why the metadata's redirect URIs cannot be registered, or undefined. */
+function redirectUriRefusal(metadata: Record<string, unknown> | undefined): string | undefined {
+  for (const field of ['redirect_uris', 'post_logout_redirect_uris']) {
+    const uris = metadata?.[field];
+    if (!Array.isArray(uris)) continue;
+    if (uris.some((uri) => typeof uri === 'string' && UNSAFE_IN_URI.test(uri))) return `${field} must not contain control, whitespace or invisible characters`;
+  }
+  return undefined;
 }
