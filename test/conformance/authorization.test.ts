@@ -34,6 +34,28 @@ const config = {
   clients: [...fixture.clients!, { client_id: 'conformance-judge', token_endpoint_auth_method: 'none' as const, redirect_uris: ['http://127.0.0.1/callback'] }],
 };
 
+/**
+ * The judge's summary line for `scenario` (`<scenario>: <n> passed, <m> failed`) names at least
+ * one passed check and no failed one: a scenario that ran no check did not pass.
+ */
+export function assertScenarioPassed(summary: string, scenario: string): void {
+  const lines = summary.split('\n').filter((line) => line.includes(`${scenario}:`));
+  const counts = lines.map((line) => /(?:^|\s)(\S+): (\d+) passed, (\d+) failed\b/.exec(line)).filter((m) => m?.[1] === scenario);
+  assert.equal(counts.length, 1, `one summary line for ${scenario}, got ${JSON.stringify(lines)}`);
+  const [, , passed, failed] = counts[0]!;
+  assert.ok(Number(passed) > 0, `${scenario}: no check passed (${lines[0]})`);
+  assert.equal(Number(failed), 0, `${scenario}: ${failed} failed`);
+}
+
+describe('the judge summary check', () => {
+  it('needs a positive count of passed checks and none failed', () => {
+    assert.doesNotThrow(() => assertScenarioPassed('x\nauthorization-code-grant: 7 passed, 0 failed\n', 'authorization-code-grant'));
+    for (const bad of ['authorization-code-grant: 0 passed, 0 failed', 'authorization-code-grant: 7 passed, 1 failed', 'authorization-code-grant: 7 passed, 10 failed', 'other: 7 passed, 0 failed', '']) {
+      assert.throws(() => assertScenarioPassed(bad, 'authorization-code-grant'), assert.AssertionError, bad);
+    }
+  });
+});
+
 describe('@modelcontextprotocol/conformance: authorization scenarios', () => {
   const s = serverFixture('sqlite', { config });
 
@@ -66,8 +88,8 @@ describe('@modelcontextprotocol/conformance: authorization scenarios', () => {
       const summary = output.replace(/\x1b\[[0-9;]*m/g, '');
       if (process.env.SHOW_JUDGE) console.log(summary);
       assert.equal(code, 0, summary.slice(-3000));
-      assert.match(summary, /authorization-server-metadata-endpoint: \d+ passed, 0 failed/);
-      assert.match(summary, /authorization-code-grant: \d+ passed, 0 failed/);
+      assertScenarioPassed(summary, 'authorization-server-metadata-endpoint');
+      assertScenarioPassed(summary, 'authorization-code-grant');
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

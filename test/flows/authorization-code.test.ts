@@ -228,20 +228,20 @@ for (const kind of STORE_KINDS) {
       assert.equal(((await res.json()) as { error: string }).error, 'unsupported_grant_type');
     });
 
-    it('refuses a wrong code_verifier and a reused code', async () => {
+    it('refuses a wrong code_verifier without spending the code; the right one then gets tokens, once', async () => {
       const { config, verifier, state, callback } = await codeFlow('web-app', { scope: 'notes:read', resource: NOTES });
       await assert.rejects(
         client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: client.randomPKCECodeVerifier(), expectedState: state }, { resource: NOTES }),
         (err: Error & { error?: string }) => err.error === 'invalid_grant',
       );
-      // the failed attempt did not consume the code... but a successful one does, and reuse is refused
-      const again = await codeFlow('web-app', { scope: 'notes:read', resource: NOTES });
-      await client.authorizationCodeGrant(again.config, again.callback, { pkceCodeVerifier: again.verifier, expectedState: again.state }, { resource: NOTES });
+      // the failed attempt did not consume the code (PKCE is checked before the code is spent): the right verifier still works
+      const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state }, { resource: NOTES });
+      assert.equal(jwt(tokens.access_token).payload.aud, NOTES);
+      // a successful exchange does spend it: reuse is refused
       await assert.rejects(
-        client.authorizationCodeGrant(again.config, again.callback, { pkceCodeVerifier: again.verifier, expectedState: again.state }, { resource: NOTES }),
+        client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state }, { resource: NOTES }),
         (err: Error & { error?: string }) => err.error === 'invalid_grant',
       );
-      void verifier;
     });
 
     it('exchanges one code exactly once under concurrency', async () => {

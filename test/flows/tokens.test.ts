@@ -47,12 +47,17 @@ for (const kind of STORE_KINDS) {
 
     it('revoking a refresh token (RFC 7009) ends it; unknown tokens answer 200 too', async () => {
       const { config, tokens } = await userTokens(s.t, 'web-app');
+      const control = await userTokens(s.t, 'web-app');
+      // notes-server, the MCP server both were issued for, may introspect them: before, both are active
+      const server = await basicClient(s.t, 'notes-server');
+      assert.equal((await client.tokenIntrospection(server, tokens.refresh_token!)).active, true, 'active before revocation');
+      assert.equal((await client.tokenIntrospection(server, control.tokens.refresh_token!)).active, true, 'the control token is active');
+
       await client.tokenRevocation(config, tokens.refresh_token!);
+      assert.equal((await client.tokenIntrospection(server, tokens.refresh_token!)).active, false, 'inactive after revocation');
+      assert.equal((await client.tokenIntrospection(server, control.tokens.refresh_token!)).active, true, 'the control token is untouched');
       await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token!), (err: Error & { error?: string }) => err.error === 'invalid_grant');
       await client.tokenRevocation(config, 'no-such-token-value');
-      const conf = await basicClient(s.t, 'confidential-web');
-      const after = await client.tokenIntrospection(conf, tokens.refresh_token!);
-      assert.equal(after.active, false);
     });
 
     it('introspection and revocation need client authentication', async () => {

@@ -524,3 +524,30 @@ describe('two replicas on one Redis', () => {
     assert.equal(await tokenAt(b, SECRET, '10.6.1.2'), 200);
   });
 });
+
+describe('without trustProxy, X-Forwarded-For is ignored', () => {
+  let t: TestServer;
+  before(async () => {
+    // trustProxy is off by default; said here so the test names what it depends on
+    t = await startServer({ store: 'sqlite', config: { trustProxy: false, rateLimits: { registrationPerSource: { max: 2, window: 60 } } } });
+  });
+  after(async () => {
+    await t?.stop();
+  });
+
+  test('a flood from one address, each request claiming another X-Forwarded-For, still meets the per-source limit; the source logged is the socket address', async () => {
+    const register = (n: number) =>
+      fetch(t.url('/register'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-forwarded-for': `10.7.0.${n}`, 'x-real-ip': `10.7.1.${n}` },
+        body: JSON.stringify({ redirect_uris: [`http://127.0.0.1:${6000 + n}/cb`], token_endpoint_auth_method: 'none', client_name: `app ${n}` }),
+      });
+    assert.equal((await register(1)).status, 201);
+    assert.equal((await register(2)).status, 201);
+    const over = await register(3);
+    assert.equal(over.status, 429, 'a third registration from the same socket address is over the limit, whatever X-Forwarded-For says');
+    assert.equal(((await over.json()) as { error?: string }).error, 'temporarily_unavailable');
+    const [hit] = hits(t, 'registrationPerSource');
+    assert.match(String(hit?.source), /^(::ffff:)?127\.0\.0\.1$/, `the socket address, not a forwarded one: ${JSON.stringify(hit)}`);
+  });
+});
