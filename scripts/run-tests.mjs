@@ -26,7 +26,7 @@ if (files.length === 0) {
 const concurrency = Number(process.env.TEST_CONCURRENCY ?? Math.max(2, availableParallelism()));
 // no test or hook waits forever: one that takes longer fails with its name (a test may set a longer
 // timeout of its own), and a file whose tests are done exits even if something it started is still open
-const timeoutMs = Number(process.env.TEST_TIMEOUT_MS ?? 120_000);
+const timeoutMs = Number(process.env.TEST_TIMEOUT_MS ?? 240_000);
 // test processes trust the tests' own CA (test/fixtures/tls), so tests can serve real https on loopback
 const env = { ...process.env, NODE_EXTRA_CA_CERTS: 'test/fixtures/tls/ca.pem' };
 const result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, `--test-timeout=${timeoutMs}`, '--test-force-exit', ...files], { stdio: 'inherit', env });
