@@ -17,7 +17,7 @@ import { freePort } from '../helpers/redis.js';
 import { Writable } from 'node:stream';
 import { fixtureConfig, NOTES, SECRET } from '../helpers/fixtures.js';
 import { serveProcess, type ServeProcess } from '../helpers/serve-process.js';
-import { createLogger, REDACT_PATHS } from '../../src/observability/logger.js';
+import { createLogger, CREDENTIAL_KEYS } from '../../src/observability/logger.js';
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
@@ -218,6 +218,72 @@ describe('redaction', () => {
     const line = JSON.parse(text) as Record<string, unknown>;
     assert.equal(line.password, '[redacted]');
     assert.equal(line.clientId, 'kept', 'identifiers stay');
-    assert.ok(REDACT_PATHS.length >= fields.length);
+    for (const f of fields) assert.ok(CREDENTIAL_KEYS.has(f), `${f} is a credential key`);
+  });
+
+  /** Everything `log` wrote while `use` ran, as text. */
+  function capture(use: (log: ReturnType<typeof createLogger>) => void): string {
+    let text = '';
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        text += String(chunk);
+        done();
+      },
+    });
+    use(createLogger('debug', sink));
+    return text;
+  }
+
+  it('censors credentials at any depth: 2, 3 and 5 levels down, in arrays, errors and child bindings', () => {
+    const nest = (depth: number, leaf: Record<string, unknown>): Record<string, unknown> => (depth === 0 ? leaf : { [`level${depth}`]: nest(depth - 1, leaf) });
+    const deep = {
+      two: { request: { password: 'two-levels-password', clientId: 'kept-2' } },
+      three: { ctx: { request: { headers: { Authorization: 'Basic three-levels-basic', cookie: '_session=three-levels-cookie', 'x-kept': 'kept-3' } } } },
+      five: nest(5, { client_secret: 'five-levels-secret', refresh_token: 'five-levels-refresh', grant: 'kept-5' }),
+      list: [{ access_token: 'in-array-access' }, [{ id_token: 'in-nested-array-id' }], 'plain-kept'],
+      mixed: { items: [{ deeper: [{ code: 'array-in-object-code', user_code: 'array-user-code' }] }] },
+    };
+    const error = Object.assign(new Error('refused'), { details: { body: { device_code: 'error-details-device-code' } } });
+    const caused = new Error('outer', { cause: Object.assign(new Error('inner'), { request: { token: 'error-cause-token' } }) });
+    const secrets = [
+      'two-levels-password',
+      'three-levels-basic',
+      'three-levels-cookie',
+      'five-levels-secret',
+      'five-levels-refresh',
+      'in-array-access',
+      'in-nested-array-id',
+      'array-in-object-code',
+      'array-user-code',
+      'error-details-device-code',
+      'error-cause-token',
+      'child-binding-secret',
+    ];
+    const text = capture((log) => {
+      log.info(deep, 'nested');
+      log.error({ err: error, wrapped: { err: error } }, 'an error with details');
+      log.warn(error);
+      log.info({ wrapper: { error: caused } }, 'a cause');
+      log.child({ component: 'child', conn: { ldap: { bindCredentials: { secret: 'child-binding-secret' } } } }).info('from a child');
+    });
+    const lines = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(lines.length, 5);
+    for (const secret of secrets) assert.ok(!text.includes(secret), `${secret} was logged`);
+    // what is not a credential stays, and so does the shape around it
+    for (const kept of ['kept-2', 'kept-3', 'kept-5', 'plain-kept', 'refused', 'an error with details']) assert.ok(text.includes(kept), `${kept} kept`);
+    const first = lines[0] as { five: Record<string, Record<string, Record<string, Record<string, Record<string, Record<string, unknown>>>>>> };
+    assert.deepEqual(first.five.level5!.level4!.level3!.level2!.level1, { client_secret: '[redacted]', refresh_token: '[redacted]', grant: 'kept-5' });
+    assert.match(JSON.stringify(lines[1]), /"stack":"Error: refused/, 'an error keeps its stack');
+    // the logged objects themselves are untouched
+    assert.equal(deep.two.request.password, 'two-levels-password');
+    assert.equal((error as unknown as { details: { body: { device_code: string } } }).details.body.device_code, 'error-details-device-code');
+  });
+
+  it('logs a cyclic object without looping', () => {
+    const cyclic: Record<string, unknown> = { name: 'loop', inner: { password: 'cyclic-password' } };
+    (cyclic.inner as Record<string, unknown>).parent = cyclic;
+    const text = capture((log) => log.info({ cyclic }, 'cycle'));
+    assert.ok(!text.includes('cyclic-password'));
+    assert.ok(text.includes('"name":"loop"'));
   });
 });

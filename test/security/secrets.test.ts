@@ -1,7 +1,10 @@
 /**
  * No secret ever reaches a log: every flow runs against a real server (SQLite, logging at
  * debug), every token, code, secret and password it handles is collected, and none of them
- * appears in the application log, the audit log, or any error response.
+ * appears in the application log, the audit log, or any error response: not as itself, nor in
+ * any form it travels in (test/helpers/secret-forms.ts) — URL-encoded, form-encoded, JSON- or
+ * HTML-escaped, a client's `Basic base64(id:secret)` — and neither does any cookie value the
+ * server set (sessions, interactions, their signatures, the CSRF cookie).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +15,8 @@ import { Browser, authorize, findForm } from '../helpers/browser-driver.js';
 import { NOTES, PASSWORD, REDIRECT, SECRET } from '../helpers/fixtures.js';
 import { approveDevice, authorizationRequest, pollDevice, startDevice } from '../helpers/flows.js';
 import { client } from '../helpers/rp.js';
+import { basicForms, encodedForms, setCookies } from '../helpers/secret-forms.js';
+import { SESSION_COOKIE } from '../../src/provider/session-guard.js';
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 const WRONG_PASSWORD = 'wrong-horse-battery-staple-123';
@@ -20,6 +25,12 @@ describe('no secret reaches a log', () => {
   let t: TestServer;
   const secrets = new Set<string>([PASSWORD, WRONG_PASSWORD, SECRET]);
   const errorBodies: string[] = [];
+  /** client credentials sent (client id, secret), searched for as HTTP Basic values too */
+  const basicPairs: [string, string][] = [['confidential-web', SECRET]];
+  /** every cookie value the server set (name → values) */
+  const cookies = new Map<string, Set<string>>();
+  /** path segments of every URL the server redirected to: what the address bar shows is no secret */
+  const inUrls = new Set<string>();
   const originalFetch = globalThis.fetch;
 
   /** Remembers every string value of a token response (tokens, codes) as a secret. */
@@ -33,7 +44,15 @@ describe('no secret reaches a log', () => {
     // every answer the tests get back: error bodies are checked too
     globalThis.fetch = async (input, init) => {
       const res = await originalFetch(input, init);
-      if (res.status >= 400) errorBodies.push(`${res.status} ${[...res.headers].map(([k, v]) => `${k}: ${v}`).join('\n')}\n${await res.clone().text()}`);
+      const location = res.headers.get('location');
+      if (location) for (const segment of new URL(location, 'http://x').pathname.split('/')) inUrls.add(segment);
+      for (const [name, value] of setCookies(res)) {
+        if (!cookies.has(name)) cookies.set(name, new Set());
+        cookies.get(name)!.add(value);
+      }
+      // a cookie the answer sets is where it belongs; anything else in an error answer is searched
+      const headers = [...res.headers].filter(([k]) => k !== 'set-cookie');
+      if (res.status >= 400) errorBodies.push(`${res.status} ${headers.map(([k, v]) => `${k}: ${v}`).join('\n')}\n${await res.clone().text()}`);
       return res;
     };
   });
@@ -85,6 +104,7 @@ describe('no secret reaches a log', () => {
     // client credentials, with a wrong secret too
     for (const secret of [SECRET, 'not-the-secret-but-long-enough']) {
       secrets.add(secret);
+      basicPairs.push(['nightly-report', secret]);
       const res = await fetch(t.url('/token'), {
         method: 'POST',
         headers: { ...FORM, authorization: `Basic ${Buffer.from(`nightly-report:${secret}`).toString('base64')}` },
@@ -108,6 +128,7 @@ describe('no secret reaches a log', () => {
     });
     const registered = (await reg.json()) as Record<string, string>;
     collect(registered.client_secret);
+    basicPairs.push([registered.client_id!, registered.client_secret!]);
     const cc = await fetch(t.url('/token'), {
       method: 'POST',
       headers: { ...FORM, authorization: `Basic ${Buffer.from(`${registered.client_id}:${registered.client_secret}`).toString('base64')}` },
@@ -129,9 +150,47 @@ describe('no secret reaches a log', () => {
       assert.ok(audit.includes(`"event":"${event}"`), `the audit log records ${event}`);
     }
     assert.ok(secrets.size > 20, `collected ${secrets.size} secrets`);
+
+    // the cookies the browser holds at the end, and every one the server set on the way
+    for (const cookie of browser.jar.cookies.values()) {
+      if (!cookies.has(cookie.name)) cookies.set(cookie.name, new Set());
+      cookies.get(cookie.name)!.add(cookie.value);
+    }
+    for (const name of [SESSION_COOKIE, 'mcp_authz_interaction', 'mcp_authz_resume', 'mcp-authz.csrf']) {
+      assert.ok(cookies.has(name), `the server set ${name} (cookies seen: ${[...cookies.keys()].join(', ')})`);
+      if (name !== 'mcp-authz.csrf') assert.ok(cookies.has(`${name}.sig`), `the server set ${name}.sig`);
+    }
+
+    /** every searched string → what it is (for the message; never the secret) */
+    const forms = new Map<string, string>();
+    const add = (more: Map<string, string>, what: string) => {
+      for (const [form, label] of more) if (form.length >= 8 && !forms.has(form)) forms.set(form, `${label} form of ${what}`);
+    };
+    for (const secret of secrets) add(encodedForms(secret), `a secret (${secret.slice(0, 4)}…, ${secret.length} chars)`);
+    for (const [id, secret] of basicPairs) add(basicForms(id, secret), `${id}'s credentials (secret ${secret.slice(0, 4)}…)`);
+    // the interaction cookies hold the interaction's id, which is also in its URL (/interaction/<uid>),
+    // hence in request logs; it is an identifier, not a credential — what proves the browser is the
+    // cookie's signature (.sig), which is searched for like every other cookie value
+    const identifiers = new Set(['mcp_authz_interaction', 'mcp_authz_resume']);
+    for (const [name, values] of cookies) {
+      for (const value of values) {
+        if (identifiers.has(name) && inUrls.has(value)) continue;
+        add(encodedForms(value), `the cookie ${name} (${value.slice(0, 4)}…, ${value.length} chars)`);
+      }
+    }
+    for (const name of [SESSION_COOKIE, `${SESSION_COOKIE}.sig`, 'mcp_authz_interaction.sig', 'mcp_authz_resume.sig', 'mcp-authz.csrf']) {
+      assert.ok([...forms.values()].some((what) => what.includes(`the cookie ${name} (`)), `${name} values are searched for`);
+    }
+    // the encodings were really searched for: the password has spaces, so it has forms of its own
+    assert.ok(forms.has('correct+horse+battery+staple') && forms.has('correct%20horse%20battery%20staple'));
+    assert.ok(forms.has(`Basic ${Buffer.from(`nightly-report:${SECRET}`).toString('base64')}`));
+    // and confidential-web's as openid-client sends it (client id and secret strictly form-urlencoded)
+    assert.ok(forms.has(`Basic ${Buffer.from('confidential%2Dweb:' + SECRET.replace(/-/g, '%2D')).toString('base64')}`));
+
     for (const [name, text] of sources) {
-      for (const secret of secrets) {
-        assert.ok(!text.includes(secret), `${name} contains a secret (${secret.slice(0, 4)}…, ${secret.length} chars)`);
+      for (const [form, what] of forms) {
+        const at = text.indexOf(form);
+        assert.ok(at < 0, `${name} contains the ${what}: …${text.slice(Math.max(0, at - 300), at + 100).replace(form, '<HERE>')}…`);
       }
     }
   });
