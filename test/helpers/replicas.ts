@@ -2,7 +2,8 @@
  * Several `mcp-authz serve` processes (replicas) on one real redis-server, behind the test load
  * balancer (./balancer.ts) whose URL is their shared issuer: the set-up of a deployment with
  * N replicas on Redis. The configuration file is the fixture's plus Redis, `trustProxy` (the
- * balancer sets X-Forwarded-*) and `config`; the accounts are created with the CLI, as an
+ * balancer sets X-Forwarded-*) with two proxy hops (the test in front of the balancer may name the
+ * client) and `config`; the accounts are created with the CLI, as an
  * operator would, before the replicas start together (a first start of several at once).
  *
  *   const set = await startReplicaSet({ config: { keys: { reloadInterval: 1, activationDelay: 2 } } });
@@ -74,6 +75,9 @@ export async function startReplicaSet(options: ReplicaSetOptions = {}): Promise<
       redisUrl: redis.url,
       redisKeyPrefix: `replicas-${randomUUID().slice(0, 8)}:`,
       trustProxy: true,
+      // the tests play a proxy in front of the balancer (a CDN): what they put in X-Forwarded-For is
+      // the client address the replicas see, the balancer's own entry is the second hop
+      proxyHops: 2,
       ...options.config,
     };
     writeFileSync(configFile, JSON.stringify(config));
