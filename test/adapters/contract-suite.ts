@@ -512,7 +512,7 @@ export function contractSuite(kind: StoreKind): void {
       // without waitMs, nothing new answers at once
       const began = Date.now();
       assert.deepEqual(await log.readAfter(ids.at(-1), 100), []);
-      assert.ok(Date.now() - began < 200);
+      assert.ok(Date.now() - began < 1000, 'answered without waiting (a wait would be waitMs, 3 s elsewhere)');
     });
 
     it('revocations: resuming after an id returns only later entries; limit caps a batch', async () => {
@@ -580,7 +580,7 @@ export function contractSuite(kind: StoreKind): void {
       const id = await other.revocations.append(event);
       assert.deepEqual(await reading, [{ id, event }]);
       let elapsed = Date.now() - began;
-      assert.ok(elapsed >= 150 && elapsed < 1500, `answered after ${elapsed} ms`);
+      assert.ok(elapsed >= 150 && elapsed < 2500, `answered after ${elapsed} ms (woken, not the 3 s wait)`);
 
       // the same object appending wakes it too
       const own = tokenEvent('own');
@@ -590,7 +590,7 @@ export function contractSuite(kind: StoreKind): void {
       const ownId = await store.revocations.append(own);
       assert.deepEqual(await waiting, [{ id: ownId, event: own }]);
       elapsed = Date.now() - began;
-      assert.ok(elapsed < 1500, `answered after ${elapsed} ms`);
+      assert.ok(elapsed < 2500, `answered after ${elapsed} ms (woken, not the 3 s wait)`);
 
       // entries already there but expired do not end the wait; the next live one does
       await other.revocations.append(tokenEvent('expired', -5));
@@ -601,12 +601,12 @@ export function contractSuite(kind: StoreKind): void {
       const freshId = await other.revocations.append(fresh);
       assert.deepEqual(await third, [{ id: freshId, event: fresh }]);
       elapsed = Date.now() - began;
-      assert.ok(elapsed >= 150 && elapsed < 1500, `answered after ${elapsed} ms`);
+      assert.ok(elapsed >= 150 && elapsed < 2500, `answered after ${elapsed} ms (woken, not the 3 s wait)`);
 
       // an entry already there answers at once, without waiting
       began = Date.now();
       assert.deepEqual(await other.revocations.readAfter(ownId, 10, 3000), [{ id: freshId, event: fresh }]);
-      assert.ok(Date.now() - began < 500);
+      assert.ok(Date.now() - began < 2500, 'answered without the 3 s wait');
     });
 
     it('revocations: readAfter with waitMs and nothing appended answers [] after about waitMs', async () => {
@@ -1331,7 +1331,7 @@ export function contractSuite(kind: StoreKind): void {
         const began = Date.now();
         await scoped.settings.create('while-blocked', 'x');
         await scoped.ping();
-        assert.ok(Date.now() - began < 500, 'commands on the store run while a read blocks');
+        assert.ok(Date.now() - began < 1200, 'commands on the store run while a read blocks (for 1.5 s)');
         assert.deepEqual(await waiting, []);
       });
 

@@ -2,7 +2,7 @@
  * "Connected apps" (/account/apps) as people use it: over HTTP with the fetch browser on both
  * stores, and once in headless Chromium. A person sees each app they allowed, with its MCP
  * server, scopes and times; revoking one kills its refresh token at once and its JWT access
- * tokens at a verifier following the revocation feed within a second; "sign out of all apps"
+ * tokens at a verifier following the revocation feed (pushed, within PUSH_BOUND_MS); "sign out of all apps"
  * does that for every grant of the person (and no one else's) and ends the browser session.
  * CSRF and ownership are enforced.
  */
@@ -20,6 +20,7 @@ import { SseClient, revocationFor } from '../helpers/sse.js';
 import type { TestServer } from '../helpers/server.js';
 import { createVerifier, type Verifier } from '../../src/verifier/index.js';
 import { codeOf, eventually } from '../verifier/support.js';
+import { PUSH_BOUND_MS } from '../helpers/timing.js';
 
 const APPS = '/account/apps';
 
@@ -126,7 +127,7 @@ for (const kind of STORE_KINDS) {
       revokeForm(page, grantId);
     });
 
-    it('Revoke: the grant and its tokens are gone, refresh is invalid_grant, the verifier refuses the access token within 1 s', async () => {
+    it('Revoke: the grant and its tokens are gone, refresh is invalid_grant, the verifier following the feed refuses the access token', async () => {
       const browser = new Browser();
       const alice = await connect(s.t, browser, 'web-app');
       await verifier.verifyAccessToken(alice.tokens.access_token);
@@ -139,8 +140,8 @@ for (const kind of STORE_KINDS) {
       assert.match(text(done), /that app can no longer access your account/);
       assert.ok(!done.html.includes(alice.grantId), 'the app is no longer listed');
 
-      const elapsed = await eventually(refused(verifier, alice.tokens.access_token), 1000);
-      assert.ok(Date.now() - returned < 1000, `refused ${elapsed} ms after the check started`);
+      const elapsed = await eventually(refused(verifier, alice.tokens.access_token), PUSH_BOUND_MS);
+      assert.ok(Date.now() - returned < PUSH_BOUND_MS, `refused ${elapsed} ms after the check started`);
       assert.equal(await refreshError(alice), 'invalid_grant');
       const { store } = s.t.server;
       assert.equal(await store.grants.get(alice.grantId), undefined);
@@ -211,11 +212,11 @@ for (const kind of STORE_KINDS) {
         assert.equal(done.status, 200);
         assert.match(text(done), /Signed out of all apps/);
         assert.match(text(done), /\d+ apps have lost access/);
-        await eventually(refused(verifier, web.tokens.access_token), 1000);
-        await eventually(refused(verifier, confidential.tokens.access_token), 1000);
-        assert.ok(Date.now() - returned < 1000, `both refused within ${Date.now() - returned} ms`);
-        await sse.next(revocationFor('subject', aliceId), 1000);
-        await sse.next(revocationFor('grant', confidential.grantId), 1000);
+        await eventually(refused(verifier, web.tokens.access_token), PUSH_BOUND_MS);
+        await eventually(refused(verifier, confidential.tokens.access_token), PUSH_BOUND_MS);
+        assert.ok(Date.now() - returned < PUSH_BOUND_MS, `both refused within ${Date.now() - returned} ms`);
+        await sse.next(revocationFor('subject', aliceId), PUSH_BOUND_MS);
+        await sse.next(revocationFor('grant', confidential.grantId), PUSH_BOUND_MS);
       } finally {
         await sse.close();
       }
@@ -252,7 +253,7 @@ describe('connected apps in headless Chromium (sqlite)', () => {
     await verifier?.close();
   });
 
-  it('alice allows Web App, finds it on her connected apps, clicks Revoke: refresh fails, the verifier refuses within 1 s', async () => {
+  it('alice allows Web App, finds it on her connected apps, clicks Revoke: refresh fails, the verifier following the feed refuses', async () => {
     const context = await chromium.newContext({ viewport: { width: 390, height: 844 } });
     context.setDefaultTimeout(10_000);
     try {
@@ -291,9 +292,9 @@ describe('connected apps in headless Chromium (sqlite)', () => {
       const returned = Date.now();
       assert.match((await page.textContent('main')) ?? '', /that app can no longer access your account/);
       assert.equal(await page.locator('section.connected-app').count(), 0);
-      await eventually(refused(verifier, tokens.access_token), 1000);
+      await eventually(refused(verifier, tokens.access_token), PUSH_BOUND_MS);
       const elapsed = Date.now() - returned;
-      assert.ok(elapsed < 1000, `refused after ${elapsed} ms`);
+      assert.ok(elapsed < PUSH_BOUND_MS, `refused after ${elapsed} ms`);
       await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token!), (err: { error?: string }) => err.error === 'invalid_grant');
       assert.deepEqual(dialogs, []);
       assert.deepEqual(violations, []);

@@ -1,6 +1,7 @@
 /**
  * The promise of the revocation feed, literally: a verifier in ANOTHER process (an MCP server),
- * created with nothing but `issuer` and `resource`, refuses within one second of the request
+ * created with nothing but `issuer` and `resource`, refuses — pushed on the revocation feed, within
+ * PUSH_BOUND_MS (test/helpers/timing.ts; the sub-second speed is bench/revocation's) — after the request
  * returning a revoked access token (RFC 7009), every token of a revoked grant (its refresh token
  * revoked) and every token of a person who signed out of all apps, on both stores.
  */
@@ -14,6 +15,7 @@ import { Browser, authorize, findForm } from '../helpers/browser-driver.js';
 import { authorizationRequest } from '../helpers/flows.js';
 import { client } from '../helpers/rp.js';
 import type { TestServer } from '../helpers/server.js';
+import { PUSH_BOUND_MS } from '../helpers/timing.js';
 
 const basic = `Basic ${Buffer.from(`nightly-report:${SECRET}`).toString('base64')}`;
 const form = { 'content-type': 'application/x-www-form-urlencoded' };
@@ -50,7 +52,7 @@ for (const kind of STORE_KINDS) {
       const returned = Date.now();
       for (const token of tokens) {
         let status = await check(token);
-        while (status === 200 && Date.now() - returned < 2000) {
+        while (status === 200 && Date.now() - returned < PUSH_BOUND_MS) {
           await new Promise((r) => setTimeout(r, 10));
           status = await check(token);
         }
@@ -70,7 +72,7 @@ for (const kind of STORE_KINDS) {
         const revoked = await fetch(s.t.url('/token/revocation'), { method: 'POST', headers: { ...form, authorization: basic }, body: new URLSearchParams({ token }) });
         assert.equal(revoked.status, 200);
       });
-      assert.ok(elapsed < 1000, `refused after ${elapsed} ms`);
+      assert.ok(elapsed < PUSH_BOUND_MS, `refused after ${elapsed} ms`);
     });
 
     it("a revoked grant: the refresh token revoked, the grant's access token is refused", async () => {
@@ -84,7 +86,7 @@ for (const kind of STORE_KINDS) {
         });
         assert.equal(revoked.status, 200);
       });
-      assert.ok(elapsed < 1000, `refused after ${elapsed} ms`);
+      assert.ok(elapsed < PUSH_BOUND_MS, `refused after ${elapsed} ms`);
     });
 
     it("a person who signed out of all apps: each of their tokens is refused", async () => {
@@ -96,7 +98,7 @@ for (const kind of STORE_KINDS) {
         const done = await browser.submit(findForm(apps, '/account/apps/revoke-all'));
         assert.equal(done.status, 200);
       });
-      assert.ok(elapsed < 1000, `refused after ${elapsed} ms`);
+      assert.ok(elapsed < PUSH_BOUND_MS, `refused after ${elapsed} ms`);
     });
   });
 }

@@ -15,6 +15,7 @@ import { SseClient, revocationFor } from '../helpers/sse.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { startRedis } from '../helpers/redis.js';
 import { feedHash } from '../../src/revocation/feed-events.js';
+import { PUSH_BOUND_MS } from '../helpers/timing.js';
 
 const basic = (id: string) => `Basic ${Buffer.from(`${id}:${SECRET}`).toString('base64')}`;
 
@@ -56,7 +57,7 @@ for (const kind of STORE_KINDS) {
       assert.deepEqual((await post(s.t, '/token/introspection', 'nightly-report', { token: `${token}x` })).body, { active: false });
     });
 
-    it('revokes a JWT access token: on the feed within a second, inactive at introspection', async () => {
+    it('revokes a JWT access token: pushed on the feed, inactive at introspection', async () => {
       const sse = await feed(s.t);
       try {
         const token = await serviceToken(s.t);
@@ -64,8 +65,8 @@ for (const kind of STORE_KINDS) {
         const started = Date.now();
         const revoked = await post(s.t, '/token/revocation', 'nightly-report', { token });
         assert.equal(revoked.status, 200);
-        const event = await sse.next(revocationFor('token', jti), 1000);
-        assert.ok(Date.now() - started < 1000);
+        const event = await sse.next(revocationFor('token', jti), PUSH_BOUND_MS);
+        assert.ok(Date.now() - started < PUSH_BOUND_MS);
         assert.ok(event.id, 'events carry ids for resume');
         assert.deepEqual((await post(s.t, '/token/introspection', 'nightly-report', { token })).body, { active: false });
       } finally {
@@ -89,7 +90,7 @@ for (const kind of STORE_KINDS) {
         assert.equal(typeof grantId, 'string', 'access tokens name their grant');
         assert.equal((await post(s.t, '/token/introspection', 'confidential-web', { token: tokens.access_token })).body.active, true);
         await client.tokenRevocation(config, tokens.refresh_token!);
-        await sse.next(revocationFor('grant', grantId), 1000);
+        await sse.next(revocationFor('grant', grantId), PUSH_BOUND_MS);
         assert.deepEqual((await post(s.t, '/token/introspection', 'confidential-web', { token: tokens.access_token })).body, { active: false });
       } finally {
         await sse.close();
@@ -126,8 +127,8 @@ for (const kind of STORE_KINDS) {
         const { grant_id: grantId, sub } = decodeJwt(tokens.access_token);
         await post(s.t, '/token/revocation', 'nightly-report', { token });
         await client.tokenRevocation(config, tokens.refresh_token!);
-        await sse.next(revocationFor('token', jti), 1000);
-        await sse.next(revocationFor('grant', grantId), 1000);
+        await sse.next(revocationFor('token', jti), PUSH_BOUND_MS);
+        await sse.next(revocationFor('grant', grantId), PUSH_BOUND_MS);
         const wire = sse.events.map((e) => e.data).join('\n');
         for (const identifier of [jti, grantId, sub]) assert.ok(!wire.includes(String(identifier)), `${String(identifier)} is not on the feed`);
         for (const e of sse.events.filter((e) => e.event === 'revocation')) {
@@ -151,7 +152,7 @@ for (const kind of STORE_KINDS) {
 }
 
 describe('revocations reach every replica and come from the CLI too', () => {
-  it('a revocation on one Redis replica appears on another replica’s feed within a second', async () => {
+  it('a revocation on one Redis replica appears on another replica’s feed', async () => {
     const redis = await startRedis();
     const prefix = 'feed-replicas:';
     const a = await startServer({ store: 'redis', redisUrl: redis.url, redisKeyPrefix: prefix });
@@ -162,8 +163,8 @@ describe('revocations reach every replica and come from the CLI too', () => {
       const { jti } = decodeJwt(token);
       const started = Date.now();
       await post(a, '/token/revocation', 'nightly-report', { token });
-      await sse.next(revocationFor('token', jti), 1000);
-      assert.ok(Date.now() - started < 1000);
+      await sse.next(revocationFor('token', jti), PUSH_BOUND_MS);
+      assert.ok(Date.now() - started < PUSH_BOUND_MS);
       assert.deepEqual((await post(b, '/token/introspection', 'nightly-report', { token })).body, { active: false });
     } finally {
       await sse.close();

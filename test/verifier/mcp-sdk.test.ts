@@ -20,6 +20,7 @@ import { createVerifier, VerifierError, isVerifierError, type Verifier } from '.
 import { createVerifier as createSdkVerifier } from '../../src/verifier/mcp-sdk.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { clientCredentialsToken, eventually, now, startFakeAs, NOTES, SECRET, type FakeAs } from './support.js';
+import { PUSH_BOUND_MS } from '../helpers/timing.js';
 
 describe('the SDK requireBearerAuth, unchanged, with the verifier from mcp-authz/verifier', () => {
   let t: TestServer;
@@ -113,7 +114,7 @@ describe('the SDK requireBearerAuth, unchanged, with the verifier from mcp-authz
     }
   });
 
-  it('a revoked token → 401 within a second of the revocation', async () => {
+  it('a revoked token → 401 once the revocation is pushed on the feed', async () => {
     const token = await clientCredentialsToken(t);
     assert.equal((await get('/read', token)).status, 200);
     const revoked = await fetch(t.url('/token/revocation'), {
@@ -122,8 +123,8 @@ describe('the SDK requireBearerAuth, unchanged, with the verifier from mcp-authz
       body: new URLSearchParams({ token }),
     });
     assert.equal(revoked.status, 200);
-    const elapsed = await eventually(async () => (await get('/read', token)).status === 401, 1000);
-    assert.ok(elapsed < 1000, `${elapsed} ms`);
+    const elapsed = await eventually(async () => (await get('/read', token)).status === 401, PUSH_BOUND_MS);
+    assert.ok(elapsed < PUSH_BOUND_MS, `${elapsed} ms`);
     const answer = await get('/read', token);
     invalidToken(answer, 'revoked');
     assert.equal(answer.body.error_description, 'The access token has been revoked');

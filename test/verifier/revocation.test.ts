@@ -12,6 +12,7 @@ import { feedEvent } from '../../src/revocation/feed-events.js';
 import { sha256Base64urlNow, webCryptoSha256Base64url } from '../../src/verifier/util.js';
 import { readEventStream, type ServerSentEvent } from '../../src/verifier/sse.js';
 import { clientCredentialsToken, codeOf, eventually, now, startFakeAs, NOTES, SECRET, type FakeAs } from './support.js';
+import { PUSH_BOUND_MS } from '../helpers/timing.js';
 
 const fakes: FakeAs[] = [];
 const verifiers: Verifier[] = [];
@@ -33,14 +34,14 @@ after(async () => {
 const refusedAs = (verifier: Verifier, token: string, code: string) => async () => (await codeOf(verifier.verifyAccessToken(token))) === code;
 
 describe('revocation feed client', () => {
-  it('a token revoked by jti is refused within 1 s of the event; others still pass', async () => {
+  it('a token revoked by jti is refused once the event is pushed; others still pass', async () => {
     const { as, verifier } = await setup();
     const token = await as.sign({ jti: 'jti-1' });
     const other = await as.sign({ jti: 'jti-2' });
     await verifier.verifyAccessToken(token);
     as.feed.revoke({ type: 'token', jti: 'jti-1', until: now() + 600 });
-    const elapsed = await eventually(refusedAs(verifier, token, 'ERR_TOKEN_REVOKED'), 1000);
-    assert.ok(elapsed < 1000, `${elapsed} ms`);
+    const elapsed = await eventually(refusedAs(verifier, token, 'ERR_TOKEN_REVOKED'), PUSH_BOUND_MS);
+    assert.ok(elapsed < PUSH_BOUND_MS, `${elapsed} ms`);
     await verifier.verifyAccessToken(other);
     const err = await verifier.verifyAccessToken(token).catch((e: VerifierError) => e);
     assert.ok(err instanceof VerifierError);
@@ -56,8 +57,8 @@ describe('revocation feed client', () => {
     for (const tk of [granted, oldToken, newToken]) await verifier.verifyAccessToken(tk);
     as.feed.revoke({ type: 'grant', grantId: 'grant-9', until: now() + 600 });
     as.feed.revoke({ type: 'subject', sub: 'user-7', before: now() - 10, until: now() + 600 });
-    assert.ok((await eventually(refusedAs(verifier, granted, 'ERR_TOKEN_REVOKED'), 1000)) < 1000);
-    assert.ok((await eventually(refusedAs(verifier, oldToken, 'ERR_TOKEN_REVOKED'), 1000)) < 1000);
+    assert.ok((await eventually(refusedAs(verifier, granted, 'ERR_TOKEN_REVOKED'), PUSH_BOUND_MS)) < PUSH_BOUND_MS);
+    assert.ok((await eventually(refusedAs(verifier, oldToken, 'ERR_TOKEN_REVOKED'), PUSH_BOUND_MS)) < PUSH_BOUND_MS);
     await verifier.verifyAccessToken(newToken);
   });
 
@@ -192,7 +193,7 @@ describe('revocation is on by default', () => {
     const token = await as.sign({ jti: 'default-on' });
     await verifier.verifyAccessToken(token);
     as.feed.revoke({ type: 'token', jti: 'default-on', until: now() + 600 });
-    assert.ok((await eventually(refusedAs(verifier, token, 'ERR_TOKEN_REVOKED'), 1000)) < 1000);
+    assert.ok((await eventually(refusedAs(verifier, token, 'ERR_TOKEN_REVOKED'), PUSH_BOUND_MS)) < PUSH_BOUND_MS);
     assert.equal(verifier.revocationStatus()?.absent, false);
   });
 
@@ -306,7 +307,7 @@ describe('revocation end to end with the real authorization server feed', () => 
     await t.stop();
   });
 
-  it('a token revoked at the AS (RFC 7009) is refused within 1 s', async () => {
+  it('a token revoked at the AS (RFC 7009) is refused, pushed on the feed', async () => {
     const token = await clientCredentialsToken(t);
     const other = await clientCredentialsToken(t);
     await verifier.verifyAccessToken(token);
@@ -317,8 +318,8 @@ describe('revocation end to end with the real authorization server feed', () => 
       body: new URLSearchParams({ token, token_type_hint: 'access_token' }),
     });
     assert.equal(res.status, 200);
-    const elapsed = await eventually(refusedAs(verifier, token, 'ERR_TOKEN_REVOKED'), 1000);
-    assert.ok(elapsed < 1000, `${elapsed} ms`);
+    const elapsed = await eventually(refusedAs(verifier, token, 'ERR_TOKEN_REVOKED'), PUSH_BOUND_MS);
+    assert.ok(elapsed < PUSH_BOUND_MS, `${elapsed} ms`);
     await verifier.verifyAccessToken(other);
   });
 });
