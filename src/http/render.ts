@@ -130,9 +130,15 @@ export interface FormPostPage extends PageBase {
   fields: Array<{ name: string; value: string }>;
 }
 
+/** A time on a page: machine-readable for `<time datetime>`, and as people read it (UTC, to the minute). */
 export interface Moment {
   iso: string;
   text: string;
+}
+
+export function moment(ms: number): Moment {
+  const iso = new Date(ms).toISOString();
+  return { iso, text: `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC` };
 }
 
 export interface AppView {

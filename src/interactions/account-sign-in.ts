@@ -19,17 +19,16 @@
  * server under `/account/` or `/approvals/`, anything else gives the connected apps page.
  */
 import Router from '@koa/router';
-import type { Context } from 'koa';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Store } from '../../adapters/contract.js';
 import { SingleUseRecords } from '../../adapters/single-use-records.js';
 import type { Config } from '../config/schema.js';
 import { ACCOUNT_SIGN_IN_PATH, ACCOUNT_SIGNED_IN_PATH, safeReturnPath } from '../http/account-paths.js';
 import { PageError } from '../http/page-error.js';
+import { sessionPerson } from '../http/session-person.js';
 import type { Logger } from '../observability/logger.js';
 import { ACCOUNT_CLIENT_ID, accountRedirectUri } from '../provider/account-client.js';
 import type { ProviderHolder } from '../provider/holder.js';
-import { SESSION_COOKIE } from '../provider/session-guard.js';
 
 export interface AccountSignInDeps {
   config: Config;
@@ -103,7 +102,7 @@ export function accountSignInRouter(deps: AccountSignInDeps): Router {
       // e.g. "Cancel" on the sign-in page (access_denied); the engine has logged and audited the rest
       throw new PageError(401, 'Not signed in', 'The sign-in was cancelled or did not succeed. Open the account page again to sign in.');
     }
-    const accountId = await sessionAccount(ctx);
+    const accountId = (await sessionPerson(ctx, store))?.account.id;
     if (!accountId || !issued || issued.accountId !== accountId) {
       log.info({ requestId: ctx.state.requestId, event: 'account_sign_in.refused', reason: 'no_session' }, 'account sign-in callback refused');
       throw notCompleted();
@@ -111,14 +110,6 @@ export function accountSignInRouter(deps: AccountSignInDeps): Router {
     ctx.status = 303;
     ctx.redirect(started.returnPath);
   });
-
-  /** The account this browser's oidc-provider session is signed in as, if any. */
-  async function sessionAccount(ctx: Context): Promise<string | undefined> {
-    const sessionId = ctx.cookies.get(SESSION_COOKIE, { signed: true });
-    if (!sessionId) return undefined;
-    const session = (await store.model('Session').find(sessionId)) as { accountId?: unknown } | undefined;
-    return typeof session?.accountId === 'string' ? session.accountId : undefined;
-  }
 
   return router;
 }

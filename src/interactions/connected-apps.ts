@@ -20,7 +20,7 @@ import type { Config } from '../config/schema.js';
 import type { ProviderHolder } from '../provider/holder.js';
 import type { ResourceRegistry } from '../provider/resources.js';
 import type { RevocationPublisher } from '../revocation/publisher.js';
-import type { AppView, ClientView, ConnectedAppsPage, Moment, Render } from '../http/render.js';
+import { moment, type AppView, type ClientView, type ConnectedAppsPage, type Render } from '../http/render.js';
 import type { Csrf } from '../http/csrf.js';
 import { readCheckedForm } from '../http/checked-form.js';
 import { PageError } from '../http/page-error.js';
@@ -55,11 +55,6 @@ type SignedIn = SessionPerson & { accountId: string; username: string };
 const grantForm = z.object({ csrf: z.string().max(200), grant: z.string().min(1).max(200) });
 const csrfOnly = z.object({ csrf: z.string().max(200) });
 const NOTICES: Record<string, string> = { revoked: 'Done: that app can no longer access your account.' };
-
-function moment(ms: number): Moment {
-  const iso = new Date(ms).toISOString();
-  return { iso, text: `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC` };
-}
 
 export function connectedAppsRouter(deps: ConnectedAppsDeps): Router {
   const { config, store, holder, resources, csrf, publisher, log, basePath, audit } = deps;

@@ -32,7 +32,7 @@ import { ACCOUNT_SECURITY_PATH, CONNECTED_APPS_PATH, signInHref } from '../http/
 import { readCheckedForm } from '../http/checked-form.js';
 import { describeWait, tooManyRequestsPage, type Refusal } from '../http/limits.js';
 import { PageError } from '../http/page-error.js';
-import type { AccountSecurityPage, Moment, Render } from '../http/render.js';
+import { moment, type AccountSecurityPage, type Render } from '../http/render.js';
 import type { Logger } from '../observability/logger.js';
 import { sessionPerson, type SessionPerson } from '../http/session-person.js';
 import type { FactorCheck } from './check.js';
@@ -74,11 +74,6 @@ const NOTICES: Record<string, string> = {
   passkey: 'Your passkey was added.',
   'passkey-removed': 'The passkey was removed.',
 };
-
-function moment(ms: number): Moment {
-  const iso = new Date(ms).toISOString();
-  return { iso, text: `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC` };
-}
 
 export function accountSecurityRouter(deps: AccountSecurityDeps): Router {
   const { config, store, csrf, log, audit, basePath, check, rp } = deps;

@@ -26,7 +26,7 @@ import { ACCOUNT_SECURITY_PATH, APPROVALS_PATH, CONNECTED_APPS_PATH, signInHref 
 import { readCheckedForm } from '../http/checked-form.js';
 import { describeWait, tooManyRequestsPage } from '../http/limits.js';
 import { PageError } from '../http/page-error.js';
-import type { Moment, Render, ToolApprovalPage, ToolCallView } from '../http/render.js';
+import { moment, type Render, type ToolApprovalPage, type ToolCallView } from '../http/render.js';
 import { sessionPerson, type SessionPerson } from '../http/session-person.js';
 import { clientView } from '../interactions/describe.js';
 import type { ProviderHolder } from '../provider/holder.js';
@@ -59,11 +59,6 @@ const decisionForm = z.object({
 const csrfOnly = z.object({ csrf: z.string().max(200) });
 
 const ID = /^[A-Za-z0-9_-]{16,200}$/;
-
-export function moment(ms: number): Moment {
-  const iso = new Date(ms).toISOString();
-  return { iso, text: `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC` };
-}
 
 /** How a request is presented: the client as on the consent page, the MCP server by its configured name. */
 export async function describeToolCall(deps: Pick<ApprovalPageDeps, 'holder' | 'resources' | 'store'>, staticIds: ReadonlySet<string>, record: ToolApprovalRecord): Promise<ToolCallView> {

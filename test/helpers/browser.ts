@@ -9,7 +9,8 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 
 /** Launches headless Chromium with flags that keep it quiet and CI-friendly. */
-export async function launchBrowser(): Promise<Browser> {
+/** Headless Chromium with the suite's flags; `extraArgs` add to them (a test that trusts its own certificate, say). */
+export async function launchBrowser(extraArgs: readonly string[] = []): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install chromium (apt-get install chromium)`);
   }
@@ -29,6 +30,7 @@ export async function launchBrowser(): Promise<Browser> {
       '--disable-sync',
       '--no-first-run',
       '--disable-quic',
+      ...extraArgs,
     ],
   });
 }

@@ -17,12 +17,12 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { chromium, type Browser, type Page, type Response } from 'playwright-core';
+import type { Browser, Page, Response } from 'playwright-core';
 import { parseConfig } from '../../src/config/load.js';
 import { createServer, type AuthServer } from '../../src/index.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createAccountService } from '../../src/accounts/service.js';
-import { CHROMIUM_PATH } from '../helpers/browser.js';
+import { CHROMIUM_PATH, launchBrowser } from '../helpers/browser.js';
 import { fixtureConfig, NOTES, PASSWORD } from '../helpers/fixtures.js';
 
 /** A client registered with an https redirect URI, as a web MCP host would be. */
@@ -243,24 +243,11 @@ export function fetchTls(pki: Pki, url: string, options: { method?: string; form
 
 /** Headless Chromium that accepts exactly the test server certificate (by its SPKI), nothing else. */
 export async function launchTrustingBrowser(pki: Pki): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM_PATH,
-    headless: true,
-    timeout: 60_000,
-    args: [
-      '--no-sandbox',
-      '--disable-dev-shm-usage',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
-      `--ignore-certificate-errors-spki-list=${pki.spki}`,
-      // the client's redirect host fails at once instead of waiting for a resolver
-      `--host-resolver-rules=MAP ${new URL(HTTPS_REDIRECT).hostname} ~NOTFOUND`,
-    ],
-  });
+  return launchBrowser([
+    `--ignore-certificate-errors-spki-list=${pki.spki}`,
+    // the client's redirect host fails at once instead of waiting for a resolver
+    `--host-resolver-rules=MAP ${new URL(HTTPS_REDIRECT).hostname} ~NOTFOUND`,
+  ]);
 }
 
 export interface SetCookie {
