@@ -75,6 +75,8 @@ class DocumentHost {
       }
       case '/clients/secret.json':
         return json(this.document(path, { token_endpoint_auth_method: 'client_secret_basic', client_secret: 'a-secret-in-a-public-document' }));
+      case '/clients/plain-http.json':
+        return json(this.document(path, { redirect_uris: ['http://app.example.com/callback'] }));
       case '/clients/not-json.json':
         res.writeHead(200, { 'content-type': 'application/json' });
         return res.end('{"client_id": ');
@@ -219,6 +221,7 @@ describe('client ID metadata documents', () => {
     ['/clients/nameless.json', /client_name/],
     ['/clients/secret.json', /client_secret|shared-secret/, 'invalid_client_metadata'],
     ['/clients/not-json.json', /JSON|fetch failed/],
+    ['/clients/plain-http.json', /redirect_uris must use https, or http on a loopback address/],
     ['/clients/slow.json', /within 700 ms|deadline/],
     ['/clients/missing.json', /HTTP 404/],
   ];

@@ -129,6 +129,13 @@ describe('dynamic client registration', () => {
     assert.equal(webCustomScheme.status, 400);
     assert.equal(webCustomScheme.body.error, 'invalid_redirect_uri');
 
+    // MCP: redirect URIs are localhost or https, whatever the application type (the engine would let a web client have plain http)
+    for (const extra of [{ application_type: 'web' }, {}]) {
+      const plainHttp = await register(open, cli(1, { ...extra, redirect_uris: ['http://app.example.com/cb'] }));
+      assert.equal(plainHttp.status, 400, JSON.stringify(extra));
+      assert.equal(plainHttp.body.error, 'invalid_redirect_uri');
+    }
+
     const notJson = await register(open, '{"redirect_uris": [');
     assert.equal(notJson.status, 400);
     assert.ok(open.logs.some((l) => l.event === 'client.registration_rejected'));
