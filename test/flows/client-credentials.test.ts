@@ -92,6 +92,7 @@ for (const kind of STORE_KINDS) {
         assert.equal(res.status, 200, `aud ${aud}: ${await res.clone().text()}`);
         const body = (await res.json()) as { access_token: string };
         assert.equal(jwt(body.access_token).payload.client_id, 'jwt-service');
+        assert.equal(jwt(body.access_token).payload.aud, NOTES, 'for the MCP server named by resource');
       }
     });
 
