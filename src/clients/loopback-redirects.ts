@@ -16,6 +16,15 @@ export function withoutLoopbackPort(uri: string): string | undefined {
   return url.href;
 }
 
+/**
+ * A redirect URI that is plain http to a host other than a loopback one (MCP: redirect URIs are
+ * localhost or https); the first such among `uris`, or undefined. Other schemes (a native app's
+ * private-use scheme, RFC 8252 §7.1) are the engine's to judge by application_type.
+ */
+export function plainHttpRedirect(uris: readonly unknown[]): string | undefined {
+  return uris.find((uri): uri is string => typeof uri === 'string' && URL.parse(uri)?.protocol === 'http:' && !isLoopbackHost(URL.parse(uri)!.hostname));
+}
+
 export function loopbackRedirectMatch(requested: string, registered: readonly string[]): boolean {
   const wanted = withoutLoopbackPort(requested);
   return wanted !== undefined && registered.some((uri) => withoutLoopbackPort(uri) === wanted);

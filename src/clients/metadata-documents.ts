@@ -4,10 +4,10 @@
  *
  * oidc-provider's `clientIdMetadataDocument` feature fetches, validates (the document's
  * `client_id` equals the URL, no shared secrets, https URIs) and caches the document. Added
- * here: the operator's domain policy, the fields MCP requires, the guarded fetch
- * (guarded-fetch.ts), the development switch for loopback `http` documents, a limit on
- * fetches per host (`rateLimits.documentFetchesPerHost`), and a log line naming the reason of
- * every refusal.
+ * here: the operator's domain policy, the fields MCP requires, redirect URIs that are https or
+ * loopback http, the guarded fetch (guarded-fetch.ts), the development switch for loopback
+ * `http` documents, a limit on fetches per host (`rateLimits.documentFetchesPerHost`), and a
+ * log line naming the reason of every refusal.
  */
 import Provider, { errors, type Client, type Configuration } from 'oidc-provider';
 import type { Context } from 'koa';
@@ -19,6 +19,7 @@ import type { Logger } from '../observability/logger.js';
 import { describeWait, retryAfterSeconds, type RateLimits } from '../http/limits.js';
 import { guardedFetch } from './guarded-fetch.js';
 import type { MachineClients } from './machine-clients.js';
+import { plainHttpRedirect } from './loopback-redirects.js';
 import type { AuditLog } from '../audit/events.js';
 import { requestFacts } from '../audit/request-facts.js';
 
@@ -57,6 +58,8 @@ export function policyRefusal(id: string, cimd: CimdConfig): string | undefined 
 export function documentRefusal(client: Client, machine: MachineClients): string | undefined {
   if (!client.clientName) return 'the document has no client_name';
   if (client.grantTypeAllowed('authorization_code') && (client.redirectUris ?? []).length === 0) return 'the document has no redirect_uris';
+  const http = plainHttpRedirect(client.redirectUris ?? []);
+  if (http) return `the document's redirect_uris must use https, or http on a loopback address: ${http}`;
   return machine.documentRefusal(client);
 }
 

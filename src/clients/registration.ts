@@ -9,6 +9,8 @@
  *   fill the store;
  * - a redirect URI with a control, whitespace or invisible character (a trailing CR the engine's URL
  *   check lets through) is refused (`invalid_redirect_uri`): it would be matched and echoed as stored;
+ * - so is a plain http redirect URI to a host that is not loopback (MCP: localhost or https), which
+ *   the engine allows a web client;
  * - the client credentials grant is refused (`invalid_client_metadata`) unless
  *   `registration.clientCredentials` offers it (src/clients/machine-clients.ts);
  * - every registration (and refusal) is logged; the directory records new clients;
@@ -27,6 +29,7 @@ import { tooManyRequests, type RateLimits } from '../http/limits.js';
 import type { AuditLog } from '../audit/events.js';
 import { requestFacts } from '../audit/request-facts.js';
 import type { MachineClients } from './machine-clients.js';
+import { plainHttpRedirect } from './loopback-redirects.js';
 
 /** oidc-provider's own limit for JSON bodies (lib/shared/selective_body.js). */
 const BODY_LIMIT = 56 * 1024;
@@ -175,5 +178,7 @@ function redirectUriRefusal(metadata: Record<string, unknown> | undefined): stri
     if (!Array.isArray(uris)) continue;
     if (uris.some((uri) => typeof uri === 'string' && UNSAFE_IN_URI.test(uri))) return `${field} must not contain control, whitespace or invisible characters`;
   }
+  const http = Array.isArray(metadata?.redirect_uris) ? plainHttpRedirect(metadata.redirect_uris) : undefined;
+  if (http) return `redirect_uris must use https, or http on a loopback address: ${http}`;
   return undefined;
 }

@@ -69,12 +69,16 @@ class DocumentHost {
         return json(this.document(path, { client_uri: undefined, contacts: Array.from({ length: 400 }, (_, i) => `person${i}@example.com`) }));
       case '/clients/mismatch.json':
         return json(this.document(path, { client_id: this.url('/clients/other.json') }));
+      case '/clients/near-miss.json': // the same URL to a case-insensitive eye: the host in capitals
+        return json(this.document(path, { client_id: this.url(path).replace('://localhost', '://LOCALHOST') }));
       case '/clients/nameless.json': {
         const { client_name: _omitted, ...doc } = this.document(path);
         return json(doc);
       }
       case '/clients/secret.json':
         return json(this.document(path, { token_endpoint_auth_method: 'client_secret_basic', client_secret: 'a-secret-in-a-public-document' }));
+      case '/clients/plain-http.json':
+        return json(this.document(path, { redirect_uris: ['http://app.example.com/callback'] }));
       case '/clients/not-json.json':
         res.writeHead(200, { 'content-type': 'application/json' });
         return res.end('{"client_id": ');
@@ -216,9 +220,11 @@ describe('client ID metadata documents', () => {
     ['/clients/redirect.json', /redirect/],
     ['/clients/big.json', /too large|larger than/],
     ['/clients/mismatch.json', /client_id does not match/, 'invalid_client_metadata'],
+    ['/clients/near-miss.json', /client_id does not match/, 'invalid_client_metadata'],
     ['/clients/nameless.json', /client_name/],
     ['/clients/secret.json', /client_secret|shared-secret/, 'invalid_client_metadata'],
     ['/clients/not-json.json', /JSON|fetch failed/],
+    ['/clients/plain-http.json', /redirect_uris must use https, or http on a loopback address/],
     ['/clients/slow.json', /within 700 ms|deadline/],
     ['/clients/missing.json', /HTTP 404/],
   ];

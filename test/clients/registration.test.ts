@@ -114,6 +114,16 @@ describe('dynamic client registration', () => {
     assert.match(page.html, /runs on your own computer/);
   });
 
+  test('a hosted https redirect URI is used exactly as registered', async () => {
+    const { status, body } = await register(open, { client_name: 'Hosted Agent', redirect_uris: ['https://agent.example/oauth/callback'], token_endpoint_auth_method: 'none' });
+    assert.equal(status, 201, JSON.stringify(body));
+    const clientId = body.client_id as string;
+    assert.equal(await authorizationPageStatus(open, clientId, 'https://agent.example/oauth/callback'), 303, 'on to sign-in');
+    for (const other of ['https://agent.example/oauth/callback/x', 'https://agent.example:8443/oauth/callback', 'http://agent.example/oauth/callback']) {
+      assert.equal(await authorizationPageStatus(open, clientId, other), 400, other);
+    }
+  });
+
   test('a confidential registration gets a secret; native and web redirect rules hold', async () => {
     const confidential = await register(open, { redirect_uris: ['https://app.example.com/cb'], client_name: 'Hosted' });
     assert.equal(confidential.status, 201);
@@ -128,6 +138,13 @@ describe('dynamic client registration', () => {
     const webCustomScheme = await register(open, cli(1, { application_type: 'web', redirect_uris: ['myapp://cb'] }));
     assert.equal(webCustomScheme.status, 400);
     assert.equal(webCustomScheme.body.error, 'invalid_redirect_uri');
+
+    // MCP: redirect URIs are localhost or https, whatever the application type (the engine would let a web client have plain http)
+    for (const extra of [{ application_type: 'web' }, {}]) {
+      const plainHttp = await register(open, cli(1, { ...extra, redirect_uris: ['http://app.example.com/cb'] }));
+      assert.equal(plainHttp.status, 400, JSON.stringify(extra));
+      assert.equal(plainHttp.body.error, 'invalid_redirect_uri');
+    }
 
     const notJson = await register(open, '{"redirect_uris": [');
     assert.equal(notJson.status, 400);

@@ -60,7 +60,8 @@ describe('an issuer with a path', () => {
     const origin = new URL(s.t.issuer).origin;
     assert.equal(s.t.issuer, `${origin}/tenant`);
     for (const path of ['/.well-known/oauth-authorization-server/tenant', '/.well-known/openid-configuration/tenant', '/tenant/.well-known/openid-configuration', '/tenant/.well-known/oauth-authorization-server']) {
-      const res = await fetch(`${origin}${path}`);
+      // served there, not redirected to another URL
+      const res = await fetch(`${origin}${path}`, { redirect: 'manual' });
       assert.equal(res.status, 200, path);
       const meta = (await res.json()) as { issuer: string; token_endpoint: string };
       assert.equal(meta.issuer, s.t.issuer, path);

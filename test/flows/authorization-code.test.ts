@@ -206,6 +206,7 @@ for (const kind of STORE_KINDS) {
         const callback = new URL(page.url);
         assert.equal(callback.searchParams.get('error'), 'invalid_request', JSON.stringify(extra));
         assert.equal(callback.searchParams.get('state'), 'xyz');
+        assert.equal(callback.searchParams.get('iss'), s.t.issuer, 'RFC 9207: iss on every authorization response');
       }
     });
 

@@ -92,6 +92,7 @@ for (const kind of STORE_KINDS) {
         assert.equal(res.status, 200, `aud ${aud}: ${await res.clone().text()}`);
         const body = (await res.json()) as { access_token: string };
         assert.equal(jwt(body.access_token).payload.client_id, 'jwt-service');
+        assert.equal(jwt(body.access_token).payload.aud, NOTES, 'for the MCP server named by resource');
       }
     });
 
@@ -141,13 +142,37 @@ for (const kind of STORE_KINDS) {
       }
     });
 
-    it('token responses are not cacheable', async () => {
-      const res = await fetch(
-        s.t.url('/token'),
-        form({ grant_type: 'client_credentials', resource: NOTES, scope: 'notes:read' }, { authorization: `Basic ${Buffer.from(`nightly-report:${SECRET}`).toString('base64')}` }),
-      );
+    it('token responses are not cacheable, errors included; an error is a JSON {error, error_description}', async () => {
+      const basic = { authorization: `Basic ${Buffer.from(`nightly-report:${SECRET}`).toString('base64')}` };
+      const res = await fetch(s.t.url('/token'), form({ grant_type: 'client_credentials', resource: NOTES, scope: 'notes:read' }, basic));
       assert.equal(res.status, 200);
       assert.equal(res.headers.get('cache-control'), 'no-store');
+      // an unknown code (400) and a wrong secret (401)
+      for (const [body, headers, status, error] of [
+        [
+          { grant_type: 'authorization_code', code: 'no-such-code', redirect_uri: 'http://127.0.0.1:9/callback', code_verifier: 'v'.repeat(43) },
+          { authorization: `Basic ${Buffer.from(`confidential-web:${SECRET}`).toString('base64')}` },
+          400,
+          'invalid_grant',
+        ],
+        [{ grant_type: 'client_credentials', resource: NOTES }, { authorization: `Basic ${Buffer.from('nightly-report:wrong-secret-value').toString('base64')}` }, 401, 'invalid_client'],
+      ] as const) {
+        const refused = await fetch(s.t.url('/token'), form(body, headers));
+        assert.equal(refused.status, status, error);
+        assert.equal(refused.headers.get('cache-control'), 'no-store', error);
+        assert.match(refused.headers.get('content-type') ?? '', /^application\/json\b/, error);
+        const json = (await refused.json()) as Record<string, unknown>;
+        assert.equal(json.error, error);
+        assert.equal(typeof json.error_description, 'string', error);
+      }
+    });
+
+    it('an access token lives as long as its MCP server’s accessTokenTtl: 1 h when none is set', async () => {
+      // Notes sets accessTokenTtl: 600 (test/helpers/fixtures.ts); Calendar sets none
+      const notes = jwt(await client.clientCredentialsGrant(await basicClient(s.t, 'nightly-report'), { scope: 'notes:read', resource: NOTES }).then((t) => t.access_token)).payload;
+      assert.equal(Number(notes.exp) - Number(notes.iat), 600);
+      const calendar = jwt(await client.clientCredentialsGrant(await postClient(s.t, 'report-post'), { scope: 'calendar:read', resource: CALENDAR }).then((t) => t.access_token)).payload;
+      assert.equal(Number(calendar.exp) - Number(calendar.iat), 3600);
     });
   });
 }
