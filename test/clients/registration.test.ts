@@ -13,6 +13,9 @@ import { NOTES, PASSWORD } from '../helpers/fixtures.js';
 import { authorizationRequest } from '../helpers/flows.js';
 import { client } from '../helpers/rp.js';
 
+/** the short-lived server's registration.unusedClientTtl, in seconds */
+const UNUSED_TTL_S = 8;
+
 const TOKEN = 'an-initial-access-token-that-is-long-enough';
 
 async function register(t: TestServer, metadata: unknown, headers: Record<string, string> = {}) {
@@ -70,7 +73,7 @@ describe('dynamic client registration', () => {
       startServer({ store: 'sqlite', config: { rateLimits: { registrationPerSource: { max: 3, window: 3600 } } } }),
       startServer({ store: 'sqlite', config: { registration: { mode: 'token', initialAccessToken: TOKEN } } }),
       startServer({ store: 'sqlite', config: { registration: { mode: 'off' } } }),
-      startServer({ store: 'sqlite', config: { registration: { unusedClientTtl: 3 } } }),
+      startServer({ store: 'sqlite', config: { registration: { unusedClientTtl: UNUSED_TTL_S } } }),
     ]);
   });
   after(() => Promise.all([open, limited, withToken, off, shortLived].map((t) => t?.stop())));
@@ -203,26 +206,34 @@ describe('dynamic client registration', () => {
   });
 
   test('a registered client unused for unusedClientTtl expires; one whose tokens are used lives on', async () => {
+    // ordering, not wall time: the idle registration is gone no sooner than its TTL after it was made,
+    // while the other, used every 1.5 s (well inside the TTL however slow the machine), outlives it
+    const registeredBefore = Date.now();
     const used = await register(shortLived, cli(8000, { client_name: 'Used' }));
     const idle = await register(shortLived, cli(8001, { client_name: 'Idle' }));
     const usedId = used.body.client_id as string;
     const idleId = idle.body.client_id as string;
     const tokens = await signIn(shortLived, usedId, 'http://127.0.0.1:8000/callback');
     let refreshToken = tokens.refresh_token!;
-    for (let i = 0; i < 3; i++) {
-      await new Promise((r) => setTimeout(r, 1200));
+    const registrations = shortLived.server.store.model('Client');
+    let idleGoneAt: number | undefined;
+    while (idleGoneAt === undefined) {
+      await new Promise((r) => setTimeout(r, 1500));
       const answer = await refresh(shortLived, usedId, refreshToken);
       assert.equal(answer.status, 200, JSON.stringify(answer.body));
       refreshToken = answer.body.refresh_token ?? refreshToken;
+      // read from the store: an authorization request for the idle client would be a use of it
+      if (!(await registrations.find(idleId))) idleGoneAt = Date.now();
+      else assert.ok(Date.now() - registeredBefore < 4 * UNUSED_TTL_S * 1000, 'the idle client outlived its TTL by far');
     }
-    // 3.6 s after registration: the idle client (3 s) is gone, the used one is not
+    assert.ok(idleGoneAt - registeredBefore >= UNUSED_TTL_S * 1000, `the idle client went ${idleGoneAt - registeredBefore} ms after registering, before its TTL`);
     assert.equal(await authorizationPageStatus(shortLived, idleId, 'http://127.0.0.1:8001/callback'), 400);
     assert.equal(await authorizationPageStatus(shortLived, usedId, 'http://127.0.0.1:8000/callback'), 303);
 
     const directory = await shortLived.server.store.clients.list();
     const record = directory.find((r) => r.clientId === usedId);
     assert.equal(record?.kind, 'dcr');
-    assert.ok(record?.lastUsedAt && Date.now() - record.lastUsedAt < 2000);
+    assert.ok(record?.lastUsedAt && record.lastUsedAt > idleGoneAt - UNUSED_TTL_S * 1000, 'the used client was used within its TTL');
     assert.equal(directory.find((r) => r.clientId === idleId), undefined);
   });
 });
