@@ -221,11 +221,21 @@ describe('HTML forms under fuzzing (sqlite)', { timeout: 230_000 }, () => {
   const field = (valid: readonly string[], extra: readonly string[] = []) =>
     fc.oneof({ weight: 9, arbitrary: valueOf(valid, extra) }, { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...valid, ''), markup).map(([v, m]): Value => ({ text: v + m })) });
 
-  /** a valid submission (maybe with one extra pair) or a fuzzed one; placeholders stand for the live tokens */
+  /**
+   * A valid submission (maybe with one extra pair), the valid one with exactly one field
+   * replaced by a fuzzed value or left out (the sharpest test of "only when exactly right"), or a
+   * fuzzed one; placeholders stand for the live tokens.
+   */
   const submission = (valid: Pair[], fields: Record<string, fc.Arbitrary<Value>>, validWeight = 2) =>
     fc.oneof(
       { weight: validWeight, arbitrary: fc.tuple(pairsFrom(fields, Object.keys(fields)), fc.nat({ max: 3 })).map(([extra, n]): Pair[] => [...valid, ...extra.slice(0, n === 3 ? 1 : 0)]) },
-      { weight: 5, arbitrary: pairsFrom(fields, Object.keys(fields)) },
+      {
+        weight: 3,
+        arbitrary: fc
+          .constantFrom(...valid.map(([name]) => name))
+          .chain((name) => fc.option(fields[name]!, { freq: 6 }).map((value): Pair[] => valid.flatMap(([k, v]): Pair[] => (k !== name ? [[k, v]] : value ? [[k, value]] : [])))),
+      },
+      { weight: 4, arbitrary: pairsFrom(fields, Object.keys(fields)) },
     );
 
   /** the placeholders a run fills at send time: the live uid and tokens change between runs */
@@ -309,7 +319,7 @@ describe('HTML forms under fuzzing (sqlite)', { timeout: 230_000 }, () => {
           }
         },
       ),
-      RUNS * 0.35,
+      RUNS * 0.5,
     );
     await stillUsable('the last run');
     assert.ok(reached['login: signed in'], `the fuzzer signed in: ${JSON.stringify(reached)}`);
@@ -473,7 +483,9 @@ describe('HTML forms under fuzzing (sqlite)', { timeout: 230_000 }, () => {
     };
     const valid: Pair[] = [['csrf', { text: LIVE_CSRF }], ['code', { text: '\u0001totp\u0001' }]];
     let failedInARow = 0;
-    let lastAccepted = '';
+    /** the time step of the last TOTP code accepted: codes of that step and earlier are used up (replay protection) */
+    let lastStep = -1;
+    const stepNow = () => Math.floor(Date.now() / 30_000);
     await run(
       fc.asyncProperty(
         submission(valid, fields, 1),
@@ -485,7 +497,9 @@ describe('HTML forms under fuzzing (sqlite)', { timeout: 230_000 }, () => {
           const body = serialize(filled);
           const req: Sent = { path: `/interaction/${encodeText(uidFor(uid, live.uid, other.uid))}/second-factor`, body, cookies };
           const where = describeReq(req);
-          const window = new Set([await codeOf(secret, -1), await codeOf(secret), await codeOf(secret, 1)]);
+          const at = stepNow();
+          const window = new Map<string, number>();
+          for (const k of [-1, 0, 1]) window.set(await codeOf(secret, k), at + k);
           const reply = await post(live.jar, req);
           checkCommon(req, reply);
           const resumed = reply.status === 303 && reply.location?.pathname === `/auth/${live.uid}`;
@@ -493,11 +507,12 @@ describe('HTML forms under fuzzing (sqlite)', { timeout: 230_000 }, () => {
           const account = await sessionAccount(live.jar);
           if (!resumed && account === undefined) {
             if (++failedInARow % 40 === 0) {
-              const code = await codeOf(secret);
-              if (code !== lastAccepted) {
+              const ahead = stepNow() > lastStep ? 0 : stepNow() + 1 > lastStep ? 1 : undefined;
+              if (ahead !== undefined) {
+                const code = await codeOf(secret, ahead);
                 const retry = await post(live.jar, { path: `/interaction/${live.uid}/second-factor`, body: new URLSearchParams({ csrf: live.csrf, code }).toString(), cookies: true });
                 assert.ok(retry.status === 303, `the second-factor step is no longer usable after ${where}: ${retry.status} ${retry.text.slice(0, 300)}`);
-                lastAccepted = code;
+                lastStep = stepNow() + ahead;
                 count('second factor: usable after failures');
                 live = await secondFactorStep();
               }
@@ -510,19 +525,20 @@ describe('HTML forms under fuzzing (sqlite)', { timeout: 230_000 }, () => {
           assert.ok(csrfRight && code !== undefined, `${where} → the second factor passed without the CSRF token or one code`);
           const recovery = unused.findIndex((rc) => normalizeRecovery(rc) === normalizeRecovery(code));
           assert.ok(window.has(normalizeTotp(code)) || recovery >= 0, `${where} → the second factor passed with a code neither current nor an unused recovery code`);
-          if (recovery >= 0 && !window.has(normalizeTotp(code))) {
+          const step = window.get(normalizeTotp(code));
+          if (recovery >= 0 && step === undefined) {
             unused.splice(recovery, 1);
             count('second factor: recovery code');
           } else {
-            assert.notEqual(normalizeTotp(code), lastAccepted, `${where} → the same TOTP code accepted twice`);
-            lastAccepted = normalizeTotp(code);
+            assert.ok(step! > lastStep, `${where} → a TOTP code of a step already used was accepted (replay)`);
+            lastStep = step!;
             count('second factor: totp');
           }
           failedInARow = 0;
           live = await secondFactorStep();
         },
       ),
-      RUNS * 0.3,
+      RUNS * 0.5,
     );
     assert.ok(reached['second factor: totp'] || reached['second factor: usable after failures'], `the fuzzer passed the second factor: ${JSON.stringify(reached)}`);
   });
