@@ -11,8 +11,9 @@
  *
  * Forms: sign-in (`/interaction/:uid/login`), consent (`/confirm`, its scope ticks) and Deny
  * (`/abort`), the second-factor code (`/interaction/:uid/second-factor`), device code entry and
- * confirmation (`/device`), and the connected-apps revoke forms (`/account/apps/revoke`,
- * `/revoke-all`).
+ * confirmation (`/device`), the tool-call approval (`/approvals/:id`, approve or refuse) and the
+ * connected-apps revoke forms (`/account/apps/revoke`, `/revoke-all`). Not covered here: the
+ * account-security page's enrolment forms and passkey ceremonies, connection sign-in.
  *
  * Properties checked on every reply:
  *  - no 5xx, no stack trace or file path; an error is an HTML page;
@@ -25,19 +26,34 @@
  *  - sign-in: a session is signed in only when the CSRF token, the uid and one username and one
  *    password were exactly right (the username case-insensitive, the password NFC-normalised:
  *    src/accounts/schema.ts, password.ts) — and then as that account;
- *  - second factor: the login completes only with the right CSRF token and the current TOTP code;
+ *  - second factor: the login completes only with the right CSRF token and a TOTP code of the
+ *    window (one step either side) whose step was not used before, or an unused recovery code;
  *  - consent: the grant changes only with the right CSRF token; it gains only scopes the
  *    request asked for, that exist and that were ticked; a dangerous scope is in the grant
- *    afterwards only if ticked in that very submission; Deny and a consent without any scope
- *    send access_denied;
+ *    afterwards only if ticked in that very submission; the page offers only what was asked;
+ *    Deny sends access_denied to the registered redirect URI;
  *  - device: the confirmation page (and Continue or Cancel) only for the right xsrf token and a
  *    real pending user code (oidc-provider's normalisation: letters uppercased, non-word
  *    characters dropped);
+ *  - tool approval: a call is decided only with the right CSRF token, only the person's own
+ *    (another person's or another call never), and as chosen (approve → approved, refuse →
+ *    denied); its summary (markup from the MCP server) is shown escaped;
  *  - connected apps: a grant is revoked only with the right CSRF token, only the one named and
  *    only the person's own (another person's grant never), and "sign out of all apps" only
  *    with the right token;
  *  - a failed submission leaves the interaction (or page) usable: the exact valid submission
- *    still succeeds afterwards (checked every few runs and at the end).
+ *    still succeeds afterwards (checked after every 40 failures in a row, and at the end).
+ *
+ * Runs at the default FUZZ_RUNS=300: sign-in 150, consent 180, second factor 150, device 210,
+ * tool approval 240, connected apps 150. Every password check is a real scrypt (128 MiB), which
+ * bounds the sign-in runs: the file takes about 45 s on two idle-ish cores, 70–90 s on a busy one.
+ *
+ * Shown to fail (each mutation built and this file run): skipping the CSRF check in
+ * src/http/checked-form.ts (sign-in, consent, second factor, tool approval, connected apps);
+ * accepting any password; consent granting every ticked scope, asked for or not; a dangerous
+ * scope granted before kept without asking; the username reflected raw in views/login.eta or the
+ * summary raw in views/tool-approval.eta; revoke without the owner check; any 6-digit code
+ * passing the second factor; any decision other than `approve` taken as refuse.
  *
  * Replay: FUZZ_SEED (default 16016) fixes every run; FUZZ_RUNS (default 300) scales the runs
  * (each property states its share).
@@ -635,6 +651,74 @@ describe('HTML forms under fuzzing (sqlite)', { timeout: 230_000 }, () => {
       RUNS * 0.7,
     );
     assert.ok(reached['device: confirmation shown'] && reached['device: continued'] && reached['device: cancelled'], `the fuzzer reached every device step: ${JSON.stringify(reached)}`);
+  });
+
+  // ---- tool-call approval ----------------------------------------------------------------------------
+
+  it('tool approval: a call is decided only by its person, with the CSRF token, as chosen', async () => {
+    const store = s.t.server.store;
+    const alice = accountIds.get('alice')!;
+    const bob = accountIds.get('bob')!;
+    const person = new Browser();
+    await authorize(person, authUrl('web-app', 'notes:read'), REDIRECT, PASSWORD);
+    /** a pending call of `accountId`'s, whose summary carries markup the page must escape */
+    async function pendingCall(accountId: string, n: number): Promise<string> {
+      const at = Date.now();
+      const id = b64url(randomBytes(24));
+      await store.toolApprovals.create({
+        id, resource: NOTES, tool: 'delete_note', argumentsDigest: b64url(randomBytes(32)), summary: `Delete the note "<script>xss${1000 + n}</script>" and '"><img src=x onerror=xss${2000 + n}>`,
+        clientId: 'web-app', accountId, status: 'pending', createdAt: at, expiresAt: at + 600_000,
+      });
+      return id;
+    }
+    async function pageOf(id: string) {
+      const page = await person.go(s.t.url(`/approvals/${id}`));
+      assert.doesNotMatch(page.html, /<script>xss|"><img src=x onerror/, 'the approval page shows its summary unescaped');
+      return { id, csrf: findForm(page, `/approvals/${id}`).fields.find((f) => f.name === 'csrf')!.value };
+    }
+    let made = 0;
+    let live = await pageOf(await pendingCall(alice, made++));
+    const other = await pageOf(await pendingCall(alice, made++));
+    const bobs = await pendingCall(bob, made++);
+    const fields = {
+      csrf: valueOf([LIVE_CSRF], [OTHER_CSRF, '']),
+      decision: field(['approve', 'refuse'], ['deny', 'APPROVE', 'approved', '']),
+      code: valueOf(['123456'], ['']),
+    };
+    const valid: Pair[] = [['csrf', { text: LIVE_CSRF }], ['decision', { text: 'approve' }]];
+    const idChoice = fc.oneof(
+      { weight: 12, arbitrary: fc.constant('live') },
+      { weight: 1, arbitrary: fc.constantFrom('other', 'bob') },
+      { weight: 1, arbitrary: hostileText.map((t) => `junk:${t}`) },
+    );
+    const statusOf = async (id: string) => (await store.toolApprovals.get(id))?.status;
+
+    await run(
+      fc.asyncProperty(
+        submission(valid, fields),
+        idChoice,
+        fc.oneof({ weight: 15, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
+        async (pairs, which, cookies) => {
+          const id = which === 'live' ? live.id : which === 'other' ? other.id : which === 'bob' ? bobs : which.slice(5);
+          const body = serialize(fill(pairs, live.csrf, other.csrf));
+          const req: Sent = { path: `/approvals/${encodeText(id)}`, body, cookies };
+          const where = describeReq(req);
+          const reply = await post(person.jar, req);
+          checkCommon(req, reply);
+          assert.equal(await statusOf(bobs), 'pending', `${where} → bob's call decided by alice`);
+          assert.equal(await statusOf(other.id), 'pending', `${where} → another call decided`);
+          const status = await statusOf(live.id);
+          if (status === 'pending') return;
+          const decision = one(body, 'decision');
+          assert.ok(cookies && which === 'live' && one(body, 'csrf') === live.csrf, `${where} → the call was decided (${status}) without its CSRF token`);
+          assert.equal(status, decision === 'approve' ? 'approved' : decision === 'refuse' ? 'denied' : 'neither', `${where} → decided ${status}, not as chosen`);
+          count(`approval: ${status}`);
+          live = await pageOf(await pendingCall(alice, made++));
+        },
+      ),
+      RUNS * 0.8,
+    );
+    assert.ok(reached['approval: approved'] && reached['approval: denied'], `the fuzzer approved and refused: ${JSON.stringify(reached)}`);
   });
 
   // ---- connected apps ------------------------------------------------------------------------------
