@@ -53,7 +53,9 @@
  * accepting any password; consent granting every ticked scope, asked for or not; a dangerous
  * scope granted before kept without asking; the username reflected raw in views/login.eta or the
  * summary raw in views/tool-approval.eta; revoke without the owner check; any 6-digit code
- * passing the second factor; any decision other than `approve` taken as refuse.
+ * passing the second factor; any decision other than `approve` taken as refuse; the client
+ * secret shown in the client's name (src/interactions/describe.ts); Deny redirecting to the
+ * redirect URI with a parameter of its own.
  *
  * Replay: FUZZ_SEED (default 16016) fixes every run; FUZZ_RUNS (default 300) scales the runs
  * (each property states its share).
@@ -200,9 +202,16 @@ describe('HTML forms under fuzzing (sqlite)', { timeout: 230_000 }, () => {
     return url.href;
   }
 
+  /** a page a run starts from (its request carried no secret): no secret, no leak */
+  function checkPage(page: Page) {
+    for (const leak of LEAKS) assert.doesNotMatch(page.html, leak, `${page.url} leaks ${leak}`);
+    for (const secret of secrets) assert.ok(!page.html.includes(secret), `${page.url} shows a secret: …${secret.slice(-12)}`);
+  }
+
   /** opens an authorization request in `browser` and returns the interaction page it lands on (`form`: the form it must show) */
   async function interaction(browser: Browser, url: string, form: string): Promise<Interaction> {
     const page = await browser.go(url, {}, REDIRECT);
+    checkPage(page);
     const f = findForm(page, form);
     const uid = /\/interaction\/([^/]+)\//.exec(f.action)?.[1];
     const csrf = f.fields.find((x) => x.name === 'csrf')?.value;
@@ -673,6 +682,7 @@ describe('HTML forms under fuzzing (sqlite)', { timeout: 230_000 }, () => {
     }
     async function pageOf(id: string) {
       const page = await person.go(s.t.url(`/approvals/${id}`));
+      checkPage(page);
       assert.doesNotMatch(page.html, /<script>xss|"><img src=x onerror/, 'the approval page shows its summary unescaped');
       return { id, csrf: findForm(page, `/approvals/${id}`).fields.find((f) => f.name === 'csrf')!.value };
     }
@@ -738,6 +748,7 @@ describe('HTML forms under fuzzing (sqlite)', { timeout: 230_000 }, () => {
         await authorize(person, authUrl(clientId, 'notes:read', { prompt: 'consent' }), REDIRECT, PASSWORD);
       }
       const page = await person.go(s.t.url('/account/apps'));
+      checkPage(page);
       return findForm(page, '/revoke').fields.find((f) => f.name === 'csrf')!.value;
     }
     // alice signs in in this browser (her grants from the consent test stay: hers to revoke too)
