@@ -38,9 +38,8 @@ import { Browser, authorize } from '../helpers/browser-driver.js';
 import { serverFixture } from '../helpers/harness.js';
 import { startDevice } from '../helpers/flows.js';
 import { CALENDAR, NOTES, PASSWORD, REDIRECT, SECRET } from '../helpers/fixtures.js';
+import { FUZZ_RUNS as RUNS, FUZZ_SEED as SEED, LEAKS, encodeText, hostileText, nearMiss, pairsFrom, serialize, valueOf, type Pair } from '../helpers/hostile-strings.js';
 
-const SEED = Number(process.env.FUZZ_SEED ?? 16016);
-const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
 const FORM = 'application/x-www-form-urlencoded';
 
 const OAUTH_ERRORS = new Set([
@@ -56,7 +55,6 @@ const OAUTH_ERRORS = new Set([
   'unauthorized_resource',
 ]);
 const RESPONSE_PARAMS = new Set(['code', 'state', 'iss', 'error', 'error_description', 'error_uri', 'session_state']);
-const LEAKS = [/\n\s+at [\w.<]/, /node_modules/, /\/dist\/src\//, /\.ts:\d+/, /SqliteError|ReplyError|TypeError|ReferenceError/];
 
 /** configured clients: how each authenticates */
 const CONFIDENTIAL_BASIC = ['confidential-web', 'nightly-report', 'notes-server'];
@@ -69,57 +67,6 @@ const ALL_CLIENTS = [...CONFIDENTIAL_BASIC, ...CONFIDENTIAL_POST, ...PUBLIC];
 const b64url = (b: Buffer) => b.toString('base64url');
 const challengeOf = (verifier: string) => b64url(createHash('sha256').update(verifier).digest());
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
-
-// ---- values --------------------------------------------------------------------------------
-
-/** a value as it goes on the wire: text is UTF-8 percent-encoded; raw goes verbatim (may inject `&`, `=`, bad bytes) */
-type Value = { text: string } | { raw: string };
-
-function encodeText(s: string): string {
-  let out = '';
-  for (const byte of Buffer.from(s, 'utf8')) {
-    const c = String.fromCharCode(byte);
-    out += /[A-Za-z0-9\-._~]/.test(c) ? c : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
-  }
-  return out;
-}
-const wire = (v: Value) => ('raw' in v ? v.raw : encodeText(v.text));
-
-const SPECIAL_CHARS = [
-  '\r', '\n', '\r\n', '\0', '\t', '\u000b', '\u001b', '\u007f', '\u0085', '\u2028', '\u202e', '\u202d', '\u200b', '\u200d', '\u2060', '\ufeff',
-  '\u0301', '\u0336', '\u20dd', '\ud83d\ude00', '\u{1f1fa}\u{1f1f8}', '\u{10ffff}', '\u{e0041}', '\ud800', '\udfff', '\uffff', 'İ', 'ß', 'ﬀ', 'Ａ',
-  '%', '+', '&', '=', '#', '?', '/', '\\', '@', ':', ' ', '"', "'", '<', '>', '[', ']', '.', '..',
-];
-/** pieces sent verbatim: encodings, double encodings, overlong and invalid UTF-8, CESU-8 surrogates, injected parameters */
-const RAW_PIECES = [
-  '%00', '%0d%0a', '%0D%0ALocation:%20https://evil.example.com', '%09', '%25', '%2525', '%252F', '%2F', '%2f%2e%2e', '%C0%AF', '%C0%80', '%E0%80%AF',
-  '%ED%A0%80', '%ED%BF%BF', '%FF', '%FE%FF', '%F4%90%80%80', '%', '%g0', '%E2%80%AE', '%EF%BB%BF', '+', '%2B', '&', '=', '&&', '&=', '==',
-  '&client_id=web-app', '&redirect_uri=https%3A%2F%2Fevil.example.com%2Fcallback', '&grant_type=client_credentials', '&code_challenge_method=plain',
-  '\r\n', '\0', '\t',
-];
-
-const hostileText = fc.oneof(
-  { weight: 3, arbitrary: fc.string({ unit: 'binary', maxLength: 24 }) },
-  { weight: 2, arbitrary: fc.string({ unit: 'grapheme-composite', maxLength: 12 }) },
-  { weight: 3, arbitrary: fc.array(fc.oneof(fc.constantFrom(...SPECIAL_CHARS), fc.string({ unit: 'binary-ascii', maxLength: 4 })), { maxLength: 8 }).map((a) => a.join('')) },
-  { weight: 1, arbitrary: fc.integer({ min: 0xd800, max: 0xdfff }).map((c) => String.fromCharCode(c)) },
-  { weight: 1, arbitrary: fc.tuple(fc.constantFrom('a', '\u00e9', '\u{1f600}', '%41', '\u0301'), fc.integer({ min: 300, max: 20_000 })).map(([c, n]) => c.repeat(n)) },
-);
-const hostileRaw = fc.array(fc.oneof(fc.constantFrom(...RAW_PIECES), fc.string({ unit: 'binary-ascii', maxLength: 6 })), { minLength: 1, maxLength: 5 }).map((a) => a.join(''));
-
-/** a valid value with something hostile put before, after or inside it */
-function nearMiss(valid: string) {
-  return fc.tuple(fc.constantFrom('prefix', 'suffix', 'middle', 'case', 'space', 'pct'), fc.oneof(fc.constantFrom(...SPECIAL_CHARS), hostileText)).map(([how, junk]) => {
-    switch (how) {
-      case 'prefix': return junk + valid;
-      case 'suffix': return valid + junk;
-      case 'middle': return valid.slice(0, valid.length >> 1) + junk + valid.slice(valid.length >> 1);
-      case 'case': return valid.toUpperCase() === valid ? valid.toLowerCase() : valid.toUpperCase();
-      case 'space': return ` ${valid}\t`;
-      default: return encodeURIComponent(valid);
-    }
-  });
-}
 
 const REDIRECT_NEAR_MISSES = [
   REDIRECT, 'http://127.0.0.1:9/callback/', 'http://127.0.0.1:9/Callback', 'http://127.0.0.1:9/callback/extra', 'http://127.0.0.1:9/callback/..',
@@ -281,28 +228,6 @@ describe('security properties under fuzzing (sqlite)', { timeout: 120_000 }, () 
   }
 
   // ---- request builders ------------------------------------------------------------------------
-
-  type Pair = [string, Value];
-  const valueOf = (valid: readonly string[], extra: readonly string[] = []) =>
-    fc.oneof(
-      { weight: 5, arbitrary: fc.constantFrom(...valid, ...extra).map((t): Value => ({ text: t })) },
-      { weight: 2, arbitrary: fc.constantFrom(...valid).chain(nearMiss).map((t): Value => ({ text: t })) },
-      { weight: 2, arbitrary: hostileText.map((t): Value => ({ text: t })) },
-      { weight: 1, arbitrary: hostileRaw.map((r): Value => ({ raw: r })) },
-    );
-  const pairsFrom = (fields: Record<string, fc.Arbitrary<Value>>, names: string[]) =>
-    fc.tuple(
-      // the base request: each field present or not
-      fc.record(Object.fromEntries(Object.entries(fields).map(([k, a]) => [k, fc.option(a, { freq: 6 })])) as Record<string, fc.Arbitrary<Value | null>>),
-      // extra pairs: repeated, unknown or hostile names
-      fc.array(fc.tuple(fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...names) }, { weight: 1, arbitrary: hostileText }), fc.oneof(...Object.values(fields))), { maxLength: 3 }),
-    ).map(([base, extra]) => {
-      const pairs: Pair[] = [];
-      for (const [k, v] of Object.entries(base)) if (v) pairs.push([k, v]);
-      for (const [k, v] of extra) pairs.push([k, v]);
-      return pairs;
-    });
-  const serialize = (pairs: Pair[]) => pairs.map(([k, v]) => `${encodeText(k)}=${wire(v)}`).join('&');
 
   const authHeader = fc.oneof(
     fc.constant(undefined),
