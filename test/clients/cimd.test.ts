@@ -19,6 +19,8 @@ import { specialAddressKind } from '../../src/clients/special-addresses.js';
 import { documentRefusal } from '../../src/clients/metadata-documents.js';
 import type { MachineClients } from '../../src/clients/machine-clients.js';
 import type { Client } from 'oidc-provider';
+import { parseConfig } from '../../src/config/load.js';
+import { fixtureConfig } from '../helpers/fixtures.js';
 
 const TLS = new URL('../../../test/fixtures/tls/', import.meta.url);
 
@@ -62,6 +64,8 @@ class DocumentHost {
     switch (path) {
       case '/clients/good.json':
         return json(this.document(path), { 'cache-control': 'max-age=300' });
+      case '/clients/ten-days.json':
+        return json(this.document(path), { 'cache-control': 'public, max-age=864000' });
       case '/clients/redirect.json':
         res.writeHead(302, { location: this.url('/clients/good.json') });
         return res.end();
@@ -335,6 +339,42 @@ describe('client ID metadata documents: rules on the client id and the document'
     const machine = { documentRefusal: () => undefined } as unknown as MachineClients;
     assert.equal(documentRefusal(resolved([]), machine), 'the document has no redirect_uris');
     assert.equal(documentRefusal(resolved(['http://127.0.0.1/callback']), machine), undefined);
+  });
+});
+
+describe('client ID metadata documents: caching', () => {
+  let https: DocumentHost;
+  let capped: TestServer;
+
+  before(async () => {
+    https = await new DocumentHost(createHttpsServer(tls())).listen('https');
+    // the cap, shortened so the test can wait it out: the default (and the most allowed) is 24 h
+    capped = await startServer({ store: 'sqlite', config: { cimd: { dangerouslyAllowPrivateNetwork: true, maxCacheAge: 2 } } });
+  });
+
+  after(async () => {
+    await capped?.stop();
+    await https?.close();
+  });
+
+  test('a document is cached no longer than cimd.maxCacheAge whatever its max-age says (10 days here); the cap is 24 h by default and can be no more', async () => {
+    const id = https.url('/clients/ten-days.json');
+    const open = async () => {
+      const res = await openAuthorization(capped, id);
+      assert.equal(res.status, 303, await res.text());
+      return https.hits.get('/clients/ten-days.json');
+    };
+    assert.equal(await open(), 1, 'fetched');
+    assert.equal(await open(), 1, 'then cached');
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.equal(await open(), 2, 'fetched again once the cap has passed, though its max-age is 10 days');
+    assert.equal(await open(), 2, 'and cached again');
+
+    // the cap: 24 h unless the operator shortens it, never longer
+    const withCimd = (cimd: Record<string, unknown>) => parseConfig({ ...fixtureConfig(), cimd });
+    assert.equal(withCimd({}).cimd.maxCacheAge, 86400);
+    assert.equal(withCimd({ maxCacheAge: 3600 }).cimd.maxCacheAge, 3600);
+    assert.throws(() => withCimd({ maxCacheAge: 86401 }), /cimd\.maxCacheAge/);
   });
 });
 

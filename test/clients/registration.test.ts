@@ -154,6 +154,51 @@ describe('dynamic client registration', () => {
     assert.ok(open.logs.some((l) => l.event === 'client.registration_rejected'));
   });
 
+  test('RFC 7591: 201 with the registered metadata, a secret with client_secret_expires_at, client_secret_basic by default, invalid_redirect_uri and invalid_client_metadata', async () => {
+    // a confidential client naming no auth method: client_secret_basic, a secret, and when it expires (0: never)
+    const sent = {
+      client_name: 'Hosted Agent',
+      redirect_uris: ['https://agent.example.com/cb'],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      application_type: 'web',
+    };
+    const confidential = await register(open, sent);
+    assert.equal(confidential.status, 201, JSON.stringify(confidential.body));
+    assert.match(confidential.headers.get('content-type') ?? '', /^application\/json/);
+    assert.equal(typeof confidential.body.client_id, 'string');
+    for (const [name, value] of Object.entries(sent)) assert.deepEqual(confidential.body[name], value, `${name} is echoed`);
+    assert.equal(confidential.body.token_endpoint_auth_method, 'client_secret_basic');
+    assert.equal(typeof confidential.body.client_secret, 'string');
+    assert.ok((confidential.body.client_secret as string).length >= 32, 'a secret of some length');
+    assert.equal(confidential.body.client_secret_expires_at, 0);
+
+    // a public client: the same echo, whether registered now or returned as the identical earlier registration
+    const publicSent = cli(9100, { client_name: 'Echoed Agent' });
+    for (const attempt of ['first', 'identical again']) {
+      const answer = await register(open, publicSent);
+      assert.equal(answer.status, 201, `${attempt}: ${JSON.stringify(answer.body)}`);
+      for (const [name, value] of Object.entries(publicSent)) assert.deepEqual(answer.body[name], value, `${attempt}: ${name} is echoed`);
+      assert.equal(answer.body.client_secret, undefined, attempt);
+      assert.equal(answer.body.client_secret_expires_at, undefined, attempt);
+    }
+
+    const refusals: [string, Record<string, unknown>, string][] = [
+      ['no redirect_uris', { client_name: 'No Redirects', token_endpoint_auth_method: 'none' }, 'invalid_redirect_uri'],
+      ['a fragment in a redirect URI', cli(9101, { redirect_uris: ['http://127.0.0.1:9101/callback#x'] }), 'invalid_redirect_uri'],
+      ['an unknown token_endpoint_auth_method', cli(9102, { token_endpoint_auth_method: 'carrier_pigeon' }), 'invalid_client_metadata'],
+      ['the implicit response type', cli(9103, { response_types: ['token'] }), 'invalid_client_metadata'],
+      ['the client credentials grant', { client_name: 'Bot', grant_types: ['client_credentials'], response_types: [], token_endpoint_auth_method: 'client_secret_basic' }, 'invalid_client_metadata'],
+    ];
+    for (const [label, metadata, error] of refusals) {
+      const refused = await register(open, metadata);
+      assert.equal(refused.status, 400, `${label}: ${JSON.stringify(refused.body)}`);
+      assert.equal(refused.body.error, error, label);
+      assert.equal(typeof refused.body.error_description, 'string', label);
+      assert.equal(refused.body.client_id, undefined, label);
+    }
+  });
+
   test('byte-identical public registrations reuse one client; any difference makes a new one', async () => {
     const body = JSON.stringify(cli(5555, { client_name: 'Reconnecting Agent' }));
     const first = await register(open, body);

@@ -4,12 +4,18 @@
  * path-inserted metadata URLs of an issuer with a path, 404 for unknown well-known paths, and
  * endpoint URLs built from the issuer whatever the request says its host is.
  */
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import type { TestServer } from '../helpers/server.js';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { startServer, type TestServer } from '../helpers/server.js';
 import { serverFixture } from '../helpers/harness.js';
-import { NOTES, SECRET } from '../helpers/fixtures.js';
+import { fixtureConfig, NOTES, SECRET } from '../helpers/fixtures.js';
+import { parseConfig } from '../../src/config/load.js';
+
+const TLS = new URL('../../../test/fixtures/tls/', import.meta.url);
 
 const basic = `Basic ${Buffer.from(`nightly-report:${SECRET}`).toString('base64')}`;
 
@@ -25,9 +31,78 @@ describe('discovery and CORS', () => {
     }
   });
 
+  it('response_types_supported contains code; both documents name the authorization and token endpoints, which answer there', async () => {
+    for (const path of ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']) {
+      const meta = (await (await fetch(s.t.url(path))).json()) as Record<string, unknown>;
+      assert.ok(Array.isArray(meta.response_types_supported) && meta.response_types_supported.includes('code'), `${path}: ${JSON.stringify(meta.response_types_supported)}`);
+      assert.equal(typeof meta.authorization_endpoint, 'string', `${path}: authorization_endpoint`);
+      assert.equal(typeof meta.token_endpoint, 'string', `${path}: token_endpoint`);
+      // the authorization endpoint takes a code request (on to sign-in), the token endpoint issues a token
+      const authorize = new URL(meta.authorization_endpoint as string);
+      authorize.search = new URLSearchParams({
+        client_id: 'web-app',
+        response_type: 'code',
+        redirect_uri: 'http://127.0.0.1:9/callback',
+        scope: 'notes:read',
+        resource: NOTES,
+        code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+        code_challenge_method: 'S256',
+      }).toString();
+      const started = await fetch(authorize, { redirect: 'manual' });
+      assert.equal(started.status, 303, `${path}: GET authorization_endpoint`);
+      assert.match(started.headers.get('location') ?? '', /\/interaction\//, `${path}: on to the sign-in`);
+      const issued = await fetch(meta.token_endpoint as string, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic },
+        body: new URLSearchParams({ grant_type: 'client_credentials', resource: NOTES, scope: 'notes:read' }),
+      });
+      assert.equal(issued.status, 200, `${path}: POST token_endpoint`);
+    }
+  });
+
   it('unknown well-known paths are 404, never 5xx', async () => {
     for (const path of ['/.well-known/oauth-protected-resource', '/.well-known/unknown', '/.well-known/oauth-authorization-server/nope']) {
       assert.equal((await fetch(s.t.url(path))).status, 404, path);
+    }
+  });
+
+  it('CORS: Access-Control-Allow-Origin on GET of both metadata documents, POST /token and POST /register; every preflight allows MCP-Protocol-Version', async () => {
+    const origin = 'https://app.example.com';
+    for (const path of ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']) {
+      const res = await fetch(s.t.url(path), { headers: { origin, 'mcp-protocol-version': '2025-11-25' } });
+      assert.equal(res.status, 200, path);
+      assert.ok(['*', origin].includes(res.headers.get('access-control-allow-origin') ?? ''), `${path}: ACAO ${res.headers.get('access-control-allow-origin')}`);
+    }
+    const token = await fetch(s.t.url('/token'), {
+      method: 'POST',
+      headers: { origin, 'mcp-protocol-version': '2025-11-25', 'content-type': 'application/x-www-form-urlencoded', authorization: basic },
+      body: new URLSearchParams({ grant_type: 'client_credentials', resource: NOTES, scope: 'notes:read' }),
+    });
+    assert.equal(token.status, 200);
+    assert.equal(token.headers.get('access-control-allow-origin'), origin, 'POST /token');
+    const registration = await fetch(s.t.url('/register'), {
+      method: 'POST',
+      headers: { origin, 'mcp-protocol-version': '2025-11-25', 'content-type': 'application/json' },
+      body: JSON.stringify({ client_name: 'Browser Agent', redirect_uris: [`${origin}/cb`], token_endpoint_auth_method: 'none' }),
+    });
+    assert.equal(registration.status, 201);
+    assert.ok(['*', origin].includes(registration.headers.get('access-control-allow-origin') ?? ''), 'POST /register');
+
+    const preflights: [string, string][] = [
+      ['/.well-known/oauth-authorization-server', 'GET'],
+      ['/.well-known/openid-configuration', 'GET'],
+      ['/token', 'POST'],
+      ['/register', 'POST'],
+    ];
+    for (const [path, method] of preflights) {
+      const preflight = await fetch(s.t.url(path), {
+        method: 'OPTIONS',
+        headers: { origin, 'access-control-request-method': method, 'access-control-request-headers': 'content-type, mcp-protocol-version' },
+      });
+      assert.equal(preflight.status, 204, path);
+      assert.ok(['*', origin].includes(preflight.headers.get('access-control-allow-origin') ?? ''), `${path}: preflight ACAO`);
+      assert.match(preflight.headers.get('access-control-allow-methods') ?? '', new RegExp(method), `${path}: preflight methods`);
+      assert.match(preflight.headers.get('access-control-allow-headers') ?? '', /(^|,)\s*mcp-protocol-version\s*(,|$)/i, `${path}: preflight headers`);
     }
   });
 
@@ -73,6 +148,55 @@ describe('an issuer with a path', () => {
       body: new URLSearchParams({ grant_type: 'client_credentials', resource: NOTES, scope: 'notes:read' }),
     });
     assert.equal(issued.status, 200);
+  });
+});
+
+describe('an https issuer', () => {
+  // the server's app on a real TLS listener (the tests' CA, test/fixtures/tls), its issuer https://127.0.0.1:<port>
+  let tls: HttpsServer;
+  let t: TestServer;
+  let issuer = '';
+
+  before(async () => {
+    tls = createHttpsServer({ key: readFileSync(new URL('localhost.key', TLS)), cert: readFileSync(new URL('localhost.pem', TLS)) });
+    await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve));
+    issuer = `https://127.0.0.1:${(tls.address() as AddressInfo).port}`;
+    t = await startServer({ store: 'sqlite', config: { issuer } });
+    tls.on('request', t.server.app.callback());
+  });
+  after(async () => {
+    tls?.closeAllConnections();
+    await new Promise<void>((resolve) => (tls ? tls.close(() => resolve()) : resolve()));
+    await t?.stop();
+  });
+
+  it('HTTPS endpoints: every endpoint in both documents is https at the issuer and answers over TLS; a non-loopback http issuer is refused', async () => {
+    for (const path of ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']) {
+      const meta = (await (await fetch(`${issuer}${path}`)).json()) as Record<string, unknown>;
+      assert.equal(meta.issuer, issuer, path);
+      const endpoints = urls(meta).filter((url) => url !== issuer);
+      assert.ok(endpoints.length >= 8, `${path}: ${JSON.stringify(endpoints)}`);
+      for (const url of endpoints) {
+        assert.equal(new URL(url).protocol, 'https:', `${path}: ${url}`);
+        assert.ok(url.startsWith(`${issuer}/`), `${path}: ${url}`);
+      }
+      const issued = await fetch(meta.token_endpoint as string, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic },
+        body: new URLSearchParams({ grant_type: 'client_credentials', resource: NOTES, scope: 'notes:read' }),
+      });
+      assert.equal(issued.status, 200, `${path}: the token endpoint over TLS`);
+    }
+
+    // the configuration: https, or http only on a loopback host (or with the explicit dangerous switch)
+    const config = (extra: Record<string, unknown>) => parseConfig({ ...fixtureConfig(), ...extra });
+    for (const refused of ['http://auth.example.com', 'http://10.0.0.5:4000', 'http://auth.example.com/tenant']) {
+      assert.throws(() => config({ issuer: refused }), /issuer: must be https/, refused);
+    }
+    for (const allowed of ['https://auth.example.com', 'http://127.0.0.1:4000', 'http://localhost:4000', 'http://[::1]:4000']) {
+      assert.equal(config({ issuer: allowed }).issuer, allowed);
+    }
+    assert.equal(config({ issuer: 'http://auth.example.com', dangerouslyAllowHttpIssuer: true }).issuer, 'http://auth.example.com');
   });
 });
 

@@ -198,6 +198,41 @@ for (const kind of STORE_KINDS) {
       }
     });
 
+    it('never redirects to an unregistered redirect URI: errors found before it is validated are a page, later errors go only to the registered one', async () => {
+      const open = (params: Record<string, string>) =>
+        fetch(s.t.url(`/auth?${new URLSearchParams(params)}`), { redirect: 'manual', headers: { accept: 'text/html' } });
+      const base = { client_id: 'web-app', response_type: 'code', scope: 'notes:read', resource: NOTES, code_challenge: 'a'.repeat(43), code_challenge_method: 'S256', state: 'xyz' };
+      const evil = 'https://evil.example.com/callback';
+      const pages: [string, Record<string, string>, string?][] = [
+        ['an unregistered https redirect URI', { ...base, redirect_uri: evil }, 'invalid_redirect_uri'],
+        ['the registered URI with a query added', { ...base, redirect_uri: `${REDIRECT}?next=${encodeURIComponent(evil)}` }, 'invalid_redirect_uri'],
+        ['the registered loopback URI with user info', { ...base, redirect_uri: 'http://evil@127.0.0.1:9/callback' }, 'invalid_redirect_uri'],
+        ['an unregistered URI and another error besides', { ...base, redirect_uri: evil, code_challenge_method: 'plain' }],
+        ['an unknown client', { ...base, client_id: 'nobody', redirect_uri: evil }, 'invalid_client'],
+        ['no client at all', { response_type: 'code', redirect_uri: evil, state: 'xyz' }],
+      ];
+      for (const [label, params, error] of pages) {
+        const res = await open(params);
+        const html = await res.text();
+        assert.equal(res.status, 400, `${label}: ${res.status} ${res.headers.get('location') ?? ''}`);
+        assert.equal(res.headers.get('location'), null, `${label}: never redirected`);
+        assert.match(res.headers.get('content-type') ?? '', /^text\/html/, `${label}: a page`);
+        assert.match(html, /This request cannot be completed/, label);
+        if (error) assert.match(html, new RegExp(`\\(${error}\\)`), `${label}: names ${error}`);
+        assert.ok(!html.includes('http-equiv="refresh"'), `${label}: no meta refresh`);
+      }
+      // once the redirect URI is validated, an error goes to it (the registered one, or a port of a registered loopback one)
+      for (const redirectUri of [REDIRECT, 'http://127.0.0.1:54329/callback']) {
+        const res = await open({ ...base, redirect_uri: redirectUri, code_challenge_method: 'plain' });
+        assert.equal(res.status, 303, redirectUri);
+        const location = new URL(res.headers.get('location') ?? '');
+        assert.equal(`${location.origin}${location.pathname}`, redirectUri);
+        assert.equal(location.searchParams.get('error'), 'invalid_request');
+        assert.equal(location.searchParams.get('iss'), s.t.issuer);
+        assert.equal(location.searchParams.get('state'), 'xyz');
+      }
+    });
+
     it('requires PKCE with S256 and refuses plain', async () => {
       const base = { client_id: 'confidential-web', response_type: 'code', redirect_uri: REDIRECT, scope: 'notes:read', resource: NOTES, state: 'xyz' };
       const cases: Record<string, string>[] = [{}, { code_challenge: 'a'.repeat(43), code_challenge_method: 'plain' }, { code_challenge: 'a'.repeat(43) + '!' }];
