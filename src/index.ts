@@ -23,6 +23,7 @@ import { keyTiming, longestAccessTokenTtl } from './keys/timing.js';
 import { ResourceRegistry } from './provider/resources.js';
 import { createProvider } from './provider/create-provider.js';
 import { fileKeys, ProviderHolder, storedKeys } from './provider/holder.js';
+import { unauthorizedGrantType } from './provider/grant-type-errors.js';
 import { devicePolling } from './provider/device-polling.js';
 import { refreshReuseGrace } from './provider/refresh-reuse.js';
 import { limitClientAuthentication } from './provider/client-auth-limit.js';
@@ -241,6 +242,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     app.use(toolExecutionsEndpoint({ holder, resources, store, audit: auditLog, basePath }));
     app.use(refreshReuseGrace({ store, basePath, graceSeconds: config.refreshTokens.reuseGraceWindow, log, onReplay: () => metrics.refreshReplayed() }));
     app.use(auditTokenEndpoints(auditLog, basePath));
+    app.use(unauthorizedGrantType(basePath));
     app.use(jwtAccessTokens({ holder, hub, store, resources, publisher, issuer: config.issuer, basePath }));
     app.use(canonicalResourceParameters(resources, basePath));
     app.use(discoveryDocuments(resources, basePath));
