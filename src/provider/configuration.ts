@@ -149,7 +149,7 @@ export function providerConfiguration(deps: ProviderDeps): Configuration {
     // refresh_token grant gets a refresh token.
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     interactions: {
-      policy: consentPolicy(resources),
+      policy: consentPolicy(resources, config.secondFactor),
       url: async (_ctx, interaction) => `${basePath}/interaction/${interaction.uid}`,
     },
     renderError: (ctx, out, error) => pages.error(ctx, out, error),

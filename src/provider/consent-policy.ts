@@ -5,17 +5,23 @@
  *   access_denied; the consent page then grants them and records them as requested, so the
  *   code and tokens carry them;
  * - a request naming a dangerous scope always asks: remembered consent never grants one.
- * And one login check: a request whose `acr_values` names {@link ACR_MFA} signs the person in
- * again unless the session had a second factor (the sign-in then requires one, see
- * src/second-factors/sign-in-step.ts) — stricter than OpenID's "voluntary", on purpose.
+ * And one login check, at every authorization request and not only at sign-in: a request that
+ * needs a second factor by policy (src/second-factors/policy.ts `policyRequires`: the person's
+ * current roles in `requireForRoles`, the client in `requireForClients`, or `acr_values` naming
+ * {@link ACR_MFA} — stricter than OpenID's "voluntary", on purpose) signs the person in again
+ * unless the session had a second factor; that sign-in then requires one (and enrolment when
+ * they have none, see src/second-factors/sign-in-step.ts). So a session signed in with a
+ * password for another client, or before a role was given, does not pass without it.
  */
 import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 import type { ResourceRegistry } from './resources.js';
-import { ACR_MFA, asksForMfa } from '../second-factors/policy.js';
+import type { SecondFactorConfig } from '../config/sign-in.js';
+import { ACR_MFA, hasSecondFactorAmr, policyRequires } from '../second-factors/policy.js';
+import { personOf } from './accounts.js';
 
 const { base, Check } = interactionPolicy;
 
-export function consentPolicy(resources: ResourceRegistry): interactionPolicy.Prompt[] {
+export function consentPolicy(resources: ResourceRegistry, secondFactor: SecondFactorConfig): interactionPolicy.Prompt[] {
   const policy = base();
   const consent = policy.get('consent');
   if (!consent) throw new Error('oidc-provider has no consent prompt');
@@ -48,9 +54,14 @@ export function consentPolicy(resources: ResourceRegistry): interactionPolicy.Pr
   const login = policy.get('login');
   if (!login) throw new Error('oidc-provider has no login prompt');
   login.checks.add(
-    new Check('acr_mfa', 'the client asked for a second factor and this session had none', (ctx: KoaContextWithOIDC) => {
-      if (!asksForMfa(ctx.oidc.params?.acr_values)) return Check.NO_NEED_TO_PROMPT;
-      return ctx.oidc.session?.acr === ACR_MFA ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
+    new Check('second_factor_policy', 'this request needs a second factor and this session had none', (ctx: KoaContextWithOIDC) => {
+      const { session, params, account } = ctx.oidc;
+      // no session yet: the engine's own checks ask for the login, where the policy is applied
+      if (!session?.accountId) return Check.NO_NEED_TO_PROMPT;
+      if (session.acr === ACR_MFA || hasSecondFactorAmr(session.amr)) return Check.NO_NEED_TO_PROMPT;
+      // the roles as they are now (loaded for this request), not as they were at sign-in
+      const roles = personOf(account)?.roles ?? [];
+      return policyRequires(secondFactor, { roles: [...roles] }, params ?? {}) ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
     }),
   );
   return policy;

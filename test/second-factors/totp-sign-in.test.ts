@@ -19,7 +19,7 @@ describe('TOTP at sign-in', { timeout: 120_000 }, () => {
   before(async () => {
     t = await startServer({
       store: 'sqlite',
-      users: { alice: [], bob: [], carol: [], dave: ['admin'], erin: [], frank: [], gina: [], kim: [] },
+      users: { alice: [], bob: [], carol: [], dave: ['admin'], erin: [], frank: [], gina: [], kim: [], lee: [], max: [] },
       config: {
         audit: { sink: 'file' },
         secondFactor: { requireForRoles: ['admin'], requireForClients: ['confidential-web'] },
@@ -175,6 +175,57 @@ describe('TOTP at sign-in', { timeout: 120_000 }, () => {
     const plain = new Browser();
     const other = await signIn(t, plain, { username: 'erin' });
     assert.ok(!isSecondFactorPage(other.page), 'web-app does not');
+  });
+
+  test('requireForClients is checked at every authorization request: a password-only session from another client is asked for the second factor first', async () => {
+    const browser = new Browser();
+    const plain = await signIn(t, browser, { username: 'lee' });
+    assert.ok(!isSecondFactorPage(plain.page), 'web-app needs no second factor');
+    assert.equal((await consentAndRedeem(browser, plain.page, plain.request)).access.acr, ACR_ONE_FACTOR);
+    // set up while signed in (as on the account security page): the session still had none
+    const { secret } = await enrolTotp(t, 'lee');
+
+    const request = await authorizationRequest(t, 'confidential-web', { scope: 'openid notes:read', resource: NOTES });
+    let page = await browser.go(request.url, {}, REDIRECT);
+    assert.ok(!page.url.startsWith(REDIRECT), 'not straight back to the app');
+    assert.ok(page.forms.some((f) => f.action.endsWith('/login')), 'signed in with the password only: the login page again, not consent');
+    page = await browser.submit(findForm(page, '/login'), { username: 'lee', password: PASSWORD }, undefined, REDIRECT);
+    assert.ok(isSecondFactorPage(page), 'the second factor is asked');
+    const wrong = await browser.submit(codeForm(page), { code: await wrongCodeOf(secret) }, undefined, REDIRECT);
+    assert.equal(wrong.status, 401, 'a wrong code is refused');
+    assert.ok(isSecondFactorPage(wrong));
+    const consent = await browser.submit(codeForm(wrong), { code: await codeOf(secret) }, undefined, REDIRECT);
+    assert.ok(consent.forms.some((f) => f.action.endsWith('/confirm')), 'the right code: on to consent');
+    const { id, access } = await consentAndRedeem(browser, consent, request);
+    assert.deepEqual(access.amr, ['pwd', 'otp', 'mfa']);
+    assert.equal(access.acr, ACR_MFA);
+    assert.equal(id?.acr, ACR_MFA);
+  });
+
+  test('requireForRoles is checked at every authorization request: a role given after a password-only sign-in makes the next authorization enrol a second factor', async () => {
+    const browser = new Browser();
+    const plain = await signIn(t, browser, { username: 'max' });
+    assert.ok(!isSecondFactorPage(plain.page), 'no role yet: no second factor');
+    assert.equal((await consentAndRedeem(browser, plain.page, plain.request)).access.acr, ACR_ONE_FACTOR);
+    // given while the session lives (as `mcp-authz user` or an upstream group would)
+    await t.server.store.accounts.update('max', { roles: ['admin'] });
+
+    const request = await authorizationRequest(t, 'web-app', { scope: 'openid notes:read', resource: NOTES });
+    let page = await browser.go(request.url, {}, REDIRECT);
+    assert.ok(!page.url.startsWith(REDIRECT), 'not straight back to the app with the password-only session');
+    assert.ok(page.forms.some((f) => f.action.endsWith('/login')), 'the login page again');
+    page = await browser.submit(findForm(page, '/login'), { username: 'max', password: PASSWORD }, undefined, REDIRECT);
+    const secret = /<code class="totp-secret">([A-Z2-7]+)<\/code>/.exec(page.html)?.[1];
+    assert.ok(secret, 'no factor yet: enrol one');
+    const wrong = await browser.submit(codeForm(page), { code: await wrongCodeOf(secret) }, undefined, REDIRECT);
+    assert.equal(wrong.status, 401, 'a wrong code is refused');
+    assert.equal((await t.server.store.accounts.findByUsername('max'))!.secondFactors, undefined, 'and saves nothing');
+    page = await browser.submit(codeForm(wrong), { code: await codeOf(secret) }, undefined, REDIRECT);
+    page = await browser.submit(findForm(page, '/second-factor/continue'), {}, undefined, REDIRECT);
+    const { id, access } = await consentAndRedeem(browser, page, request);
+    assert.deepEqual(access.amr, ['pwd', 'otp', 'mfa']);
+    assert.equal(access.acr, ACR_MFA);
+    assert.equal(id?.acr, ACR_MFA);
   });
 
   test('acr_values naming urn:mcp-authz:acr:mfa: a session without a second factor signs in again, and one is required', async () => {
