@@ -278,8 +278,18 @@ export const localSignInSchema = z
 
 export const secondFactorSchema = z
   .object({
-    requireForRoles: z.array(roleName).default([]).describe('People with any of these roles must use a second factor at sign-in (and enrol one there if they have none).'),
-    requireForClients: z.array(z.string().min(1)).default([]).describe('Sign-ins for these client ids need a second factor.'),
+    requireForRoles: z
+      .array(roleName)
+      .default([])
+      .describe(
+        'People with any of these roles must use a second factor at sign-in (and enrol one there if they have none). Checked at every authorization request, not only at sign-in: a session without a second factor (the role given later) signs in again with one.',
+      ),
+    requireForClients: z
+      .array(z.string().min(1))
+      .default([])
+      .describe(
+        'Authorizations for these client ids need a second factor. Checked at every authorization request, not only at sign-in: a session signed in without one (through another client) signs in again with one.',
+      ),
     dangerousScopes: z
       .enum(['off', 'if-enrolled', 'always'])
       .default('if-enrolled')

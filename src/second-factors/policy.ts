@@ -35,6 +35,8 @@ export function asksForMfa(acrValues: unknown): boolean {
 /**
  * Whether this sign-in needs a second factor, whether or not one is enrolled: the person's
  * role or the client is in the policy, or the request's `acr_values` asks for {@link ACR_MFA}.
+ * Asked at sign-in (src/second-factors/sign-in-step.ts) and at every authorization request of
+ * a session without one (src/provider/consent-policy.ts), so it holds for sessions too.
  */
 export function policyRequires(config: SecondFactorConfig, account: Pick<AccountRecord, 'roles'>, params: { client_id?: unknown; acr_values?: unknown }): boolean {
   if (account.roles.some((role) => config.requireForRoles.includes(role))) return true;
