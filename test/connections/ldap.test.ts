@@ -29,6 +29,8 @@ import { authorizationRequest, type AuthorizationRequest } from '../helpers/flow
 import { fixtureConfig, NOTES, REDIRECT, SECRET } from '../helpers/fixtures.js';
 import { client, jwt } from '../helpers/rp.js';
 import { startServer, type TestServer } from '../helpers/server.js';
+import { revocationFor, SseClient } from '../helpers/sse.js';
+import { PUSH_BOUND_MS } from '../helpers/timing.js';
 import { GROUPS, PASSWORDS, PEOPLE, personDn, READER_DN, READER_PASSWORD, ROOT_DN, ssha, startSlapd, type Slapd } from '../helpers/slapd.js';
 
 const FINANCE_DN = `cn=finance,${GROUPS}`;
@@ -515,7 +517,7 @@ describe('the LDAP connection against slapd', { timeout: 180_000 }, () => {
     }
   });
 
-  test('bob removed from the directory: his next refresh is refused and his grants revoked', async () => {
+  test('bob removed from the directory: his next refresh is refused, his grants revoked and the revocation pushed on the feed', async () => {
     const { page, request, close } = await openLogin('notes:read');
     let tokens;
     try {
@@ -531,11 +533,22 @@ describe('the LDAP connection against slapd', { timeout: 180_000 }, () => {
     const access = refreshed.body.access_token!;
     assert.equal((await introspect(access)).active, true);
 
-    slapd.remove(personDn('bob'));
-    refreshed = await refresh(refreshed.body.refresh_token!);
-    assert.equal(refreshed.status, 400);
-    assert.equal(refreshed.body.error, 'invalid_grant');
-    assert.deepEqual(await t.server.store.grants.list({ accountId: bob.id }), [], 'his grants are gone');
+    const [grant] = await t.server.store.grants.list({ accountId: bob.id });
+    assert.ok(grant, 'his grant');
+    // a verifier following the revocation feed
+    const feed = new SseClient(t.url('/revocations'));
+    try {
+      await feed.next((e) => e.event === 'ready');
+      slapd.remove(personDn('bob'));
+      refreshed = await refresh(refreshed.body.refresh_token!);
+      assert.equal(refreshed.status, 400);
+      assert.equal(refreshed.body.error, 'invalid_grant');
+      assert.deepEqual(await t.server.store.grants.list({ accountId: bob.id }), [], 'his grants are gone');
+      await feed.next(revocationFor('grant', grant.grantId), PUSH_BOUND_MS);
+      await feed.next(revocationFor('subject', bob.id), PUSH_BOUND_MS);
+    } finally {
+      await feed.close();
+    }
     assert.equal((await introspect(access)).active, false, 'his access token is no longer active');
     const deprovisioned = (await audit()).filter((r) => r.event === 'account.deprovisioned');
     assert.deepEqual(deprovisioned.at(-1)?.details, { accountId: bob.id, connection: 'corp', reason: 'gone_upstream', grantsRevoked: 1 });
