@@ -26,6 +26,12 @@ export interface Person {
   groups?: string[];
   /** how they signed in (the ID token's `amr`) */
   amr?: string[];
+  /** claims under other names, released with the `corp` scope (for connections with `claims` set) */
+  upn?: string;
+  mail?: string;
+  display?: string;
+  realm_access?: { roles: string[] };
+  'https://corp.example/groups'?: string[];
 }
 
 export interface Upstream {
@@ -92,8 +98,15 @@ export async function startUpstream(): Promise<Upstream> {
         ] as never,
         jwks: { keys: [signingJwk] } as never,
         cookies: { keys: ['upstream-cookie-key-for-tests'], names: { session: 'up_session', interaction: 'up_interaction', resume: 'up_resume' } },
-        claims: { amr: null, openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'preferred_username'], groups: ['groups'] },
-        scopes: ['openid', 'profile', 'email', 'groups'],
+        claims: {
+          amr: null,
+          openid: ['sub'],
+          email: ['email', 'email_verified'],
+          profile: ['name', 'preferred_username'],
+          groups: ['groups'],
+          corp: ['upn', 'mail', 'display', 'realm_access', 'https://corp.example/groups'],
+        },
+        scopes: ['openid', 'profile', 'email', 'groups', 'corp'],
         conformIdTokenClaims: !options.idTokenClaims,
         features: { devInteractions: { enabled: false } },
         pkce: { required: () => true },

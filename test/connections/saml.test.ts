@@ -31,6 +31,9 @@ import { createLogger } from '../../src/observability/logger.js';
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 const METADATA_NS = 'urn:oasis:names:tc:SAML:2.0:metadata';
 const PARTNER_AUDIENCE = 'urn:mcp-authz:test:partner';
+const MAPPED_AUDIENCE = 'urn:mcp-authz:test:mapped';
+const CLAIM_EMAIL = 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress';
+const CLAIM_GROUPS = 'http://schemas.microsoft.com/ws/2008/06/identity/claims/groups';
 const FINANCE_USER = {
   nameId: 'f9c1d2e3-finance-person',
   attributes: { email: ['fiona@corp.example'], displayName: ['Fiona Finance'], groups: ['staff', 'finance-team'] },
@@ -85,6 +88,17 @@ describe('SAML connection', { timeout: 180_000 }, () => {
           audience: PARTNER_AUDIENCE,
           signRequests: { privateKey: spKey.key, cert: spKey.cert },
           requireSignedResponse: true,
+        },
+        {
+          kind: 'saml',
+          id: 'mapped',
+          name: 'Mapped SSO',
+          ...common,
+          idpCert: idpKey.cert,
+          audience: MAPPED_AUDIENCE,
+          // an identity provider with its own attribute names (AD FS's claim URIs)
+          attributes: { username: 'uid', email: CLAIM_EMAIL, name: 'http://schemas.xmlsoap.org/claims/CommonName', groups: CLAIM_GROUPS },
+          roles: { default: [], groups: { 'Finance Team': ['finance'] } },
         },
       ],
       // this file posts many refused answers from one address on purpose; the limit on them is
@@ -170,7 +184,7 @@ describe('SAML connection', { timeout: 180_000 }, () => {
   async function assertAccepted(res: Response, browser: Browser): Promise<void> {
     assert.equal(res.status, 303, (await res.clone().text()).slice(0, 300));
     const location = res.headers.get('location') ?? '';
-    assert.match(location, /\/interaction\/[^/]+\/connection\/(corp|partner)\/done\?handoff=/);
+    assert.match(location, /\/interaction\/[^/]+\/connection\/(corp|partner|mapped)\/done\?handoff=/);
     const page = await browser.go(new URL(location, t.issuer).href);
     assert.equal(page.status, 200, page.html.slice(0, 300));
     assert.match(page.html, /Allow access\?/);
@@ -247,6 +261,31 @@ describe('SAML connection', { timeout: 180_000 }, () => {
     assert.equal(account?.email, 'rolf@corp.example');
   });
 
+  test('attributes under other names (attributes.username/email/name/groups) give the username, e-mail, name and roles', async () => {
+    const nameId = 'mapped-person-1';
+    const { browser, request } = await beginSignIn('mapped');
+    const xml = answer(request, {
+      nameId,
+      attributes: {
+        uid: ['mona.mapped'],
+        [CLAIM_EMAIL]: ['mona@corp.example'],
+        'http://schemas.xmlsoap.org/claims/CommonName': ['Mona Mapped'],
+        [CLAIM_GROUPS]: ['Staff', 'Finance Team'],
+        // the default names, which this connection does not read
+        email: ['wrong@corp.example'],
+        displayName: ['Wrong Name'],
+        groups: ['finance-team'],
+      },
+    });
+    await assertAccepted(await postResponse(xml, 'mapped'), browser);
+    const account = await t.server.store.accounts.findById(accountIdFor('mapped', nameId));
+    assert.ok(account, 'provisioned');
+    assert.equal(account.username, 'mona.mapped');
+    assert.equal(account.email, 'mona@corp.example');
+    assert.equal(account.displayName, 'Mona Mapped');
+    assert.deepEqual(account.roles, ['finance'], 'Finance Team, from the groups claim, maps to finance');
+  });
+
   test('a transient NameID, or a response whose status is not Success, is refused', async () => {
     let { request } = await beginSignIn();
     await assertRefused(await postResponse(answer(request, { nameIdFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:transient' })), 'saml_transient_nameid');
@@ -296,6 +335,25 @@ describe('SAML connection', { timeout: 180_000 }, () => {
     assert.equal(await seen.remember(id, Date.now() + 60_000), true);
     assert.equal(await seen.remember(id, Date.now() + 60_000), false);
     assert.equal(await new SeenAssertions(t.server.store, 'partner').remember(id, Date.now() + 60_000), true, 'per connection');
+  });
+
+  test('an assertion ID already used is refused in answer to a fresh request (the replay cache, not the request ledger)', async () => {
+    const assertionId = `_${Date.now()}-used-once`;
+    const first = await beginSignIn();
+    await assertAccepted(await postResponse(answer(first.request, { assertionId })), first.browser);
+    // a new AuthnRequest, so InResponseTo is pending and right: only the assertion ID gives it away
+    const { request } = await beginSignIn();
+    assert.notEqual(request.id, first.request.id);
+    await assertRefused(await postResponse(answer(request, { assertionId })), 'saml_replayed');
+  });
+
+  test('an assertion not valid yet (NotBefore past the allowed clock skew) is refused; within the skew it is accepted', async () => {
+    let { request } = await beginSignIn();
+    await assertRefused(await postResponse(answer(request, { notBefore: new Date(Date.now() + 5 * 60_000) })), 'saml_expired');
+    let browser;
+    ({ browser, request } = await beginSignIn());
+    // the connection allows 60 s of skew: 30 s ahead is still accepted
+    await assertAccepted(await postResponse(answer(request, { notBefore: new Date(Date.now() + 30_000) })), browser);
   });
 
   test('an assertion for another audience is refused', async () => {
