@@ -152,7 +152,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     hub.countEntries((n) => metrics.feedEvents(n));
     await hub.start();
     // upstream sign-in connections; a disabled one's grants are revoked before anything is served
-    const connections = new ConnectionRegistry(config, { config, store, log, basePath, audit: auditLog, limits, render });
+    const connections = new ConnectionRegistry(config, { config, store, log, basePath, audit: auditLog, limits, render, cookieKeys: secrets.cookieKeys });
     registry = connections;
     const gateDeps = { registry: connections, store, publisher, audit: auditLog, log };
     await revokeDisabledConnections(gateDeps, config.connections);

@@ -125,6 +125,18 @@ export const oidcConnectionSchema = z
       .strict()
       .default({ username: 'preferred_username', email: 'email', name: 'name', groups: 'groups' })
       .describe('Which ID token / userinfo claims are read.'),
+    checkOnRefresh: z
+      .boolean()
+      .default(true)
+      .describe(
+        "Ask the provider again when a person's refresh token is used: at sign-in a refresh token is asked of it (the `offline_access` scope, when its discovery lists it) and kept encrypted; at each refresh of ours it is used there. Refused (`invalid_grant`: the person removed or disabled, or their grant revoked there), our refresh is refused and their grants revoked; the provider unreachable, our refresh answers 503 and nothing is revoked. A provider that issues no refresh token cannot be asked: refreshes are allowed and a warning logged.",
+      ),
+    promptConsent: z
+      .boolean()
+      .default(true)
+      .describe(
+        'With `checkOnRefresh`, send `prompt=consent` along with `offline_access`, as OpenID Connect Core §11 asks (some providers, oidc-provider among them, issue no refresh token without it); the provider then asks the person at every sign-in instead of using its session silently. Set false for a provider that issues refresh tokens without it.',
+      ),
   })
   .strict()
   .refine((c) => (c.clientSecret === undefined) !== (c.privateKey === undefined), {

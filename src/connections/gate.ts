@@ -1,10 +1,10 @@
 /**
  * Accounts of connections, kept honest while in use: the engine asks before it uses an
  * account (src/provider/accounts.ts). An account whose connection is disabled or no longer
- * configured is refused everywhere; at a refresh, a connection that can look people up
- * (LDAP `checkOnRefresh`) is asked whether the person is still there — if not, the refresh
- * is refused and every grant of theirs revoked, published on the revocation feed. When it
- * cannot be asked, the refresh answers `503 temporarily_unavailable` and nothing is revoked.
+ * configured is refused everywhere; at a refresh, a connection that can ask its upstream
+ * (LDAP and OIDC `checkOnRefresh`) is asked whether the person is still there — if not, the
+ * refresh is refused and every grant of theirs revoked, published on the revocation feed. When
+ * it cannot be asked, the refresh answers `503 temporarily_unavailable` and nothing is revoked.
  *
  * And at start, the grants of every account of a disabled connection are revoked.
  */

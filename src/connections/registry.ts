@@ -30,6 +30,8 @@ export interface DriverContext {
   limits: RateLimits;
   /** pages a driver's own routes answer with themselves (429) */
   render: Render;
+  /** the server's cookie keys, newest first: what a driver keeps sealed at rest is sealed under keys derived from them */
+  cookieKeys: readonly string[];
 }
 
 type Factory<K extends ConnectionConfig['kind']> = (connection: Extract<ConnectionConfig, { kind: K }>, context: DriverContext) => ConnectionDriver;

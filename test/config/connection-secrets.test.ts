@@ -52,7 +52,7 @@ test('secrets from { file } and { env } reach the OIDC, SAML and LDAP drivers, t
       { kind: 'ldap', id: 'dir', name: 'Directory', url: 'ldaps://dc1.corp.example', bindDn: 'cn=reader', bindPassword: { file: file('bind-password', `${bindPassword}\n\n`) }, userBase: 'dc=corp' },
     ];
     const config = loadConfig({ configPath: file('config.json', JSON.stringify({ issuer: 'https://auth.example.com', connections })), env: { MCP_AUTHZ_DEMO: 'off' } });
-    const registry = new ConnectionRegistry(config, { config, store: {} as never, log: createLogger('error'), audit: {} as never, basePath: '', limits: {} as never, render: {} as never });
+    const registry = new ConnectionRegistry(config, { config, store: {} as never, log: createLogger('error'), audit: {} as never, basePath: '', limits: {} as never, render: {} as never, cookieKeys: ['a-cookie-key-for-tests-that-is-long-enough-43'] });
     const driverConfig = <T>(id: string) => registry.get(id)!.config as T;
 
     assert.equal(driverConfig<OidcConnectionConfig>('secret').clientSecret, clientSecret);

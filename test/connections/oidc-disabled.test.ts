@@ -1,8 +1,9 @@
 /**
  * An OIDC connection switched off (`enabled: false`) and the server restarted on the same
  * data: the refresh tokens of the people it signed in are refused (their grants revoked at
- * start, `account.deprovisioned` in the audit log) while a local account's refresh token on
- * the same client still works, and the login page no longer offers it.
+ * start, published on the revocation feed, `account.deprovisioned` in the audit log) while a
+ * local account's refresh token on the same client still works, and the login page no longer
+ * offers it.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +16,7 @@ import { fixtureConfig, NOTES, PASSWORD, REDIRECT } from '../helpers/fixtures.js
 import { authorizationRequest } from '../helpers/flows.js';
 import { client, publicClient } from '../helpers/rp.js';
 import { startServer, type TestServer } from '../helpers/server.js';
+import { SseClient, revocationFor } from '../helpers/sse.js';
 import { accountIdFor } from '../../src/connections/provision.js';
 import { startUpstream, UPSTREAM_SECRET, type Upstream } from './oidc-upstream.js';
 import { atUpstream, auditRecords, consentAndRedeem, toUpstream } from './oidc-flow.js';
@@ -55,7 +57,7 @@ describe('a disabled OIDC connection, after a restart', { timeout: TIMEOUT }, ()
     }
   };
 
-  test('its people’s refresh tokens are refused, a local account’s still works; it is not offered any more', async () => {
+  test('its people’s refresh tokens are refused (revoked on the feed), a local account’s still works; it is not offered any more', async () => {
     t = await startServer({ store: 'sqlite', dataDir, config: config(true) });
     await upstream.register([t.url('/connections/corp/callback')]);
 
@@ -67,9 +69,20 @@ describe('a disabled OIDC connection, after a restart', { timeout: TIMEOUT }, ()
     assert.ok(upstreamPerson.refresh_token && localPerson.refresh_token);
     const stillFine = await refresh(t, upstreamPerson.refresh_token);
     assert.ok(!(stillFine instanceof Error), 'while enabled, the refresh works');
+    const id = accountIdFor('corp', 'ada');
+    const grants = await t.server.store.grants.list({ accountId: id });
+    assert.equal(grants.length, 1);
     await t.stop();
 
     t = await startServer({ store: 'sqlite', dataDir, config: config(false) });
+    // a verifier following the feed (its retained backlog, from the start) is told of the grant and of every token of the person
+    const feed = new SseClient(t.url('/revocations'));
+    try {
+      await feed.next(revocationFor('grant', grants[0]!.grantId));
+      await feed.next(revocationFor('subject', id));
+    } finally {
+      await feed.close();
+    }
     const refused = await refresh(t, stillFine.refresh_token!);
     assert.ok(refused instanceof Error, 'refused once the connection is disabled');
     assert.equal(refused.error, 'invalid_grant');
@@ -77,7 +90,6 @@ describe('a disabled OIDC connection, after a restart', { timeout: TIMEOUT }, ()
 
     await t.server.audit.flush();
     const audit = auditRecords(t);
-    const id = accountIdFor('corp', 'ada');
     assert.ok(audit.some((r) => r.event === 'account.deprovisioned' && r.details?.accountId === id && r.details?.connection === 'corp' && r.details?.reason === 'connection_disabled'));
     const disabled = audit.filter((r) => r.event === 'connection.disabled');
     assert.equal(disabled.length, 1, 'one record for the connection');

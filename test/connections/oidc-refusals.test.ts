@@ -44,7 +44,8 @@ describe('an OIDC connection refuses, with a readable page', { timeout: TIMEOUT 
       users: { alice: [], ada: [], 'eve@corp.example': [], 'bob@corp.example': ['auditor'] },
       config: {
         connections: [
-          { kind: 'oidc', id: 'corp', name: 'Corp SSO', issuer: upstream.issuer, clientId: 'mcp-authz', clientSecret: UPSTREAM_SECRET },
+          // no prompt=consent: the upstream's session signs people in silently (and issues no refresh token)
+          { kind: 'oidc', id: 'corp', name: 'Corp SSO', issuer: upstream.issuer, clientId: 'mcp-authz', clientSecret: UPSTREAM_SECRET, promptConsent: false },
           {
             kind: 'oidc',
             id: 'corp-jwt',

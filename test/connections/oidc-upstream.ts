@@ -45,9 +45,17 @@ export interface Upstream {
   /**
    * Makes the provider, with clients `mcp-authz` (secret) and `mcp-authz-jwt` redirecting to
    * `callbacks`; until then the upstream answers 503. `idTokenClaims` puts the claims in the ID
-   * token (otherwise they come from userinfo only).
+   * token (otherwise they come from userinfo only). `offlineAccess: false` leaves
+   * `offline_access` out of its discovery (no refresh tokens for us).
    */
-  register(callbacks: string[], options?: { idTokenClaims?: boolean }): Promise<void>;
+  register(callbacks: string[], options?: { idTokenClaims?: boolean; offlineAccess?: boolean }): Promise<void>;
+  /** every refresh token the upstream issued (also in `secrets`) */
+  refreshTokens: string[];
+  /** the refresh token requests the upstream answered, and how */
+  refreshes: { status: number; error?: string }[];
+  /** stops listening (the port refuses connections) until `up` listens on it again */
+  down(): Promise<void>;
+  up(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -64,7 +72,8 @@ async function readBody(req: NodeJS.ReadableStream): Promise<URLSearchParams> {
 export async function startUpstream(): Promise<Upstream> {
   const http: Server = createServer();
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  const issuer = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  const { port } = http.address() as AddressInfo;
+  const issuer = `http://127.0.0.1:${port}`;
   const unavailable = (_req: unknown, res: ServerResponse) => {
     res.statusCode = 503;
     res.end();
@@ -72,6 +81,8 @@ export async function startUpstream(): Promise<Upstream> {
   http.on('request', unavailable);
   const people = new Map<string, Person>();
   const secrets: string[] = [];
+  const refreshes: Upstream['refreshes'] = [];
+  const refreshTokens: string[] = [];
 
   const signing = await generateKeyPair('RS256', { extractable: true });
   const signingJwk = { ...(await exportJWK(signing.privateKey)), kid: 'upstream-1', alg: 'RS256', use: 'sig' };
@@ -83,15 +94,18 @@ export async function startUpstream(): Promise<Upstream> {
     issuer,
     people,
     secrets,
+    refreshes,
+    refreshTokens,
     privateJwk: JSON.stringify(ourPrivate),
     async register(callbacks, options = {}) {
       const provider = new Provider(issuer, {
         clients: [
-          { client_id: 'mcp-authz', client_secret: UPSTREAM_SECRET, redirect_uris: callbacks, token_endpoint_auth_method: 'client_secret_basic' },
+          { client_id: 'mcp-authz', client_secret: UPSTREAM_SECRET, redirect_uris: callbacks, token_endpoint_auth_method: 'client_secret_basic', grant_types: ['authorization_code', 'refresh_token'] },
           {
             client_id: 'mcp-authz-jwt',
             redirect_uris: callbacks,
             token_endpoint_auth_method: 'private_key_jwt',
+            grant_types: ['authorization_code', 'refresh_token'],
             token_endpoint_auth_signing_alg: 'ES256',
             jwks: { keys: [ourPublic] },
           },
@@ -106,7 +120,8 @@ export async function startUpstream(): Promise<Upstream> {
           groups: ['groups'],
           corp: ['upn', 'mail', 'display', 'realm_access', 'https://corp.example/groups'],
         },
-        scopes: ['openid', 'profile', 'email', 'groups', 'corp'],
+        // offline_access (asked with prompt=consent) gives us a refresh token (`checkOnRefresh`)
+        scopes: options.offlineAccess === false ? ['openid', 'profile', 'email', 'groups', 'corp'] : ['openid', 'offline_access', 'profile', 'email', 'groups', 'corp'],
         conformIdTokenClaims: !options.idTokenClaims,
         features: { devInteractions: { enabled: false } },
         pkce: { required: () => true },
@@ -122,11 +137,16 @@ export async function startUpstream(): Promise<Upstream> {
         const match = /^\/interaction\/([\w-]+)$/.exec(ctx.path);
         if (!match) {
           await next();
+          if (ctx.path === '/token' && (ctx as unknown as { oidc?: { params?: { grant_type?: unknown } } }).oidc?.params?.grant_type === 'refresh_token') {
+            const body = ctx.body as { error?: string } | undefined;
+            refreshes.push({ status: ctx.status, ...(body?.error ? { error: body.error } : {}) });
+          }
           // the ID token and any refresh token, as issued
           if (ctx.path === '/token' && ctx.body && typeof ctx.body === 'object') {
             for (const key of ['id_token', 'access_token', 'refresh_token']) {
               const value = (ctx.body as Record<string, unknown>)[key];
               if (typeof value === 'string') secrets.push(value);
+              if (key === 'refresh_token' && typeof value === 'string') refreshTokens.push(value);
             }
           }
           return;
@@ -167,6 +187,13 @@ export async function startUpstream(): Promise<Upstream> {
       });
       http.off('request', unavailable);
       http.on('request', provider.callback());
+    },
+    async down() {
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+    async up() {
+      await new Promise<void>((resolve) => http.listen(port, '127.0.0.1', resolve));
     },
     async stop() {
       http.closeAllConnections();

@@ -157,7 +157,7 @@ describe('home-realm discovery and connection configuration', { timeout: 30_000 
       const log = createLogger('silent');
       const limits = new RateLimits(store.limits, config.rateLimits, log, audit);
       const render = createRenderer({ viewsDir: VIEWS_DIR, cache: true });
-      const registry = new ConnectionRegistry(config, { config, store, log, basePath: '', audit, limits, render });
+      const registry = new ConnectionRegistry(config, { config, store, log, basePath: '', audit, limits, render, cookieKeys: ['a-cookie-key-for-tests-that-is-long-enough-43'] });
       assert.equal(registry.forEmail('someone@CORP.example')?.config.id, 'corp');
       assert.equal(registry.forEmail('someone@sub.corp.example'), undefined);
       assert.equal(registry.forEmail('someone@old.example'), undefined, 'a disabled connection is not discovered');

@@ -11,9 +11,15 @@
  *           `iss` response parameter where the upstream sends it), userinfo read when the ID
  *           token lacks a configured claim, then the person handed to `complete`.
  *
- * The upstream's tokens are used here and forgotten: never stored, logged or passed on. So
- * the upstream is not asked again at a refresh (no `stillActive`): to cut people off, disable
- * the connection, or revoke their grants.
+ * With `checkOnRefresh` (default), a refresh token is asked of the upstream too
+ * (`offline_access` when its discovery lists the scope, with `prompt=consent` as OIDC Core
+ * §11 wants unless `promptConsent` is false) and kept sealed per account
+ * (./refresh-tokens.ts); at each refresh of ours `stillActive` uses it there: `invalid_grant` (the person removed or disabled, their grant
+ * revoked) means gone — our refresh is refused and their grants revoked (src/connections/gate.ts);
+ * the upstream unreachable or failing throws, so our refresh answers 503 and nothing is
+ * revoked. An upstream that issued no refresh token cannot be asked: the refresh is allowed,
+ * with a warning once. The upstream's other tokens are used here and forgotten; none is ever
+ * logged, audited or passed on.
  *
  * Whatever goes wrong, the person sees a short page; the log says what (never a code or
  * token), and the audit log records `login.failed` with a short reason.
@@ -21,12 +27,15 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import * as client from 'openid-client';
+import type { AccountRecord } from '../../../adapters/contract.js';
 import type { OidcConnectionConfig } from '../../config/sign-in.js';
 import { requestFacts } from '../../audit/request-facts.js';
 import { PageError } from '../../http/page-error.js';
 import { UpstreamError, type CompleteSignIn, type ConnectionDriver, type PendingSignIn } from '../driver.js';
 import type { DriverContext } from '../registry.js';
+import { accountIdFor } from '../provision.js';
 import { identityFrom, missingFromIdToken, type Claims } from './claims.js';
+import { UpstreamRefreshTokens } from './refresh-tokens.js';
 import { describe, UpstreamClient } from './upstream-client.js';
 
 export const CALLBACK_PATH = '/callback';
@@ -36,6 +45,13 @@ export function oidcDriver(connection: OidcConnectionConfig, context: DriverCont
   const redirectUri = `${context.config.issuer.replace(/\/$/, '')}/connections/${connection.id}${CALLBACK_PATH}`;
   const scope = [...new Set(['openid', ...connection.scopes])].join(' ');
   const { log } = context;
+  const refreshTokens = new UpstreamRefreshTokens(context.store, connection.id, context.config.ttl.grant, context.cookieKeys);
+  /** a refresh check of the account already asking the upstream: shared, so a rotated upstream token is never used twice */
+  const checking = new Map<string, Promise<boolean>>();
+  let warnedNoRefreshToken = false;
+
+  /** `offline_access` is asked when refreshes are checked and the upstream lists it. */
+  const asksOffline = (config: client.Configuration) => connection.checkOnRefresh && (config.serverMetadata().scopes_supported ?? []).includes('offline_access');
 
   const expired = () =>
     new PageError(400, 'Sign-in expired', 'This sign-in request has expired, was already used or was opened in another browser. Go back to the app and start again.');
@@ -73,17 +89,20 @@ export function oidcDriver(connection: OidcConnectionConfig, context: DriverCont
     const values: Record<string, string> = { verifier, nonce, clientId: pending.clientId };
     if (pending.maxAge !== undefined) values.maxAge = String(pending.maxAge);
     await context.pending.begin({ uid: pending.uid, connection: connection.id, values }, state);
+    const offline = asksOffline(config);
+    const prompt = [...(pending.maxAge === 0 ? ['login'] : []), ...(offline && connection.promptConsent ? ['consent'] : [])].join(' ');
     const url = client.buildAuthorizationUrl(config, {
       redirect_uri: redirectUri,
       response_type: 'code',
-      scope,
+      scope: offline ? `${scope} offline_access` : scope,
       state,
       nonce,
       code_challenge: await client.calculatePKCECodeChallenge(verifier),
       code_challenge_method: 'S256',
       ...(pending.loginHint ? { login_hint: pending.loginHint } : {}),
       // a fresh sign-in asked of us is asked of the upstream, and its auth_time checked
-      ...(pending.maxAge === undefined ? {} : pending.maxAge === 0 ? { prompt: 'login', max_age: '0' } : { max_age: String(pending.maxAge) }),
+      ...(pending.maxAge === undefined ? {} : { max_age: String(pending.maxAge) }),
+      ...(prompt ? { prompt } : {}),
     });
     ctx.set('Cache-Control', 'no-store');
     ctx.status = 303;
@@ -117,6 +136,7 @@ export function oidcDriver(connection: OidcConnectionConfig, context: DriverCont
     current.search = ctx.querystring;
     let idToken: Claims;
     let userinfo: Claims | undefined;
+    let refreshToken: string | undefined;
     try {
       const tokens = await client.authorizationCodeGrant(config, current, {
         expectedState: state,
@@ -128,18 +148,66 @@ export function oidcDriver(connection: OidcConnectionConfig, context: DriverCont
       const claims = tokens.claims();
       if (!claims) throw new UpstreamError('no_id_token');
       idToken = claims as Claims;
+      refreshToken = connection.checkOnRefresh && typeof tokens.refresh_token === 'string' && tokens.refresh_token !== '' ? tokens.refresh_token : undefined;
       if (missingFromIdToken(connection, idToken) && config.serverMetadata().userinfo_endpoint) {
         userinfo = (await client.fetchUserInfo(config, tokens.access_token, claims.sub)) as Claims;
       }
     } catch (err) {
       throw refused(ctx, err instanceof UpstreamError ? { reason: err.reason, clientId } : { reason: 'invalid_answer', detail: describe(err), clientId });
     }
-    await complete(ctx, connection, pending.uid, identityFrom(connection, idToken, userinfo));
+    const identity = identityFrom(connection, idToken, userinfo);
+    if (refreshToken) {
+      // a store that cannot be reached fails the sign-in right after, at provisioning, as such (503)
+      await refreshTokens.remember(accountIdFor(connection.id, identity.subject), refreshToken).catch((err: Error) => {
+        log.warn({ event: 'oidc.refresh_token_not_kept', connection: connection.id, err: { name: err?.name, message: err?.message } }, 'could not keep the upstream refresh token of an account');
+      });
+    }
+    await complete(ctx, connection, pending.uid, identity);
+  }
+
+  /** At a refresh of ours: the upstream refresh token used there. False only on its `invalid_grant`. */
+  async function askUpstream(account: AccountRecord): Promise<boolean> {
+    const token = await refreshTokens.recall(account.id);
+    if (token === undefined) {
+      if (!warnedNoRefreshToken) {
+        warnedNoRefreshToken = true;
+        log.warn(
+          { event: 'oidc.refresh_unchecked', connection: connection.id },
+          `no upstream refresh token is kept for an account: its refreshes are allowed without asking the provider (connections[${connection.id}].checkOnRefresh needs a provider that issues refresh tokens for offline_access)`,
+        );
+      }
+      return true;
+    }
+    const config = await upstream.configuration();
+    let tokens: client.TokenEndpointResponse;
+    try {
+      tokens = await client.refreshTokenGrant(config, token);
+    } catch (err) {
+      if (err instanceof client.ResponseBodyError && err.error === 'invalid_grant') {
+        log.info({ event: 'oidc.refresh_refused', connection: connection.id, accountId: account.id }, 'the OpenID provider refused the refresh token of an account');
+        await refreshTokens.forget(account.id);
+        return false;
+      }
+      log.warn({ event: 'oidc.refresh_failed', connection: connection.id, accountId: account.id, reason: describe(err) }, 'could not ask the OpenID provider whether a person is still there');
+      throw new UpstreamError('upstream_refresh_failed', `${connection.name} could not be reached. Try again in a moment.`);
+    }
+    if (typeof tokens.refresh_token === 'string' && tokens.refresh_token !== '' && tokens.refresh_token !== token) await refreshTokens.remember(account.id, tokens.refresh_token);
+    return true;
+  }
+
+  function stillActive(account: AccountRecord): Promise<boolean> {
+    let check = checking.get(account.id);
+    if (!check) {
+      check = askUpstream(account).finally(() => checking.delete(account.id));
+      checking.set(account.id, check);
+    }
+    return check;
   }
 
   return {
     config: connection,
     start,
+    ...(connection.checkOnRefresh ? { stillActive } : {}),
     upstreamUrls: () => upstream.urls(),
     routes(router: Router, complete: CompleteSignIn) {
       router.get(CALLBACK_PATH, (ctx) => callback(ctx, complete));
