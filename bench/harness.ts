@@ -107,9 +107,13 @@ export async function startServer(
   };
 }
 
-/** User + system CPU time of a process and its threads, in seconds. */
-export function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+/**
+ * User + system CPU time of a process and its threads, in seconds; with `mainThread`, of its
+ * main thread only (the JavaScript thread, /proc/<pid>/task/<pid>): the rest is V8's helper
+ * threads (garbage collection, compilation) and libuv's thread pool.
+ */
+export function cpuSeconds(pid: number, mainThread = false): number {
+  const fields = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   // utime and stime are fields 14 and 15 of /proc/<pid>/stat (here 12 and 13 after the command name)
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
@@ -133,6 +137,8 @@ export interface Round {
   non2xx: number;
   /** the server's CPU time per request, microseconds */
   cpuMicrosPerRequest: number;
+  /** of which its main (JavaScript) thread's */
+  mainThreadMicrosPerRequest: number;
 }
 
 /** One closed-loop round of autocannon (on core 1) against `server`. */
@@ -141,6 +147,7 @@ export async function round(server: Server, load: LoadOptions): Promise<Round> {
   for (const [name, value] of Object.entries(load.headers ?? {})) args.push('-H', `${name}=${value}`);
   if (load.body !== undefined) args.push('-b', load.body);
   const before = cpuSeconds(server.pid);
+  const beforeMain = cpuSeconds(server.pid, true);
   const [program, ...rest] = pinned(1, [process.execPath, AUTOCANNON, ...args, load.url]);
   const out = await new Promise<string>((resolve, reject) => {
     const child = spawn(program!, rest, { stdio: ['ignore', 'pipe', 'ignore'] });
@@ -150,6 +157,7 @@ export async function round(server: Server, load: LoadOptions): Promise<Round> {
     child.once('exit', () => resolve(text));
   });
   const cpu = cpuSeconds(server.pid) - before;
+  const mainCpu = cpuSeconds(server.pid, true) - beforeMain;
   const result = JSON.parse(out) as { requests: { average: number; total: number }; latency: { p50: number; p99: number }; errors: number; non2xx: number };
   return {
     requestsPerSecond: result.requests.average,
@@ -159,6 +167,7 @@ export async function round(server: Server, load: LoadOptions): Promise<Round> {
     errors: result.errors,
     non2xx: result.non2xx,
     cpuMicrosPerRequest: result.requests.total ? (cpu * 1e6) / result.requests.total : NaN,
+    mainThreadMicrosPerRequest: result.requests.total ? (mainCpu * 1e6) / result.requests.total : NaN,
   };
 }
 
@@ -182,7 +191,7 @@ export async function alternate(contenders: { server: Server; load: LoadOptions 
     for (const i of order) {
       const result = await round(contenders[i]!.server, contenders[i]!.load);
       results[i]!.push(result);
-      if (process.env.VERBOSE) console.error(`  ${contenders[i]!.server.label} round ${r + 1}: ${result.requestsPerSecond.toFixed(0)}/s, p99 ${result.p99} ms, ${result.cpuMicrosPerRequest.toFixed(0)} µs CPU/request`);
+      if (process.env.VERBOSE) console.error(`  ${contenders[i]!.server.label} round ${r + 1}: ${result.requestsPerSecond.toFixed(0)}/s, p99 ${result.p99} ms, ${result.cpuMicrosPerRequest.toFixed(0)} µs CPU/request (main thread ${result.mainThreadMicrosPerRequest.toFixed(0)})`);
     }
   }
   return results;
@@ -198,6 +207,7 @@ export function summary(rounds: Round[]) {
     requestsPerSecond: Math.round(median(rounds.map((r) => r.requestsPerSecond))),
     p99Ms: median(rounds.map((r) => r.p99)),
     cpuMicrosPerRequest: Math.round(median(rounds.map((r) => r.cpuMicrosPerRequest))),
+    mainThreadMicrosPerRequest: Math.round(median(rounds.map((r) => r.mainThreadMicrosPerRequest))),
     errors: rounds.reduce((n, r) => n + r.errors + r.non2xx, 0),
     rounds: rounds.map((r) => Math.round(r.requestsPerSecond)),
   };

@@ -62,8 +62,8 @@ async function benchmark(store: 'sqlite' | 'redis') {
     console.log(
       [
         `issuance, ${store}: client credentials → ES256 JWT`,
-        `  bare oidc-provider  ${String(result.bare.requestsPerSecond).padStart(6)} tokens/s  p99 ${result.bare.p99Ms} ms  ${result.bare.cpuMicrosPerRequest} µs CPU/token`,
-        `  mcp-authz           ${String(result.mcpAuthz.requestsPerSecond).padStart(6)} tokens/s  p99 ${result.mcpAuthz.p99Ms} ms  ${result.mcpAuthz.cpuMicrosPerRequest} µs CPU/token`,
+        `  bare oidc-provider  ${String(result.bare.requestsPerSecond).padStart(6)} tokens/s  p99 ${result.bare.p99Ms} ms  ${result.bare.cpuMicrosPerRequest} µs CPU/token (main thread ${result.bare.mainThreadMicrosPerRequest})`,
+        `  mcp-authz           ${String(result.mcpAuthz.requestsPerSecond).padStart(6)} tokens/s  p99 ${result.mcpAuthz.p99Ms} ms  ${result.mcpAuthz.cpuMicrosPerRequest} µs CPU/token (main thread ${result.mcpAuthz.mainThreadMicrosPerRequest})`,
         `  ratio ${result.ratio} (tokens/s, median of paired rounds; target ≥ 0.9), CPU per token ratio ${result.cpuRatio}; errors ${result.bare.errors}/${result.mcpAuthz.errors}`,
         `  ${path}`,
       ].join('\n'),
