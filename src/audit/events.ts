@@ -68,6 +68,68 @@ export const auditEventSchema = z
 
 export type AuditEvent = z.infer<typeof auditEventSchema>;
 
+const EVENT_NAMES: ReadonlySet<string> = new Set(AUDIT_EVENTS);
+const IDENTIFIER_FIELDS = ['actor', 'client', 'resource', 'requestId', 'source'] as const;
+const EVENT_FIELDS: ReadonlySet<string> = new Set(['event', 'outcome', ...IDENTIFIER_FIELDS, 'details']);
+const DETAIL_KEY = /^[a-zA-Z][a-zA-Z0-9_]{0,63}$/;
+
+/**
+ * The server's hot path past {@link auditEventSchema}: a copy of `input` when it is plainly an
+ * audit event (a plain object with no `undefined` member whose every field the schema would
+ * accept as it is), else `undefined`, and the caller asks the schema, which stays the one
+ * definition and the one source of error messages. It never accepts what the schema refuses,
+ * and what it returns is what the schema's parse returns (test/audit/event-guard.test.ts holds
+ * the two side by side): the schema costs some 20 µs of CPU per token request under load.
+ */
+export function plainAuditEvent(input: unknown): AuditEvent | undefined {
+  if (!isPlainRecord(input)) return undefined;
+  for (const key in input) if (!EVENT_FIELDS.has(key)) return undefined;
+  const { event, outcome, details } = input;
+  if (typeof event !== 'string' || !EVENT_NAMES.has(event)) return undefined;
+  if (outcome !== 'success' && outcome !== 'failure') return undefined;
+  const out: Record<string, unknown> = { event, outcome };
+  for (const field of IDENTIFIER_FIELDS) {
+    if (!(field in input)) continue;
+    const value = input[field];
+    if (typeof value !== 'string' || value.length < 1 || value.length > 512) return undefined;
+    out[field] = value;
+  }
+  if ('details' in input) {
+    if (!isPlainRecord(details) || Object.getOwnPropertySymbols(details).length) return undefined;
+    const copy: Record<string, unknown> = {};
+    for (const key of Object.keys(details)) {
+      if (!DETAIL_KEY.test(key)) return undefined;
+      const value = plainDetailValue(details[key]);
+      if (value === undefined) return undefined;
+      copy[key] = value;
+    }
+    out.details = copy;
+  }
+  return out as AuditEvent;
+}
+
+function plainDetailValue(value: unknown): unknown {
+  switch (typeof value) {
+    case 'string':
+      return value.length <= 512 ? value : undefined;
+    case 'number':
+      return Number.isFinite(value) ? value : undefined;
+    case 'boolean':
+      return value;
+    default:
+      if (!Array.isArray(value) || value.length > 200) return undefined;
+      for (const item of value as unknown[]) if (typeof item !== 'string' || item.length > 256) return undefined;
+      return [...(value as string[])];
+  }
+}
+
+/** An object made by `{}` (or with no prototype): nothing inherited that a parse would read differently. */
+function isPlainRecord(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
 /** Keys `details` may never use, whatever their value: a guard against a credential slipping in. */
 export const FORBIDDEN_DETAIL_KEYS = /token|secret|password|code|assertion|cookie|authorization|verifier/i;
 

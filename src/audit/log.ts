@@ -17,7 +17,7 @@ import type { Store } from '../../adapters/contract.js';
 import type { Config } from '../config/schema.js';
 import { redisConnection } from '../config/redis.js';
 import type { Logger } from '../observability/logger.js';
-import { auditEventSchema, FORBIDDEN_DETAIL_KEYS, type AuditEvent, type AuditLog } from './events.js';
+import { auditEventSchema, FORBIDDEN_DETAIL_KEYS, plainAuditEvent, type AuditEvent, type AuditLog } from './events.js';
 import { CheckpointWriter, registerChain } from './checkpoints.js';
 import { pruneAuditFiles } from './retention.js';
 import { genesisHash, RECORD_FORMAT, sealRecord } from './record.js';
@@ -69,7 +69,8 @@ type Checked = { ok: true; event: AuditEvent } | { ok: false; field: string; rea
 
 /** Schema, then the guards against a credential slipping in. Never echoes a value. */
 export function checkAuditEvent(input: unknown): Checked {
-  const parsed = auditEventSchema.safeParse(input);
+  const plain = plainAuditEvent(input);
+  const parsed = plain ? ({ success: true, data: plain } as const) : auditEventSchema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const keys = issue.code === 'unrecognized_keys' ? issue.keys : [];
