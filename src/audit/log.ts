@@ -138,6 +138,8 @@ export function createAuditLog(options: AuditLogOptions): ChainedAuditLog {
   let waiting: Batch | undefined;
   /** the batch being written */
   let writing: Batch | undefined;
+  /** a drain is due at the end of this turn of the event loop */
+  let starting = false;
   let closing: Promise<void> | undefined;
   // one log line per failure burst
   let writeFailing = false;
@@ -249,7 +251,15 @@ export function createAuditLog(options: AuditLogOptions): ChainedAuditLog {
         waiting ??= newBatch();
         waiting.records.push({ event: checked.event, time: new Date().toISOString() });
         recorded++;
-        if (!writing) void drain();
+        if (!writing && !starting) {
+          // the batch starts once the I/O callbacks of this turn of the event loop have run, so
+          // that the records of every request they answered go out in one write
+          starting = true;
+          setImmediate(() => {
+            starting = false;
+            void drain();
+          });
+        }
       } catch (err) {
         // record() never throws into a request
         log.error({ event: 'audit.record_failed', err: { message: (err as Error)?.message } }, 'audit record failed');

@@ -24,6 +24,8 @@ export const AUDIT_DIR = 'audit';
 export const CURRENT_FILE = 'audit.jsonl';
 /** rotated files: `audit-<ISO time without colons>-<chain>.jsonl` */
 export const ROTATED_FILE = /^audit-(\d{4}-\d{2}-\d{2}T\d{6}(?:\.\d{3})?Z)-(.+)\.jsonl$/;
+/** How long the file sink trusts that `audit.jsonl` is still the file it holds open. */
+export const REOPEN_CHECK_MS = 1000;
 /** the length cap of the Redis stream (approximate, trimmed from the oldest end) */
 export const STREAM_MAXLEN = 1_000_000;
 
@@ -59,8 +61,11 @@ export function rotatedAt(name: string): number {
 
 /**
  * Appends to `<dir>/audit.jsonl` with O_APPEND, one write per batch, so several processes may
- * share the file (each write lands whole). Before each write it checks that the path is still
- * the file it holds open (another process may have rotated it). Once its count of the file's
+ * share the file (each write lands whole). It checks that the path is still the file it holds
+ * open (another process may have rotated it) before a write, at most every
+ * {@link REOPEN_CHECK_MS}: a busy server does not pay a `stat` per batch, and for that long after
+ * another writer's rotation its records land in the rotated file (which `audit verify` reads
+ * like any other, in the same directory). Once its count of the file's
  * size passes `maxBytes` it checks the real size and, past it, renames the file to a unique
  * rotated name; the next write starts a new one.
  *
@@ -71,6 +76,8 @@ export function rotatedAt(name: string): number {
 export class FileSink implements AuditSink {
   #file: FileHandle | undefined;
   #ino = -1;
+  /** when the path was last seen to be the open file (ms, monotonic) */
+  #checkedAt = 0;
   /** the file's size as of the last stat, plus what this sink wrote since */
   #size = 0;
   #wrote = false;
@@ -126,11 +133,16 @@ export class FileSink implements AuditSink {
       this.#dirReady = true;
     }
     if (this.#file) {
+      const now = performance.now();
+      if (now - this.#checkedAt < REOPEN_CHECK_MS) return this.#file;
       const ino = await stat(this.#path).then(
         (s) => s.ino,
         () => -1,
       );
-      if (ino === this.#ino) return this.#file;
+      if (ino === this.#ino) {
+        this.#checkedAt = now;
+        return this.#file;
+      }
       await this.close();
     }
     const file = await open(this.#path, 'a', 0o600);
@@ -138,6 +150,7 @@ export class FileSink implements AuditSink {
     const { ino, size } = await file.stat();
     this.#ino = ino;
     this.#size = size;
+    this.#checkedAt = performance.now();
     return file;
   }
 
@@ -148,7 +161,11 @@ export class FileSink implements AuditSink {
       (s) => s.ino,
       () => -1,
     );
-    if (ino !== this.#ino) return false;
+    if (ino !== this.#ino) {
+      // another writer rotated it first: the next write opens the new file
+      await this.close();
+      return false;
+    }
     let target: string;
     for (;;) {
       target = join(this.dir, `audit-${new Date().toISOString().replace(/:/g, '')}-${this.chain}.jsonl`);
