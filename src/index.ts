@@ -7,7 +7,7 @@
  *   → src/interactions (sign-in, consent) or src/provider (oidc-provider, mounted)
  *   → adapters/ (the store contract) → SQLite or Redis.
  */
-import Koa from 'koa';
+import Koa, { type Middleware } from 'koa';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import type { Config } from './config/schema.js';
@@ -47,6 +47,7 @@ import { securityHeaders } from './http/security-headers.js';
 import { staticFiles } from './http/static-files.js';
 import { requestContext } from './http/request-context.js';
 import { errorBoundary } from './http/error-boundary.js';
+import { backChannelPaths, besideBackChannel } from './http/back-channel.js';
 import { auditBarrier } from './http/audit-barrier.js';
 import { deviceLinkPrefill } from './http/device-link.js';
 import { userCodeAttemptLimit } from './http/user-code-attempts.js';
@@ -205,48 +206,45 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     app.use(securityHeaders({ hsts: secure }));
     app.use(errorBoundary(render, log));
     app.use(auditBarrier(auditLog));
-    app.use(staticFiles({ dir: join(VIEWS_DIR, 'static'), prefix: '/static' }));
-    app.use(health(store));
+    // pages, routers and endpoints of their own: stepped over by token, introspection and revocation requests
+    const backChannel = backChannelPaths(basePath);
     app.use(
-      revocationFeed({
-        log: store.revocations,
-        hub,
-        path: `${basePath}${FEED_PATH}`,
-        heartbeatMs: 5000,
-        maxConnectionsPerSource: config.revocationFeed.maxConnectionsPerSource,
-      }),
+      besideBackChannel(backChannel, [
+        staticFiles({ dir: join(VIEWS_DIR, 'static'), prefix: '/static' }),
+        health(store),
+        revocationFeed({
+          log: store.revocations,
+          hub,
+          path: `${basePath}${FEED_PATH}`,
+          heartbeatMs: 5000,
+          maxConnectionsPerSource: config.revocationFeed.maxConnectionsPerSource,
+        }),
+        ...[router, apps, approvalPage, accountSignIn, security, upstream, ...(demo?.routers ?? [])].flatMap((r) => [r.routes(), r.allowedMethods()] as Middleware[]),
+        deviceLinkPrefill(`${basePath}/device`),
+        userCodeAttemptLimit(limits, `${basePath}/device`, render),
+        sessionFormGuard({ store, paths: [`${basePath}/device`, `${basePath}/session/end/confirm`] }),
+      ]),
     );
-    app.use(router.routes());
-    app.use(router.allowedMethods());
-    app.use(apps.routes());
-    app.use(apps.allowedMethods());
-    app.use(approvalPage.routes());
-    app.use(approvalPage.allowedMethods());
-    app.use(accountSignIn.routes());
-    app.use(accountSignIn.allowedMethods());
-    app.use(security.routes());
-    app.use(security.allowedMethods());
-    app.use(upstream.routes());
-    app.use(upstream.allowedMethods());
-    for (const demoRouter of demo?.routers ?? []) {
-      app.use(demoRouter.routes());
-      app.use(demoRouter.allowedMethods());
-    }
-    app.use(deviceLinkPrefill(`${basePath}/device`));
-    app.use(userCodeAttemptLimit(limits, `${basePath}/device`, render));
-    app.use(sessionFormGuard({ store, paths: [`${basePath}/device`, `${basePath}/session/end/confirm`] }));
     app.use(devicePolling({ store, basePath, interval: config.deviceFlow.interval, deviceCodeTtl: config.ttl.deviceCode }));
     app.use(limitClientAuthentication(limits, basePath));
     // MCP servers authenticate as themselves: after the client-authentication limit above
-    app.use(toolApprovalsEndpoint({ holder, resources, tokens: ownAccessTokens({ holder, hub, store, issuer: config.issuer }), service: toolApprovals, log, basePath }));
-    app.use(toolExecutionsEndpoint({ holder, resources, store, audit: auditLog, basePath }));
+    app.use(
+      besideBackChannel(backChannel, [
+        toolApprovalsEndpoint({ holder, resources, tokens: ownAccessTokens({ holder, hub, store, issuer: config.issuer }), service: toolApprovals, log, basePath }),
+        toolExecutionsEndpoint({ holder, resources, store, audit: auditLog, basePath }),
+      ]),
+    );
     app.use(refreshReuseGrace({ store, basePath, graceSeconds: config.refreshTokens.reuseGraceWindow, log, onReplay: () => metrics.refreshReplayed() }));
     app.use(auditTokenEndpoints(auditLog, basePath));
     app.use(unauthorizedGrantType(basePath));
     app.use(jwtAccessTokens({ holder, hub, store, resources, publisher, issuer: config.issuer, basePath }));
     app.use(canonicalResourceParameters(resources, basePath));
-    app.use(discoveryDocuments(resources, basePath));
-    app.use(registrationHygiene({ config, store, holder, resources, usage, log, limits, audit: auditLog, machine, path: `${basePath}${REGISTRATION_PATH}` }));
+    app.use(
+      besideBackChannel(backChannel, [
+        discoveryDocuments(resources, basePath),
+        registrationHygiene({ config, store, holder, resources, usage, log, limits, audit: auditLog, machine, path: `${basePath}${REGISTRATION_PATH}` }),
+      ]),
+    );
     app.use(holder.middleware);
 
     return {
