@@ -50,12 +50,24 @@ export async function readBody(ctx: Context, limit: number): Promise<Buffer | un
   if (declared !== undefined && declared > limit) return undefined;
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    chunks.push(chunk);
-    if (size > limit) break;
+  const req = ctx.req;
+  // a small body has usually arrived with the headers: when the whole message is in, it is
+  // taken as it is buffered, without the round trips of an async iterator
+  if (req.complete && !req.readableEncoding) {
+    const buffered = req.read() as Buffer | null;
+    if (buffered) {
+      chunks.push(buffered);
+      size = buffered.length;
+    }
   }
-  const body = Buffer.concat(chunks);
+  if (!(req.complete && size === declared)) {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      chunks.push(chunk);
+      if (size > limit) break;
+    }
+  }
+  const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
   if (size > limit) {
     replay(ctx, body, size);
     return undefined;

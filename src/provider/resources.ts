@@ -51,6 +51,10 @@ export class ResourceRegistry {
    * or with userinfo names no MCP server, whatever follows: it is `invalid_target`.
    */
   find(indicator: string): ResourceConfig | undefined {
+    // already canonical (what clients send, and what the engine hands back): no URL to parse.
+    // The keys are canonical forms (no fragment, no userinfo) and canonicalising is idempotent
+    const exact = this.#byUri.get(indicator);
+    if (exact) return exact;
     if (indicator.includes('#') || hasUserinfo(indicator)) return undefined;
     const uri = tryCanonicalResourceUri(indicator);
     return uri === undefined ? undefined : this.#byUri.get(uri);

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, parseConfig } from '../../src/config/load.js';
+import { canonicalResourceUri } from '../../src/config/uri.js';
 import { EXAMPLE_CONFIG_YAML } from '../../scripts/generate-config-docs.js';
 
 const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
@@ -72,6 +73,26 @@ test('the documented example loads, with defaults filled in', () => {
   assert.deepEqual(client?.redirect_uris, []);
   assert.deepEqual(client?.resources, ['https://notes.example.com/mcp']);
   assert.ok(Object.isFrozen(config) && Object.isFrozen(config.resources[0]), 'the config is frozen');
+});
+
+test('canonicalising a resource URI twice changes nothing (ResourceRegistry.find looks canonical forms up as they are)', () => {
+  const inputs = [
+    'HTTPS://Notes.Example.com:443/mcp/',
+    'https://files.example.com/',
+    'https://files.example.com:8443',
+    'http://127.0.0.1:3000/mcp',
+    'https://ex.com/a/b/?q=1',
+    'https://ex.com/?q',
+    'https://ex.com/a%2Fb/./c/../d',
+    'https://BÜCHER.example/mcp',
+    'https://[::1]:443/x/',
+    'https://ex.com/%7euser/ space',
+    'https://ex.com/p?x=%zz&y= z',
+  ];
+  for (const input of inputs) {
+    const once = canonicalResourceUri(input);
+    assert.equal(canonicalResourceUri(once), once, input);
+  }
 });
 
 test('resource URIs are canonicalised, in resources and in clients', () => {
