@@ -25,13 +25,13 @@ export async function adjustFormParams(ctx: Context, adjust: (params: URLSearchP
     if (adjust(params)) ctx.querystring = params.toString();
     return;
   }
-  if (ctx.method !== 'POST' || !ctx.is('application/x-www-form-urlencoded')) return;
   const state = ctx.state as { [PARSED]?: URLSearchParams };
   const parsed = state[PARSED];
   if (parsed) {
     if (adjust(parsed)) replayBody(ctx, Buffer.from(parsed.toString(), 'utf8'));
     return;
   }
+  if (ctx.method !== 'POST' || !ctx.is('application/x-www-form-urlencoded')) return;
   // unread past the limit: the body is handed on as it came, for the engine to refuse as too large
   const body = await readBody(ctx, ENGINE_LIMIT);
   if (body === undefined) return;
@@ -50,24 +50,12 @@ export async function readBody(ctx: Context, limit: number): Promise<Buffer | un
   if (declared !== undefined && declared > limit) return undefined;
   const chunks: Buffer[] = [];
   let size = 0;
-  const req = ctx.req;
-  // a small body has usually arrived with the headers: when the whole message is in, it is
-  // taken as it is buffered, without the round trips of an async iterator
-  if (req.complete && !req.readableEncoding) {
-    const buffered = req.read() as Buffer | null;
-    if (buffered) {
-      chunks.push(buffered);
-      size = buffered.length;
-    }
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    chunks.push(chunk);
+    if (size > limit) break;
   }
-  if (!(req.complete && size === declared)) {
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      chunks.push(chunk);
-      if (size > limit) break;
-    }
-  }
-  const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  const body = Buffer.concat(chunks);
   if (size > limit) {
     replay(ctx, body, size);
     return undefined;
