@@ -42,6 +42,14 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** A free port that is none of `taken` (two listens on port 0 may be given the same one). */
+async function freePortBesides(taken: ReadonlySet<number>): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (!taken.has(port)) return port;
+  }
+}
+
 /** One PING over a raw socket: true when the server answers +PONG. */
 function answersPing(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -246,11 +254,15 @@ export async function startRedisCluster(options: StartRedisClusterOptions = {}):
   const root = mkdtempSync(join(tmpdir(), 'mcp-authz-redis-cluster-'));
   const ports: number[] = [];
   const children = new Map<number, ChildProcess>();
+  // each node's cluster bus on a free port of its own: by default it is the port + 10000, which
+  // may be taken, or past 65535 (Redis then refuses any port above 55535)
+  const busPorts = new Map<number, number>();
   const argsOf = (port: number) => {
     const dir = join(root, String(port));
     return [
       ...serverArgs(port, dir, options.persist ?? false),
       '--cluster-enabled', 'yes',
+      '--cluster-port', String(busPorts.get(port)),
       '--cluster-config-file', join(dir, 'nodes.conf'),
       '--cluster-node-timeout', '2000',
     ];
@@ -265,7 +277,9 @@ export async function startRedisCluster(options: StartRedisClusterOptions = {}):
   };
   try {
     for (let i = 0; i < 3; i++) {
-      const port = await freePort();
+      const taken = new Set([...ports, ...busPorts.values()]);
+      const port = await freePortBesides(taken);
+      busPorts.set(port, await freePortBesides(new Set([...taken, port])));
       mkdirSync(join(root, String(port)));
       children.set(port, processes.add(await spawnRedis(port, argsOf(port))));
       ports.push(port);
@@ -277,7 +291,7 @@ export async function startRedisCluster(options: StartRedisClusterOptions = {}):
       await command(port, 'CLUSTER', 'ADDSLOTS', ...Array.from({ length: to - from }, (_, k) => from + k));
       await command(port, 'CLUSTER', 'SET-CONFIG-EPOCH', i + 1);
     }
-    for (const port of ports.slice(1)) await command(ports[0]!, 'CLUSTER', 'MEET', '127.0.0.1', port);
+    for (const port of ports.slice(1)) await command(ports[0]!, 'CLUSTER', 'MEET', '127.0.0.1', port, busPorts.get(port)!);
     await ready();
   } catch (err) {
     await processes.stop();
