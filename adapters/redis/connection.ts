@@ -89,8 +89,6 @@ export function createRedisClient(connection: RedisConnection, tuning: ClientTun
     lazyConnect: true,
     connectTimeout: tuning.connectTimeoutMs,
     maxRetriesPerRequest: 1,
-    // commands issued in one turn of the event loop (by concurrent requests) go out in one write
-    enableAutoPipelining: true,
     ...(tuning.commandTimeoutMs === undefined ? {} : { commandTimeout: tuning.commandTimeoutMs }),
     ...password,
     ...tls,
@@ -119,7 +117,6 @@ export function createRedisClient(connection: RedisConnection, tuning: ClientTun
         retryDelayOnFailover: 100,
         retryDelayOnClusterDown: 100,
         maxRedirections: 16,
-        enableAutoPipelining: true,
         slotsRefreshTimeout: tuning.connectTimeoutMs,
         redisOptions: perConnection,
       };
@@ -148,9 +145,9 @@ export function duplicateForBlocking(client: RedisClient): RedisClient {
     const redisOptions: RedisOptions = { ...client.options.redisOptions };
     delete redisOptions.commandTimeout;
     // its first read waits for its first connection; a read that overruns is abandoned by the caller
-    return client.duplicate([], { redisOptions: { ...redisOptions, enableAutoPipelining: false }, enableOfflineQueue: true, enableAutoPipelining: false });
+    return client.duplicate([], { redisOptions, enableOfflineQueue: true });
   }
-  return client.duplicate({ commandTimeout: undefined, enableAutoPipelining: false });
+  return client.duplicate({ commandTimeout: undefined });
 }
 
 /**
