@@ -316,6 +316,12 @@ export interface RateDecision {
   hit?: string;
 }
 
+/** One step of {@link RateCounters.batch}: what `hit`, `forget` or `reset` does on its own. */
+export type RateStep =
+  | { kind: 'hit'; key: string; rule: RateRule; growUpToMs?: number }
+  | { kind: 'forget'; key: string; hit: string }
+  | { kind: 'reset'; key: string };
+
 /**
  * Per-key sliding-window counters behind the rate limits (src/http/limits.ts). A key is an
  * opaque string (stores keep only its hash where it is stored).
@@ -346,6 +352,14 @@ export interface RateCounters {
   forget(key: string, hit: string): Promise<void>;
   /** Forgets every hit of `key`, and its hold. */
   reset(key: string): Promise<void>;
+  /**
+   * Several steps, in order, each with the effect its own method has; answers, step by step, the
+   * decision of each `hit` and undefined for the others. The steps are taken in one go (SQLite:
+   * without yielding; Redis: one script call, so one round trip, all of it atomic) — except on a
+   * Redis Cluster, where the keys lie in different slots and each step is atomic on its own. What
+   * a request that counts several things costs (src/http/limits.ts).
+   */
+  batch(steps: readonly RateStep[], options?: { now?: number }): Promise<(RateDecision | undefined)[]>;
 }
 
 export interface Store {

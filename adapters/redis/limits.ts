@@ -2,85 +2,132 @@
  * Rate counters in Redis, shared by every replica: one sorted set per key,
  * `<prefix>limit:{<sha256(key)>}`, whose members are hits scored by their time (epoch ms), and
  * for a key held by a growing delay a string `<prefix>limitHold:{<sha256(key)>}` holding the
- * time the hold ends (one hash tag: both in one Cluster slot, as the script needs). `hit` is one Lua script (trim the window with ZREMRANGEBYSCORE, count
- * with ZCARD, ZADD when allowed, PEXPIRE to the window), so concurrent hits from any number of
- * replicas are decided one at a time: exactly `max` per window are allowed. Both keys expire
- * by themselves (the set a window after its newest hit, the hold when it ends).
+ * time the hold ends (one hash tag: both in one Cluster slot, as the script needs).
+ *
+ * Every operation is one Lua script, STEPS, which takes any number of steps (`hit`, `forget`,
+ * `reset`) in order: a hit trims the window with ZREMRANGEBYSCORE, counts with ZCARD, and ZADDs
+ * when allowed, PEXPIREing the set to the window. Redis runs a script atomically, so concurrent
+ * hits from any number of replicas are decided one at a time (exactly `max` per window are
+ * allowed), and a batch of steps costs one round trip. On a Redis Cluster a script may only touch
+ * one slot, and the keys of different counters lie in different slots: there a batch is one
+ * script call per step. Both keys expire by themselves (the set a window after its newest hit, the
+ * hold when it ends).
  */
 import { randomBytes } from 'node:crypto';
-import type { RateCounters, RateDecision, RateRule } from '../contract.js';
+import type { RateCounters, RateDecision, RateRule, RateStep } from '../contract.js';
 import type { RedisClient } from './connection.js';
 import type { RedisKeys } from './keys.js';
-import { define, type ScriptCall } from './scripts.js';
+import { define, type Arg, type ScriptCall } from './scripts.js';
 
 /**
- * KEYS[1] the hits (sorted set), KEYS[2] the hold (string).
- * ARGV[1] now (ms), ARGV[2] window (ms), ARGV[3] max, ARGV[4] a unique member for the hit,
- * ARGV[5] the cap of a growing hold (0: a refusal does not grow the wait).
- * Returns the wait in ms: 0 when the hit was allowed (and counted).
+ * KEYS: per step, its hits (sorted set) and its hold (string). ARGV[1] now (ms), then per step
+ * five: the kind ('hit', 'forget' or 'reset'), the window (ms), max, a member (the hit to add,
+ * unique, or the one to forget), the cap of a growing hold (0: a refusal does not grow the wait).
+ * Returns each step's wait in ms: 0 when a hit was allowed (and counted), and for the other kinds.
  */
-const HIT = `
-local hits, hold = KEYS[1], KEYS[2]
+const STEPS = `
 local now = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local max = tonumber(ARGV[3])
-local cap = tonumber(ARGV[5])
-redis.call('ZREMRANGEBYSCORE', hits, '-inf', now - window)
-local count = redis.call('ZCARD', hits)
-local wait = 0
-if count >= max then
-  local nth = redis.call('ZRANGE', hits, count - max, count - max, 'WITHSCORES')
-  wait = tonumber(nth[2]) + window - now
+local waits = {}
+for i = 1, #KEYS / 2 do
+  local hits, hold = KEYS[2 * i - 1], KEYS[2 * i]
+  local a = 2 + (i - 1) * 5
+  local kind = ARGV[a]
+  local wait = 0
+  if kind == 'hit' then
+    local window = tonumber(ARGV[a + 1])
+    local max = tonumber(ARGV[a + 2])
+    local cap = tonumber(ARGV[a + 4])
+    redis.call('ZREMRANGEBYSCORE', hits, '-inf', now - window)
+    local count = redis.call('ZCARD', hits)
+    if count >= max then
+      local nth = redis.call('ZRANGE', hits, count - max, count - max, 'WITHSCORES')
+      wait = tonumber(nth[2]) + window - now
+    end
+    local held = tonumber(redis.call('GET', hold) or '0') - now
+    if held > wait then wait = held end
+    if wait <= 0 then
+      wait = 0
+      redis.call('ZADD', hits, now, ARGV[a + 3])
+      redis.call('ZREMRANGEBYRANK', hits, 0, -(max + 1))
+      redis.call('PEXPIRE', hits, window)
+    elseif cap > 0 then
+      local grown = math.min(wait * 2, cap)
+      if grown > wait then wait = grown end
+      redis.call('SET', hold, string.format('%d', now + wait), 'PX', string.format('%d', wait))
+    end
+  elseif kind == 'forget' then
+    redis.call('ZREM', hits, ARGV[a + 3])
+  elseif kind == 'reset' then
+    redis.call('DEL', hits, hold)
+  else
+    return redis.error_reply('unknown rate limit step ' .. tostring(kind))
+  end
+  waits[i] = wait
 end
-local held = tonumber(redis.call('GET', hold) or '0') - now
-if held > wait then wait = held end
-if wait <= 0 then
-  redis.call('ZADD', hits, now, ARGV[4])
-  redis.call('ZREMRANGEBYRANK', hits, 0, -(max + 1))
-  redis.call('PEXPIRE', hits, window)
-  return 0
-end
-if cap > 0 then
-  local grown = math.min(wait * 2, cap)
-  if grown > wait then wait = grown end
-  redis.call('SET', hold, string.format('%d', now + wait), 'PX', string.format('%d', wait))
-end
-return wait
+return waits
 `;
 
 export class RedisRateCounters implements RateCounters {
-  readonly #redis: RedisClient;
   readonly #keys: RedisKeys;
-  readonly #hit: ScriptCall;
+  readonly #steps: ScriptCall;
+  readonly #cluster: boolean;
+  /** hit members are this process's random prefix and a sequence number: unique across replicas */
+  readonly #process = randomBytes(9).toString('base64url');
+  #sequence = 0;
 
   constructor(redis: RedisClient, keys: RedisKeys) {
-    this.#redis = redis;
     this.#keys = keys;
-    this.#hit = define(redis, 'mcpAuthzLimitHit', HIT, 2);
+    this.#steps = define(redis, 'mcpAuthzLimitSteps', STEPS);
+    this.#cluster = redis.isCluster;
   }
 
   async hit(key: string, rule: RateRule, options: { growUpToMs?: number; now?: number } = {}): Promise<RateDecision> {
-    const now = Math.floor(options.now ?? Date.now());
-    // members must be unique: two hits in the same millisecond are two hits
-    const member = `${now}:${randomBytes(6).toString('base64url')}`;
-    const wait = await this.#hit(
-      this.#keys.limit(key),
-      this.#keys.limitHold(key),
-      now,
-      Math.max(1, Math.floor(rule.windowMs)),
-      Math.max(1, Math.floor(rule.max)),
-      member,
-      Math.max(0, Math.floor(options.growUpToMs ?? 0)),
-    );
-    if (typeof wait !== 'number') throw new Error(`unexpected rate limit script reply ${typeof wait}`);
-    return wait <= 0 ? { allowed: true, retryAfterMs: 0, hit: member } : { allowed: false, retryAfterMs: wait };
+    const [decision] = await this.batch([{ kind: 'hit', key, rule, ...(options.growUpToMs === undefined ? {} : { growUpToMs: options.growUpToMs }) }], options);
+    return decision!;
   }
 
   async forget(key: string, hit: string): Promise<void> {
-    await this.#redis.zrem(this.#keys.limit(key), hit);
+    await this.batch([{ kind: 'forget', key, hit }]);
   }
 
   async reset(key: string): Promise<void> {
-    await this.#redis.del(this.#keys.limit(key), this.#keys.limitHold(key));
+    await this.batch([{ kind: 'reset', key }]);
   }
+
+  async batch(steps: readonly RateStep[], options: { now?: number } = {}): Promise<(RateDecision | undefined)[]> {
+    if (steps.length === 0) return [];
+    const now = Math.floor(options.now ?? Date.now());
+    const calls = steps.map((step) => this.#call(step, now));
+    if (this.#cluster && steps.length > 1) {
+      // one call per step (each in its own slot), sent together
+      const replies = await Promise.all(calls.map((call) => this.#run([call], now)));
+      return replies.map((reply, i) => decide(steps[i]!, calls[i]!.member, reply[0]));
+    }
+    const waits = await this.#run(calls, now);
+    return steps.map((step, i) => decide(step, calls[i]!.member, waits[i]));
+  }
+
+  #call(step: RateStep, now: number): { keys: [string, string]; args: Arg[]; member: string } {
+    const keys: [string, string] = [this.#keys.limit(step.key), this.#keys.limitHold(step.key)];
+    if (step.kind === 'hit') {
+      // members must be unique: two hits in the same millisecond are two hits
+      const member = `${now}:${this.#process}:${++this.#sequence}`;
+      const window = Math.max(1, Math.floor(step.rule.windowMs));
+      return { keys, member, args: ['hit', window, Math.max(1, Math.floor(step.rule.max)), member, Math.max(0, Math.floor(step.growUpToMs ?? 0))] };
+    }
+    if (step.kind === 'forget') return { keys, member: step.hit, args: ['forget', 0, 0, step.hit, 0] };
+    return { keys, member: '', args: ['reset', 0, 0, '', 0] };
+  }
+
+  async #run(calls: { keys: [string, string]; args: Arg[] }[], now: number): Promise<unknown[]> {
+    const reply = await this.#steps(calls.length * 2, ...calls.flatMap((c) => c.keys), now, ...calls.flatMap((c) => c.args));
+    if (!Array.isArray(reply) || reply.length !== calls.length) throw new Error('unexpected rate limit script reply');
+    return reply;
+  }
+}
+
+function decide(step: RateStep, member: string, wait: unknown): RateDecision | undefined {
+  if (typeof wait !== 'number') throw new Error(`unexpected rate limit script reply ${typeof wait}`);
+  if (step.kind !== 'hit') return undefined;
+  return wait <= 0 ? { allowed: true, retryAfterMs: 0, hit: member } : { allowed: false, retryAfterMs: wait };
 }

@@ -182,10 +182,11 @@ export type ScriptCall = (...args: Arg[]) => Promise<unknown>;
 /**
  * Registers a script on the client. ioredis then sends EVALSHA and falls back to EVAL
  * on NOSCRIPT, which is what happens after a Redis restart empties the script cache (in
- * Cluster mode, on whichever master holds the script's keys).
+ * Cluster mode, on whichever master holds the script's keys). Without `numberOfKeys`, each
+ * call passes the number of keys first.
  */
-export function define(redis: RedisClient, name: string, lua: string, numberOfKeys: number): ScriptCall {
-  redis.defineCommand(name, { numberOfKeys, lua });
+export function define(redis: RedisClient, name: string, lua: string, numberOfKeys?: number): ScriptCall {
+  redis.defineCommand(name, numberOfKeys === undefined ? { lua } : { numberOfKeys, lua });
   const fn = (redis as unknown as Record<string, ScriptCall>)[name];
   if (typeof fn !== 'function') throw new Error(`ioredis did not define ${name}`);
   return (...args) => fn.apply(redis, args);

@@ -7,9 +7,9 @@
  * recent hits (at most `max` of them, in arrays whose spent front is dropped now and then, so a
  * hit costs the same whatever `max` is) and its hold; keys with neither are forgotten by a sweep
  * run at most once a minute on use, so memory stays bounded by the recently active keys.
- * Each call runs without yielding, so it is atomic within the process.
+ * Each call (a batch too) runs without yielding, so it is atomic within the process.
  */
-import type { RateCounters, RateDecision, RateRule } from '../contract.js';
+import type { RateCounters, RateDecision, RateRule, RateStep } from '../contract.js';
 
 const SWEEP_EVERY_MS = 60_000;
 
@@ -35,11 +35,34 @@ export class MemoryRateCounters implements RateCounters {
   async hit(key: string, rule: RateRule, options: { growUpToMs?: number; now?: number } = {}): Promise<RateDecision> {
     const now = options.now ?? Date.now();
     this.#sweep(now);
+    return this.#hit(key, rule, options.growUpToMs, now);
+  }
+
+  async forget(key: string, hit: string): Promise<void> {
+    this.#forget(key, hit);
+  }
+
+  async reset(key: string): Promise<void> {
+    this.#entries.delete(key);
+  }
+
+  async batch(steps: readonly RateStep[], options: { now?: number } = {}): Promise<(RateDecision | undefined)[]> {
+    const now = options.now ?? Date.now();
+    this.#sweep(now);
+    return steps.map((step) => {
+      if (step.kind === 'hit') return this.#hit(step.key, step.rule, step.growUpToMs, now);
+      if (step.kind === 'forget') this.#forget(step.key, step.hit);
+      else this.#entries.delete(step.key);
+      return undefined;
+    });
+  }
+
+  #hit(key: string, rule: RateRule, growUpToMs: number | undefined, now: number): RateDecision {
     const entry = this.#entry(key, rule, now);
     let wait = waitOf(entry, rule, now);
     if (wait > 0) {
-      if (options.growUpToMs !== undefined && options.growUpToMs > 0) {
-        wait = Math.max(wait, Math.min(wait * 2, options.growUpToMs));
+      if (growUpToMs !== undefined && growUpToMs > 0) {
+        wait = Math.max(wait, Math.min(wait * 2, growUpToMs));
         entry.holdUntil = now + wait;
       }
       return { allowed: false, retryAfterMs: wait };
@@ -61,17 +84,13 @@ export class MemoryRateCounters implements RateCounters {
     return { allowed: true, retryAfterMs: 0, hit: id };
   }
 
-  async forget(key: string, hit: string): Promise<void> {
+  #forget(key: string, hit: string): void {
     const entry = this.#entries.get(key);
     if (!entry) return;
     const at = entry.ids.lastIndexOf(hit);
     if (at < entry.head) return;
     entry.at.splice(at, 1);
     entry.ids.splice(at, 1);
-  }
-
-  async reset(key: string): Promise<void> {
-    this.#entries.delete(key);
   }
 
   /** The key's entry, its expired hits spent (created when missing). */

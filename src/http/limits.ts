@@ -33,7 +33,7 @@
  * host when that is what is limited.
  */
 import type { Context } from 'koa';
-import type { RateCounters, RateDecision, RateRule } from '../../adapters/contract.js';
+import type { RateCounters, RateDecision, RateRule, RateStep } from '../../adapters/contract.js';
 import type { Config } from '../config/schema.js';
 import { usernameSchema } from '../accounts/schema.js';
 import type { Logger } from '../observability/logger.js';
@@ -79,6 +79,8 @@ export class RateLimits {
   readonly #rules: Record<LimitName, RateRule>;
   readonly #log: Logger;
   readonly #audit: AuditLog;
+  /** per request (its context), the take-back of a client authentication attempt not yet taken back */
+  readonly #pending = new WeakMap<object, RateStep[]>();
 
   constructor(counters: RateCounters, config: Config['rateLimits'], log: Logger, audit: AuditLog) {
     this.#counters = counters;
@@ -138,36 +140,46 @@ export class RateLimits {
    * `source`, counted before the engine checks the credentials, against the client from this
    * source and against the source; call `succeeded` unless authentication failed. There is no
    * ceiling per client: failures from some sources never stop the right credentials from others.
+   * `request` (the request's context) lets the token limit take the attempt back in the same
+   * step as it counts the token (see `token`).
    */
-  clientAuth(clientId: string, source: string): Promise<Attempt> {
+  clientAuth(clientId: string, source: string, request?: object): Promise<Attempt> {
     const grow = { growUpToMs: MAX_GROWING_WAIT_MS };
-    return this.#attempt([
-      { limit: 'clientAuthFailuresPerClientSource', key: 'client+source', counter: `clientauth:pair:${clientId}\0${source}`, options: grow, resetOnSuccess: true },
-      { limit: 'clientAuthFailuresPerSource', key: 'source', counter: sourceKey('clientauth', source), options: grow },
-    ]);
+    return this.#attempt(
+      [
+        { limit: 'clientAuthFailuresPerClientSource', key: 'client+source', counter: `clientauth:pair:${clientId}\0${source}`, options: grow, resetOnSuccess: true },
+        { limit: 'clientAuthFailuresPerSource', key: 'source', counter: sourceKey('clientauth', source), options: grow },
+      ],
+      request,
+    );
   }
 
   /**
    * One attempt at something that may fail (a password, client credentials), counted against
-   * every check at once before it is tried. Refused when any check is limited, with the longest
-   * wait; a refused attempt counts nothing (and grows the growing waits). `succeeded` takes the
-   * attempt back: a check with `resetOnSuccess` forgets all its failures, the others only this one.
+   * every check at once (one batch of the store's) before it is tried. Refused when any check is
+   * limited, with the longest wait; a refused attempt counts nothing (and grows the growing
+   * waits). `succeeded` takes the attempt back: a check with `resetOnSuccess` forgets all its
+   * failures, the others only this one.
    */
-  async #attempt(checks: Check[]): Promise<Attempt> {
-    const decisions = await Promise.all(checks.map((c) => this.#counters.hit(c.counter, this.#rules[c.limit], c.options)));
-    const counted = () =>
-      checks.flatMap((check, i) => {
-        const hit = decisions[i]!.hit;
-        return hit === undefined ? [] : [{ check, hit }];
-      });
-    if (decisions.every((d) => d.allowed)) {
+  async #attempt(checks: Check[], request?: object): Promise<Attempt> {
+    const decisions = await this.#counters.batch(checks.map((c) => ({ kind: 'hit', key: c.counter, rule: this.#rules[c.limit], ...c.options })));
+    const counted = checks.flatMap((check, i) => {
+      const hit = decisions[i]?.hit;
+      return hit === undefined ? [] : [{ check, hit }];
+    });
+    if (decisions.every((d) => d?.allowed)) {
+      const takeBack: RateStep[] = counted.map(({ check, hit }) => (check.resetOnSuccess ? { kind: 'reset', key: check.counter } : { kind: 'forget', key: check.counter, hit }));
+      if (request) this.#pending.set(request, takeBack);
       return {
         succeeded: async () => {
-          await Promise.all(counted().map(({ check, hit }) => (check.resetOnSuccess ? this.#counters.reset(check.counter) : this.#counters.forget(check.counter, hit))));
+          // taken back already when the request's token was counted (see `token`)
+          if (request && this.#pending.get(request) !== takeBack) return;
+          if (request) this.#pending.delete(request);
+          await this.#counters.batch(takeBack);
         },
       };
     }
-    await Promise.all(counted().map(({ check, hit }) => this.#counters.forget(check.counter, hit)));
+    if (counted.length > 0) await this.#counters.batch(counted.map(({ check, hit }) => ({ kind: 'forget', key: check.counter, hit })));
     let refused: Refusal | undefined;
     checks.forEach((c, i) => {
       const d = decisions[i]!;
@@ -186,9 +198,18 @@ export class RateLimits {
     return this.#attempt([{ limit: 'signInPerSource', key: 'source', counter: sourceKey('signin', source), options: { growUpToMs: MAX_GROWING_WAIT_MS } }]);
   }
 
-  /** One token request of an identified client; `key` from {@link tokenClientKey}. */
-  token(key: string): Promise<RateDecision> {
-    return this.#counters.hit(key, this.#rules.tokenPerClient);
+  /**
+   * One token request of an identified client; `key` from {@link tokenClientKey}. A client
+   * identified by the engine has authenticated: when `request` counted a client authentication
+   * attempt (`clientAuth`), that attempt is taken back in the same batch as the token is counted
+   * (one round trip to Redis instead of two), and its `succeeded` has nothing left to do.
+   */
+  async token(key: string, request?: object): Promise<RateDecision> {
+    const takeBack = request ? this.#pending.get(request) : undefined;
+    if (!takeBack) return this.#counters.hit(key, this.#rules.tokenPerClient);
+    const decisions = await this.#counters.batch([...takeBack, { kind: 'hit', key, rule: this.#rules.tokenPerClient }]);
+    this.#pending.delete(request!);
+    return decisions[takeBack.length]!;
   }
 
   /** One registration request from `source`. */

@@ -10,7 +10,8 @@
  * address and per source address, in one atomic step: a burst of guesses cannot slip through
  * before the first failure is counted. When the engine's answer is anything but
  * `invalid_client`, the attempt is taken back (and the client+source count forgotten: whoever
- * holds the secret knows it). Over a limit: `429`, `Retry-After` and `temporarily_unavailable`,
+ * holds the secret knows it) — at the token endpoint in the same step as the token limit counts
+ * the request (src/provider/token-limit.ts), since a grant is only reached authenticated. Over a limit: `429`, `Retry-After` and `temporarily_unavailable`,
  * before the engine looks at the credentials; each attempt while limited doubles the wait, up
  * to an hour. Nothing is counted per client alone, so failures from some addresses never stop
  * the right credentials from another. Requests without credentials (public clients) are not
@@ -37,7 +38,7 @@ export function limitClientAuthentication(limits: RateLimits, basePath: string):
     });
     if (clientId === undefined) return next();
 
-    const attempt = await limits.clientAuth(clientId.slice(0, MAX_ID_LENGTH), ctx.ip);
+    const attempt = await limits.clientAuth(clientId.slice(0, MAX_ID_LENGTH), ctx.ip, ctx);
     if ('refused' in attempt) {
       limits.logHit(ctx, attempt.refused, { clientId: clientId.slice(0, MAX_ID_LENGTH) });
       tooManyRequests(ctx, attempt.refused.retryAfterMs, `too many failed client authentications from this address; try again in ${describeWait(attempt.refused.retryAfterMs)}`);

@@ -6,7 +6,9 @@
  * Counting any earlier — on the `client_id` a request merely names — would let anyone spend a
  * client's budget, and lock it out, by sending requests in its name without its credentials;
  * those now fail `invalid_client` without being counted. The count is one atomic `hit`, so of
- * concurrent requests exactly `max` per window pass, across replicas sharing Redis.
+ * concurrent requests exactly `max` per window pass, across replicas sharing Redis. The same
+ * step takes back the request's client authentication attempt (src/provider/client-auth-limit.ts):
+ * reaching a grant's handler, the client has authenticated.
  *
  * A public client (`token_endpoint_auth_method: none`) proves nothing but its id, and that id
  * is shared by every installation of the app (a metadata document URL especially): it is
@@ -47,7 +49,7 @@ export function limitTokenRequests(provider: Provider, limits: RateLimits): void
     wrapGrantHandler(provider, grantType, (handler) => async (ctx: KoaContextWithOIDC) => {
       const client = ctx.oidc.client;
       if (client) {
-        const decision = await limits.token(tokenClientKey(client.clientId, client.clientAuthMethod === 'none', ctx.ip));
+        const decision = await limits.token(tokenClientKey(client.clientId, client.clientAuthMethod === 'none', ctx.ip), ctx);
         if (!decision.allowed) {
           limits.logHit(ctx, { limit: 'tokenPerClient', key: 'client', retryAfterMs: decision.retryAfterMs }, { clientId: client.clientId });
           ctx.set('Retry-After', String(retryAfterSeconds(decision.retryAfterMs)));

@@ -1004,6 +1004,62 @@ export function contractSuite(kind: StoreKind): void {
       }
     });
 
+    it('limits: a batch takes its steps in order, each as its own method would, and answers a decision per hit', async () => {
+      const rule = { max: 2, windowMs: 10_000 };
+      const [a, b, c] = [newId('limit'), newId('limit'), newId('limit')];
+      const t = Date.now();
+      assert.deepEqual(await store.limits.batch([]), []);
+      const first = await store.limits.batch(
+        [
+          { kind: 'hit', key: a, rule },
+          { kind: 'hit', key: b, rule },
+          { kind: 'hit', key: a, rule },
+          { kind: 'hit', key: a, rule },
+          { kind: 'reset', key: c },
+        ],
+        { now: t },
+      );
+      assert.equal(first.length, 5);
+      assert.deepEqual(first.map((d) => d?.allowed), [true, true, true, false, undefined]);
+      assert.deepEqual(first[3], { allowed: false, retryAfterMs: 10_000 }, 'a refusal inside a batch says how long, like hit');
+      assert.equal(new Set(first.slice(0, 3).map((d) => d!.hit)).size, 3, 'every counted hit has an id of its own');
+      // forget one of a's hits, reset b, and hit both again, in one batch: the steps run in order
+      const second = await store.limits.batch(
+        [
+          { kind: 'forget', key: a, hit: first[0]!.hit! },
+          { kind: 'reset', key: b },
+          { kind: 'hit', key: a, rule, growUpToMs: 60_000 },
+          { kind: 'hit', key: a, rule, growUpToMs: 60_000 },
+          { kind: 'hit', key: b, rule },
+        ],
+        { now: t + 1000 },
+      );
+      assert.deepEqual(second.map((d) => d?.allowed), [undefined, undefined, true, false, true]);
+      assert.deepEqual(second[3], { allowed: false, retryAfterMs: 18_000 }, 'growUpToMs grows the wait inside a batch too');
+      assert.deepEqual(await store.limits.hit(a, rule, { now: t + 12_000 }), { allowed: false, retryAfterMs: 7000 }, 'the hold set in the batch holds');
+      assert.equal((await store.limits.hit(b, rule, { now: t + 2000 })).allowed, true);
+      assert.equal((await store.limits.hit(b, rule, { now: t + 2000 })).allowed, false, 'b was reset, then hit once');
+      // what batch counted, the single methods see, and the other way round
+      await store.limits.forget(b, second[4]!.hit!);
+      assert.equal((await store.limits.batch([{ kind: 'hit', key: b, rule }], { now: t + 2000 }))[0]!.allowed, true);
+    });
+
+    it('limits: of 30 concurrent batches of two hits on one key exactly max hits are allowed', async () => {
+      const rule = { max: 9, windowMs: 60_000 };
+      const key = newId('limit');
+      const second = await another();
+      const answers = await Promise.all(
+        Array.from({ length: 30 }, (_, i) =>
+          (i % 2 === 0 || kind === 'sqlite' ? store : second).limits.batch([
+            { kind: 'hit', key, rule },
+            { kind: 'hit', key: newId('limit'), rule },
+          ]),
+        ),
+      );
+      assert.equal(answers.filter((d) => d[0]!.allowed).length, 9);
+      assert.ok(answers.every((d) => d[1]!.allowed), 'the other keys are independent');
+    });
+
     if (kind === 'sqlite') {
       it('creates the data directory 0700 and the database file 0600', () => {
         const { dataDir } = backend as SqliteBackend;

@@ -4,7 +4,7 @@
  * client and source and per source, the token endpoint per client, registration per source,
  * device user codes per source, metadata document fetches per host — on SQLite (counters in
  * the server's memory), and the sign-in and client authentication limits shared by two
- * replicas on one real Redis.
+ * replicas on one real Redis, where a token request counts in two script calls.
  *
  * Sources are told apart with `X-Forwarded-For` (the servers trust the proxy headers).
  */
@@ -20,6 +20,7 @@ import { Browser, findForm, type ParsedForm, formData } from '../helpers/browser
 import { fixtureConfig, NOTES, PASSWORD, SECRET } from '../helpers/fixtures.js';
 import { authorizationRequest, openAuthorization, startDevice } from '../helpers/flows.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { Redis } from 'ioredis';
 
 const WRONG = 'not the right password at all';
 const USERS = { alice: [], bob: [], carol: [], dave: [], erin: [], frank: [] };
@@ -359,6 +360,18 @@ describe('failed client authentication', () => {
     for (let i = 0; i < 12; i++) assert.equal((await post('/token/introspection', { token: 'x' }, { 'x-forwarded-for': '10.22.0.2', authorization: basic('notes-server', SECRET) })).status, 200);
   });
 
+  test('at the token endpoint the right secret is taken back: it never spends the budget, and forgets the failures of its client from there', async () => {
+    const source = '10.24.0.1';
+    for (let i = 0; i < 25; i++) assert.equal((await tokenWith('nightly-report', SECRET, source)).status, 200, `right secret ${i + 1}`);
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 9; i++) assert.equal((await tokenWith('nightly-report', 'a-wrong-secret-0000000', source)).status, 401, `round ${round + 1}, failure ${i + 1}`);
+      assert.equal((await tokenWith('nightly-report', SECRET, source)).status, 200, `round ${round + 1}: the right secret resets the client+source count`);
+    }
+    // 27 failures stay counted for the source (its limit is 30): three more, and even the right secret waits
+    for (let i = 0; i < 3; i++) assert.equal((await tokenWith('other-client', 'a-wrong-secret-0000000', source)).status, 401);
+    assert.equal((await tokenWith('nightly-report', SECRET, source)).status, 429, 'the source count was never reset');
+  });
+
   test('per source: failures at many clients add up', async () => {
     const source = '10.23.0.1';
     const ids = ['c-a', 'c-b', 'c-c', 'c-d', 'c-e', 'c-f'];
@@ -507,21 +520,44 @@ describe('two replicas on one Redis', () => {
     assert.equal((await signIn(b, 'bob', PASSWORD, '10.6.0.9')).status, 303, 'other accounts are unaffected');
   });
 
+  const tokenAt = (t: TestServer, secret: string, source: string) =>
+    fetch(t.url('/token'), {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`nightly-report:${secret}`).toString('base64')}`,
+        'x-forwarded-for': source,
+      },
+      body: new URLSearchParams({ grant_type: 'client_credentials', resource: NOTES }),
+    }).then((r) => r.status);
+
   test('failed client authentications at one replica count at the other', async () => {
-    const tokenAt = (t: TestServer, secret: string, source: string) =>
-      fetch(t.url('/token'), {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/x-www-form-urlencoded',
-          authorization: `Basic ${Buffer.from(`nightly-report:${secret}`).toString('base64')}`,
-          'x-forwarded-for': source,
-        },
-        body: new URLSearchParams({ grant_type: 'client_credentials', resource: NOTES }),
-      }).then((r) => r.status);
     const statuses = await Promise.all(Array.from({ length: 16 }, (_, i) => tokenAt(i % 2 ? a : b, 'not-the-secret-at-all', '10.6.1.1')));
     assert.equal(statuses.filter((s) => s === 401).length, 10, 'exactly the budget, across both');
     assert.equal(await tokenAt(a, SECRET, '10.6.1.1'), 429);
     assert.equal(await tokenAt(b, SECRET, '10.6.1.2'), 200);
+  });
+
+  test('a token request is counted in two calls to Redis, and the right secret is taken back there too', async () => {
+    const inspector = new Redis(redis.url);
+    try {
+      // script calls: Redis counts the commands a script runs under their own names
+      const scriptCalls = async () => Number((await inspector.info('commandstats')).match(/cmdstat_evalsha:calls=(\d+)/)?.[1] ?? 0);
+      assert.equal(await tokenAt(a, SECRET, '10.6.2.1'), 200, 'scripts loaded');
+      const before = await scriptCalls();
+      for (let i = 0; i < 10; i++) assert.equal(await tokenAt(a, SECRET, '10.6.2.1'), 200);
+      const calls = (await scriptCalls()) - before;
+      // two a request: the client authentication attempt counted up front, then its take-back together
+      // with the token's count (a background task of the server may add one or two)
+      assert.ok(calls >= 20 && calls <= 22, `${calls} script calls for 10 token requests`);
+      for (let round = 0; round < 2; round++) {
+        for (let i = 0; i < 9; i++) assert.equal(await tokenAt(round ? b : a, 'not-the-secret-at-all', '10.6.2.2'), 401);
+        assert.equal(await tokenAt(round ? a : b, SECRET, '10.6.2.2'), 200, 'the right secret resets the client+source count, at either replica');
+      }
+      for (let i = 0; i < 15; i++) assert.equal(await tokenAt(i % 2 ? a : b, SECRET, '10.6.2.3'), 200, 'right secrets spend no budget');
+    } finally {
+      inspector.disconnect();
+    }
   });
 });
 
