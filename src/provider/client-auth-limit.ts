@@ -31,11 +31,14 @@ export function limitClientAuthentication(limits: RateLimits, basePath: string):
   const paths = new Set(ENDPOINTS.map((path) => `${basePath}${path}`));
   return async (ctx, next) => {
     if (ctx.method !== 'POST' || !paths.has(ctx.path)) return next();
-    let clientId: string | undefined;
-    await adjustFormParams(ctx, (params) => {
-      clientId = authenticatingClient(ctx.get('authorization'), params);
-      return false;
-    });
+    // HTTP Basic names the client in a header: the body is then left for the engine to read
+    let clientId = basicClient(ctx.get('authorization'));
+    if (clientId === undefined) {
+      await adjustFormParams(ctx, (params) => {
+        clientId = bodyClient(params);
+        return false;
+      });
+    }
     if (clientId === undefined) return next();
 
     const attempt = await limits.clientAuth(clientId.slice(0, MAX_ID_LENGTH), ctx.ip, ctx);
@@ -50,20 +53,23 @@ export function limitClientAuthentication(limits: RateLimits, basePath: string):
   };
 }
 
-/** The client a request authenticates as, when it presents credentials; undefined otherwise. */
-function authenticatingClient(authorization: string, params: URLSearchParams): string | undefined {
+/** The client an `Authorization: Basic` header authenticates as; undefined without one. */
+function basicClient(authorization: string): string | undefined {
   const basic = /^basic\s+([A-Za-z0-9+/=_-]+)\s*$/i.exec(authorization);
-  if (basic) {
-    const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    // RFC 6749 §2.3.1: the id is form-urlencoded; a malformed one is counted as written
-    const id = colon === -1 ? decoded : decoded.slice(0, colon);
-    try {
-      return decodeURIComponent(id.replace(/\+/g, ' '));
-    } catch {
-      return id;
-    }
+  if (!basic) return undefined;
+  const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  // RFC 6749 §2.3.1: the id is form-urlencoded; a malformed one is counted as written
+  const id = colon === -1 ? decoded : decoded.slice(0, colon);
+  try {
+    return decodeURIComponent(id.replace(/\+/g, ' '));
+  } catch {
+    return id;
   }
+}
+
+/** The client a form body authenticates as (`client_secret`, `client_assertion`); undefined when it presents no credentials. */
+function bodyClient(params: URLSearchParams): string | undefined {
   if (params.has('client_secret')) return params.get('client_id') ?? '';
   const assertion = params.get('client_assertion');
   if (assertion !== null) return params.get('client_id') ?? assertionIssuer(assertion) ?? '';

@@ -12,6 +12,7 @@ import { grantUsage } from '../grants/usage.js';
 import { limitTokenRequests } from './token-limit.js';
 import { guardClientCredentials } from './machine-grant.js';
 import { checkRefreshTarget } from './refresh-target.js';
+import { canonicalTokenResources } from './resource-parameters.js';
 import { urlsFromIssuer } from './issuer-urls.js';
 import { auditProviderEvents } from './audit-events.js';
 import instance from 'oidc-provider/lib/helpers/weak_cache.js';
@@ -28,6 +29,8 @@ export function createProvider(deps: ProviderDeps, publisher: RevocationPublishe
   limitTokenRequests(provider, deps.limits);
   guardClientCredentials(provider, deps.machine);
   checkRefreshTarget(provider, deps.resources);
+  // last, so it runs first: the checks above see canonical resource indicators
+  canonicalTokenResources(provider, deps.resources);
 
   useOurFormPost(provider, deps.pages);
 

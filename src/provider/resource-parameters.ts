@@ -3,22 +3,30 @@
  * one trailing slash) and through configured aliases. oidc-provider compares them as plain
  * strings — between the authorization request and the code exchange or refresh, too — so
  * every known indicator is rewritten to its MCP server's configured URI before the engine
- * sees it, on the authorization, pushed authorization request, token and device authorization
- * endpoints. Unknown values
- * are left alone (the engine answers invalid_target).
+ * looks at it. Unknown values are left alone (the engine answers invalid_target).
+ *
+ * On the authorization, pushed authorization request and device authorization endpoints the
+ * request's parameters are rewritten before the engine reads them
+ * (`canonicalResourceParameters`). At the token endpoint the engine's own parsed parameters
+ * are rewritten, inside the engine right before the grant's handler, where the resource is
+ * first used (`canonicalTokenResources`, src/provider/grant-handlers.ts): the request body is
+ * then read once, by the engine.
  */
 import type { Middleware } from 'koa';
+import type Provider from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
 import { adjustFormParams } from '../http/form-params.js';
+import { grantHandlers, wrapGrantHandler } from './grant-handlers.js';
 import type { ResourceRegistry } from './resources.js';
 
 export function canonicalResourceParameters(resources: ResourceRegistry, basePath: string): Middleware {
   // /request: a pushed authorization request (RFC 9126) becomes the grant just as /auth does
-  const paths = new Set([`${basePath}/auth`, `${basePath}/request`, `${basePath}/token`, `${basePath}/device/auth`]);
+  const paths = new Set([`${basePath}/auth`, `${basePath}/request`, `${basePath}/device/auth`]);
   return async (ctx, next) => {
     if (paths.has(ctx.path) && (ctx.method === 'POST' || (ctx.method === 'GET' && ctx.path === `${basePath}/auth`))) {
       await adjustFormParams(ctx, (params) => {
         const values = params.getAll('resource');
-        const canonical = values.map((value) => resources.find(value)?.uri ?? value);
+        const canonical = values.map((value) => canonical1(resources, value));
         if (canonical.every((value, i) => value === values[i])) return false;
         params.delete('resource');
         for (const value of canonical) params.append('resource', value);
@@ -27,4 +35,26 @@ export function canonicalResourceParameters(resources: ResourceRegistry, basePat
     }
     await next();
   };
+}
+
+/**
+ * Puts the rewrite in front of every grant type handler at the token endpoint. Call it after
+ * every other wrapper (src/provider/create-provider.ts), so that the checks they make see the
+ * canonical resource.
+ */
+export function canonicalTokenResources(provider: Provider, resources: ResourceRegistry): void {
+  for (const grantType of [...grantHandlers(provider).keys()]) {
+    wrapGrantHandler(provider, grantType, (handler) => (ctx: KoaContextWithOIDC) => {
+      const params = ctx.oidc.params as { resource?: unknown } | undefined;
+      const resource = params?.resource;
+      if (typeof resource === 'string') params!.resource = canonical1(resources, resource);
+      else if (Array.isArray(resource)) params!.resource = resource.map((value: unknown) => (typeof value === 'string' ? canonical1(resources, value) : value));
+      return handler(ctx);
+    });
+  }
+}
+
+/** One indicator: its MCP server's configured URI when it names one, else as it came. */
+function canonical1(resources: ResourceRegistry, value: string): string {
+  return resources.find(value)?.uri ?? value;
 }
