@@ -8,9 +8,11 @@
  * `reset`) in order: a hit trims the window with ZREMRANGEBYSCORE, counts with ZCARD, and ZADDs
  * when allowed, PEXPIREing the set to the window. Redis runs a script atomically, so concurrent
  * hits from any number of replicas are decided one at a time (exactly `max` per window are
- * allowed), and a batch of steps costs one round trip. On a Redis Cluster a script may only touch
- * one slot, and the keys of different counters lie in different slots: there a batch is one
- * script call per step. Both keys expire by themselves (the set a window after its newest hit, the
+ * allowed). The batches asked for during one turn of the event loop (the requests it handled) go
+ * out together, at its end, as one script call: each batch's steps stay together and in order,
+ * and a failure fails every batch of the call. On a Redis Cluster a script may only touch one
+ * slot, and the keys of different counters lie in different slots: there each step is a script
+ * call of its own. Both keys expire by themselves (the set a window after its newest hit, the
  * hold when it ends).
  */
 import { randomBytes } from 'node:crypto';
@@ -20,23 +22,23 @@ import type { RedisKeys } from './keys.js';
 import { define, type Arg, type ScriptCall } from './scripts.js';
 
 /**
- * KEYS: per step, its hits (sorted set) and its hold (string). ARGV[1] now (ms), then per step
- * five: the kind ('hit', 'forget' or 'reset'), the window (ms), max, a member (the hit to add,
- * unique, or the one to forget), the cap of a growing hold (0: a refusal does not grow the wait).
+ * KEYS: per step, its hits (sorted set) and its hold (string). ARGV, per step six: the kind
+ * ('hit', 'forget' or 'reset'), now (ms), the window (ms), max, a member (the hit to add, unique,
+ * or the one to forget), the cap of a growing hold (0: a refusal does not grow the wait).
  * Returns each step's wait in ms: 0 when a hit was allowed (and counted), and for the other kinds.
  */
 const STEPS = `
-local now = tonumber(ARGV[1])
 local waits = {}
 for i = 1, #KEYS / 2 do
   local hits, hold = KEYS[2 * i - 1], KEYS[2 * i]
-  local a = 2 + (i - 1) * 5
+  local a = 1 + (i - 1) * 6
   local kind = ARGV[a]
   local wait = 0
   if kind == 'hit' then
-    local window = tonumber(ARGV[a + 1])
-    local max = tonumber(ARGV[a + 2])
-    local cap = tonumber(ARGV[a + 4])
+    local now = tonumber(ARGV[a + 1])
+    local window = tonumber(ARGV[a + 2])
+    local max = tonumber(ARGV[a + 3])
+    local cap = tonumber(ARGV[a + 5])
     redis.call('ZREMRANGEBYSCORE', hits, '-inf', now - window)
     local count = redis.call('ZCARD', hits)
     if count >= max then
@@ -47,7 +49,7 @@ for i = 1, #KEYS / 2 do
     if held > wait then wait = held end
     if wait <= 0 then
       wait = 0
-      redis.call('ZADD', hits, now, ARGV[a + 3])
+      redis.call('ZADD', hits, now, ARGV[a + 4])
       redis.call('ZREMRANGEBYRANK', hits, 0, -(max + 1))
       redis.call('PEXPIRE', hits, window)
     elseif cap > 0 then
@@ -56,7 +58,7 @@ for i = 1, #KEYS / 2 do
       redis.call('SET', hold, string.format('%d', now + wait), 'PX', string.format('%d', wait))
     end
   elseif kind == 'forget' then
-    redis.call('ZREM', hits, ARGV[a + 3])
+    redis.call('ZREM', hits, ARGV[a + 4])
   elseif kind == 'reset' then
     redis.call('DEL', hits, hold)
   else
@@ -67,6 +69,23 @@ end
 return waits
 `;
 
+/** One step as the script takes it. */
+interface Call {
+  keys: [string, string];
+  args: Arg[];
+  member: string;
+}
+
+/** Batches waiting for the end of the event loop's turn. */
+interface Waiting {
+  calls: Call[];
+  resolve(waits: unknown[]): void;
+  reject(err: unknown): void;
+}
+
+/** Most steps in one script call (a turn's batches beyond it go in further calls). */
+const MAX_STEPS_PER_CALL = 512;
+
 export class RedisRateCounters implements RateCounters {
   readonly #keys: RedisKeys;
   readonly #steps: ScriptCall;
@@ -74,6 +93,7 @@ export class RedisRateCounters implements RateCounters {
   /** hit members are this process's random prefix and a sequence number: unique across replicas */
   readonly #process = randomBytes(9).toString('base64url');
   #sequence = 0;
+  #waiting: Waiting[] = [];
 
   constructor(redis: RedisClient, keys: RedisKeys) {
     this.#keys = keys;
@@ -98,29 +118,58 @@ export class RedisRateCounters implements RateCounters {
     if (steps.length === 0) return [];
     const now = Math.floor(options.now ?? Date.now());
     const calls = steps.map((step) => this.#call(step, now));
-    if (this.#cluster && steps.length > 1) {
+    if (this.#cluster) {
       // one call per step (each in its own slot), sent together
-      const replies = await Promise.all(calls.map((call) => this.#run([call], now)));
+      const replies = await Promise.all(calls.map((call) => this.#run([call])));
       return replies.map((reply, i) => decide(steps[i]!, calls[i]!.member, reply[0]));
     }
-    const waits = await this.#run(calls, now);
+    const waits = await new Promise<unknown[]>((resolve, reject) => {
+      this.#waiting.push({ calls, resolve, reject });
+      if (this.#waiting.length === 1) setImmediate(() => this.#flush());
+    });
     return steps.map((step, i) => decide(step, calls[i]!.member, waits[i]));
   }
 
-  #call(step: RateStep, now: number): { keys: [string, string]; args: Arg[]; member: string } {
+  /** Sends the turn's batches, as few script calls as fit. */
+  #flush(): void {
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (let start = 0; start < waiting.length; ) {
+      const group: Waiting[] = [];
+      let size = 0;
+      while (start < waiting.length && (group.length === 0 || size + waiting[start]!.calls.length <= MAX_STEPS_PER_CALL)) {
+        size += waiting[start]!.calls.length;
+        group.push(waiting[start++]!);
+      }
+      this.#run(group.flatMap((w) => w.calls)).then(
+        (waits) => {
+          let at = 0;
+          for (const w of group) {
+            w.resolve(waits.slice(at, at + w.calls.length));
+            at += w.calls.length;
+          }
+        },
+        (err: unknown) => {
+          for (const w of group) w.reject(err);
+        },
+      );
+    }
+  }
+
+  #call(step: RateStep, now: number): Call {
     const keys: [string, string] = [this.#keys.limit(step.key), this.#keys.limitHold(step.key)];
     if (step.kind === 'hit') {
       // members must be unique: two hits in the same millisecond are two hits
       const member = `${now}:${this.#process}:${++this.#sequence}`;
       const window = Math.max(1, Math.floor(step.rule.windowMs));
-      return { keys, member, args: ['hit', window, Math.max(1, Math.floor(step.rule.max)), member, Math.max(0, Math.floor(step.growUpToMs ?? 0))] };
+      return { keys, member, args: ['hit', now, window, Math.max(1, Math.floor(step.rule.max)), member, Math.max(0, Math.floor(step.growUpToMs ?? 0))] };
     }
-    if (step.kind === 'forget') return { keys, member: step.hit, args: ['forget', 0, 0, step.hit, 0] };
-    return { keys, member: '', args: ['reset', 0, 0, '', 0] };
+    if (step.kind === 'forget') return { keys, member: step.hit, args: ['forget', now, 0, 0, step.hit, 0] };
+    return { keys, member: '', args: ['reset', now, 0, 0, '', 0] };
   }
 
-  async #run(calls: { keys: [string, string]; args: Arg[] }[], now: number): Promise<unknown[]> {
-    const reply = await this.#steps(calls.length * 2, ...calls.flatMap((c) => c.keys), now, ...calls.flatMap((c) => c.args));
+  async #run(calls: Call[]): Promise<unknown[]> {
+    const reply = await this.#steps(calls.length * 2, ...calls.flatMap((c) => c.keys), ...calls.flatMap((c) => c.args));
     if (!Array.isArray(reply) || reply.length !== calls.length) throw new Error('unexpected rate limit script reply');
     return reply;
   }

@@ -1060,6 +1060,30 @@ export function contractSuite(kind: StoreKind): void {
       assert.ok(answers.every((d) => d[1]!.allowed), 'the other keys are independent');
     });
 
+    if (kind === 'redis' || kind === 'redis-sentinel') {
+      it('limits: the batches asked for in one turn of the event loop go to Redis as one script call, each answered its own', async () => {
+        const inspector = (backend as RedisBackend).inspector as Redis;
+        const scriptCalls = async () => Number((await inspector.info('commandstats')).match(/cmdstat_evalsha:calls=(\d+)/)?.[1] ?? 0);
+        const rule = { max: 5, windowMs: 60_000 };
+        const [shared, own] = [newId('limit'), newId('limit')];
+        await store.limits.hit(own, rule); // the script is loaded
+        const before = await scriptCalls();
+        const answers = await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            store.limits.batch([
+              { kind: 'hit', key: shared, rule },
+              { kind: 'hit', key: `${own}:${i}`, rule },
+            ]),
+          ),
+        );
+        const calls = (await scriptCalls()) - before;
+        assert.ok(calls >= 1 && calls <= 2, `${calls} script calls for 20 batches`);
+        assert.equal(answers.filter((a) => a[0]!.allowed).length, 5, 'the shared key: exactly max, in the order asked');
+        assert.ok(answers.slice(0, 5).every((a) => a[0]!.allowed));
+        assert.ok(answers.every((a) => a[1]!.allowed && a[1]!.hit !== a[0]!.hit));
+      });
+    }
+
     if (kind === 'sqlite') {
       it('creates the data directory 0700 and the database file 0600', () => {
         const { dataDir } = backend as SqliteBackend;
