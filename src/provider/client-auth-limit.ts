@@ -11,8 +11,8 @@
  * before the first failure is counted. When the engine's answer is anything but
  * `invalid_client`, the attempt is taken back (and the client+source count forgotten: whoever
  * holds the secret knows it) — at the token endpoint in the same step as the token limit counts
- * the request (src/provider/token-limit.ts), since a grant is only reached authenticated. Over a limit: `429`, `Retry-After` and `temporarily_unavailable`,
- * before the engine looks at the credentials; each attempt while limited doubles the wait, up
+ * the request (src/provider/token-limit.ts), since a grant is only reached authenticated. Over a
+ * limit: `429`, `Retry-After` and `temporarily_unavailable`, before the engine looks at the credentials; each attempt while limited doubles the wait, up
  * to an hour. Nothing is counted per client alone, so failures from some addresses never stop
  * the right credentials from another. Requests without credentials (public clients) are not
  * counted here.

@@ -26,7 +26,7 @@ export function canonicalResourceParameters(resources: ResourceRegistry, basePat
     if (paths.has(ctx.path) && (ctx.method === 'POST' || (ctx.method === 'GET' && ctx.path === `${basePath}/auth`))) {
       await adjustFormParams(ctx, (params) => {
         const values = params.getAll('resource');
-        const canonical = values.map((value) => canonical1(resources, value));
+        const canonical = values.map((value) => canonicalIndicator(resources, value));
         if (canonical.every((value, i) => value === values[i])) return false;
         params.delete('resource');
         for (const value of canonical) params.append('resource', value);
@@ -47,14 +47,14 @@ export function canonicalTokenResources(provider: Provider, resources: ResourceR
     wrapGrantHandler(provider, grantType, (handler) => (ctx: KoaContextWithOIDC) => {
       const params = ctx.oidc.params as { resource?: unknown } | undefined;
       const resource = params?.resource;
-      if (typeof resource === 'string') params!.resource = canonical1(resources, resource);
-      else if (Array.isArray(resource)) params!.resource = resource.map((value: unknown) => (typeof value === 'string' ? canonical1(resources, value) : value));
+      if (typeof resource === 'string') params!.resource = canonicalIndicator(resources, resource);
+      else if (Array.isArray(resource)) params!.resource = resource.map((value: unknown) => (typeof value === 'string' ? canonicalIndicator(resources, value) : value));
       return handler(ctx);
     });
   }
 }
 
 /** One indicator: its MCP server's configured URI when it names one, else as it came. */
-function canonical1(resources: ResourceRegistry, value: string): string {
+function canonicalIndicator(resources: ResourceRegistry, value: string): string {
   return resources.find(value)?.uri ?? value;
 }
