@@ -63,18 +63,37 @@ export function canonicalJson(value: unknown): string {
     for (let i = 0; i < value.length; i++) out += (i ? ',' : '') + (value[i] === undefined ? 'null' : canonicalJson(value[i]));
     return `${out}]`;
   }
-  return `{${members(value as Record<string, unknown>)
-    .map(([, part]) => part)
-    .join(',')}}`;
+  return `{${members(value as Record<string, unknown>)}}`;
 }
 
-/** An object's members as keys and canonical `"key":value` strings, in key order, `undefined` ones left out. */
-function members(object: Record<string, unknown>): [string, string][] {
-  const keys = Object.keys(object).sort();
-  const out: [string, string][] = [];
-  for (const key of keys) {
+/**
+ * The shapes of the objects serialised so far: an object's own keys (in its own order) → its keys
+ * in sorted order, each with its `"key":` prefix. Records of one event are built alike, so the
+ * writer sorts and quotes the keys of each kind of record once rather than for every record.
+ */
+const shapes = new Map<string, readonly (readonly [key: string, prefix: string])[]>();
+/** a bound on the shapes kept: records come in a few dozen kinds, each with a few optional fields */
+const MAX_SHAPES = 512;
+
+function sortedKeys(object: Record<string, unknown>): readonly (readonly [string, string])[] {
+  const keys = Object.keys(object);
+  // the keys joined by NUL name the shape; a key with a NUL in it could make two shapes alike
+  let plain = true;
+  for (const key of keys) if (key.includes('\0')) plain = false;
+  const id = plain ? keys.join('\0') : undefined;
+  const known = id === undefined ? undefined : shapes.get(id);
+  if (known) return known;
+  const sorted = keys.sort().map((key) => [key, `${JSON.stringify(key)}:`] as const);
+  if (id !== undefined && shapes.size < MAX_SHAPES) shapes.set(id, sorted);
+  return sorted;
+}
+
+/** An object's canonical members, `"key":value` in key order joined by commas, `undefined` ones left out. */
+function members(object: Record<string, unknown>): string {
+  let out = '';
+  for (const [key, prefix] of sortedKeys(object)) {
     const value = object[key];
-    if (value !== undefined) out.push([key, `${JSON.stringify(key)}:${canonicalJson(value)}`]);
+    if (value !== undefined) out += (out ? ',' : '') + prefix + canonicalJson(value);
   }
   return out;
 }
@@ -95,14 +114,18 @@ export function serializeRecord(record: Record<string, unknown>): string {
  * with every member serialised once (the writer's hot path).
  */
 export function sealRecord(body: Record<string, unknown>): { hash: string; line: string } {
-  const { hash: _hash, ...rest } = body;
-  const entries = members(rest);
-  const parts = entries.map(([, part]) => part);
-  const hash = sha256Hex(`${String(rest.prev)}\n{${parts.join(',')}}`);
-  // `"hash":` goes where its key sorts among the others
-  const at = entries.findIndex(([key]) => key > 'hash');
-  parts.splice(at === -1 ? parts.length : at, 0, `"hash":${JSON.stringify(hash)}`);
-  return { hash, line: `{${parts.join(',')}}` };
+  // the members that sort before `hash` and those after it: `"hash":` goes between them
+  let head = '';
+  let tail = '';
+  for (const [key, prefix] of sortedKeys(body)) {
+    const value = body[key];
+    if (key === 'hash' || value === undefined) continue;
+    const part = prefix + canonicalJson(value);
+    if (key < 'hash') head += (head ? ',' : '') + part;
+    else tail += (tail ? ',' : '') + part;
+  }
+  const hash = sha256Hex(`${String(body.prev)}\n{${head}${head && tail ? ',' : ''}${tail}}`);
+  return { hash, line: `{${head}${head ? ',' : ''}"hash":${JSON.stringify(hash)}${tail ? ',' : ''}${tail}}` };
 }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });

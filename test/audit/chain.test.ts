@@ -17,7 +17,7 @@ import { createAuditLog, type ChainedAuditLog } from '../../src/audit/log.js';
 import type { AuditEvent } from '../../src/audit/events.js';
 import { CHAIN_INDEX, readCheckpoint } from '../../src/audit/checkpoints.js';
 import { fileSource, sinkFileSource, sinkFiles, verifySource } from '../../src/audit/read.js';
-import { genesisHash, recordHash, sealRecord, serializeRecord } from '../../src/audit/record.js';
+import { canonicalJson, genesisHash, recordHash, sealRecord, serializeRecord, sha256Hex as sha256 } from '../../src/audit/record.js';
 import { ROTATED_FILE } from '../../src/audit/sinks.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { auditConfig, capturedLogger, forge, sampleEvent } from './support.js';
@@ -103,6 +103,39 @@ describe('one chain in the file sink', () => {
     }
     const odd = { audit: 1, prev: 'a'.repeat(64), zeta: [1, 'two', null], alpha: { 'b\u00e9': 'é', a: -0, n: undefined }, hashx: 'after hash' };
     assert.deepEqual(sealRecord(odd), { hash: recordHash(odd), line: serializeRecord({ ...odd, hash: recordHash(odd) }) });
+  });
+
+  it('canonical JSON sorts every object’s keys, whatever order and shape the objects came in', () => {
+    // the reference: the same JSON, written by sorting each object's keys afresh
+    const reference = (value: unknown): string => {
+      if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+      if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : reference(v))).join(',')}]`;
+      const object = value as Record<string, unknown>;
+      const keys = Object.keys(object)
+        .sort()
+        .filter((key) => object[key] !== undefined);
+      return `{${keys.map((key) => `${JSON.stringify(key)}:${reference(object[key])}`).join(',')}}`;
+    };
+    const values: unknown[] = [
+      { b: 1, a: 2 },
+      { a: 2, b: 1 },
+      { b: 1, a: undefined, c: [{ z: 1, y: { x: 'é' } }] },
+      // keys with NUL in them: two different key lists that join to the same string
+      { 'a\0b': 1, c: 2 },
+      { a: 1, 'b\0c': 2 },
+      { 'a\0b': 3, c: 4 },
+      { 10: 'n', 9: 'm', '': 'empty', hash: 'h', hasi: 'i', has: 'g' },
+      { ...{ event: 'token.issued', outcome: 'success' }, ...{ requestId: 'r' }, details: { scopes: ['b', 'a'], grantType: 'x' } },
+    ];
+    for (const value of values) {
+      assert.equal(canonicalJson(value), reference(value));
+      // a second time: through whatever the first one kept
+      assert.equal(canonicalJson(value), reference(value));
+      const body = { prev: 'b'.repeat(64), ...(value as object) };
+      assert.deepEqual(sealRecord(body), { hash: recordHash(body), line: serializeRecord({ ...body, hash: recordHash(body) }) });
+      const hash = sha256(`${'b'.repeat(64)}\n${reference({ ...body, hash: undefined })}`);
+      assert.equal(sealRecord(body).line, reference({ ...body, hash }));
+    }
   });
 
   it('each line is the record’s one serialisation: canonical JSON, nothing more', () => {
