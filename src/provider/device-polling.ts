@@ -6,7 +6,7 @@
  * Poll times live in the store (model "DevicePoll", keyed by the hashed device code) so the
  * rule holds across replicas.
  */
-import type { Middleware } from 'koa';
+import type { Context, Middleware, Next } from 'koa';
 import type { Store } from '../../adapters/contract.js';
 
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
@@ -21,9 +21,11 @@ export function devicePolling(options: { store: Store; basePath: string; interva
   const tokenPath = `${options.basePath}/token`;
   const deviceAuthPath = `${options.basePath}/device/auth`;
 
-  return async (ctx, next) => {
+  // only POST /token and /device/auth are looked at: any other request passes straight on
+  return (ctx, next) => (ctx.method === 'POST' && (ctx.path === tokenPath || ctx.path === deviceAuthPath) ? afterEngine(ctx, next) : next());
+
+  async function afterEngine(ctx: Context, next: Next): Promise<void> {
     await next();
-    if (ctx.method !== 'POST') return;
 
     if (ctx.path === deviceAuthPath && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
       const body = ctx.body as Record<string, unknown>;
@@ -46,5 +48,5 @@ export function devicePolling(options: { store: Store; basePath: string; interva
     }
     const record: PollRecord = { lastPolledAt: now, interval };
     await polls.upsert(deviceCode, record as unknown as Record<string, unknown>, options.deviceCodeTtl);
-  };
+  }
 }

@@ -4,16 +4,18 @@
  * type"). oidc-provider answers `invalid_request` with its own description; this renames the error code
  * of exactly that answer, keeping the status (400) and the description.
  */
-import type { Middleware } from 'koa';
+import type { Context, Middleware, Next } from 'koa';
 
 const ENGINE_DESCRIPTION = 'requested grant type is not allowed for this client';
 
 export function unauthorizedGrantType(basePath: string): Middleware {
   const tokenPath = `${basePath}/token`;
-  return async (ctx, next) => {
+  const rewrite = async (ctx: Context, next: Next) => {
     await next();
-    if (ctx.status !== 400 || ctx.path !== tokenPath) return;
+    if (ctx.status !== 400) return;
     const body = ctx.body as { error?: unknown; error_description?: unknown } | undefined;
     if (body?.error === 'invalid_request' && body.error_description === ENGINE_DESCRIPTION) body.error = 'unauthorized_client';
   };
+  // any other request passes straight on
+  return (ctx, next) => (ctx.path === tokenPath ? rewrite(ctx, next) : next());
 }

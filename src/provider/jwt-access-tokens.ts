@@ -8,7 +8,7 @@
  *   removed (./own-access-tokens.ts); visible to the token's client and to a client acting
  *   as its MCP server.
  */
-import type { Middleware } from 'koa';
+import type { Context, Middleware, Next } from 'koa';
 import type { Store } from '../../adapters/contract.js';
 import type { ProviderHolder } from './holder.js';
 import type { ResourceRegistry } from './resources.js';
@@ -47,9 +47,12 @@ export function jwtAccessTokens(deps: JwtAccessTokenDeps): Middleware {
     return audiences.some((aud) => resources.find(aud)?.resourceServerClients.includes(client.clientId));
   }
 
-  return async (ctx, next) => {
+  // only revocation and introspection are looked at: any other request passes straight on
+  const ours = (ctx: Context) => ctx.method === 'POST' && (ctx.path === revocationPath || ctx.path === introspectionPath);
+  return (ctx, next) => (ours(ctx) ? afterEngine(ctx, next) : next());
+
+  async function afterEngine(ctx: Context, next: Next): Promise<void> {
     await next();
-    if (ctx.method !== 'POST' || (ctx.path !== revocationPath && ctx.path !== introspectionPath)) return;
     if (ctx.status !== 400 || (ctx.body as { error?: string } | undefined)?.error !== 'unsupported_token_type') return;
     const oidc = (ctx as unknown as { oidc?: OidcState }).oidc;
     const client = oidc?.client;
@@ -83,5 +86,5 @@ export function jwtAccessTokens(deps: JwtAccessTokenDeps): Middleware {
     // how the person signed in (src/provider/authentication-claims.ts), for servers that introspect
     const authentication = { ...(acr === undefined ? {} : { acr }), ...(amr === undefined ? {} : { amr }), ...(authTime === undefined ? {} : { auth_time: authTime }) };
     ctx.body = { active: true, token_type: 'Bearer', iss, sub, aud, client_id: clientId, scope, exp, iat, jti, ...(grantId ? { grant_id: grantId } : {}), ...authentication };
-  };
+  }
 }

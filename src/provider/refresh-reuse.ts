@@ -170,10 +170,11 @@ export function refreshReuseGrace(options: RefreshReuseOptions): Middleware {
     }
   }
 
-  return async (ctx, next) => {
-    if (graceSeconds <= 0 || ctx.method !== 'POST' || ctx.path !== tokenPath || ctx.get('authorization') !== '') {
-      return next();
-    }
+  // only a public client's POST /token can be a retried refresh: any other request passes straight on
+  return (ctx, next) => (graceSeconds > 0 && ctx.method === 'POST' && ctx.path === tokenPath && ctx.get('authorization') === '' ? answer(ctx, next) : next());
+
+  /** The answer to a refresh request: replayed within the window, or the engine's as the claimant. */
+  async function answer(ctx: Context, next: Next): Promise<void> {
     let refresh: { token: string; clientId: string } | undefined;
     await adjustFormParams(ctx, (params) => {
       refresh = publicRefresh(params);
@@ -206,5 +207,5 @@ export function refreshReuseGrace(options: RefreshReuseOptions): Middleware {
       }
       await sleep(POLL_MS);
     }
-  };
+  }
 }

@@ -12,7 +12,7 @@
  * first used (`canonicalTokenResources`, src/provider/grant-handlers.ts): the request body is
  * then read once, by the engine.
  */
-import type { Middleware } from 'koa';
+import type { Context, Middleware, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { adjustFormParams } from '../http/form-params.js';
@@ -22,19 +22,19 @@ import type { ResourceRegistry } from './resources.js';
 export function canonicalResourceParameters(resources: ResourceRegistry, basePath: string): Middleware {
   // /request: a pushed authorization request (RFC 9126) becomes the grant just as /auth does
   const paths = new Set([`${basePath}/auth`, `${basePath}/request`, `${basePath}/device/auth`]);
-  return async (ctx, next) => {
-    if (paths.has(ctx.path) && (ctx.method === 'POST' || (ctx.method === 'GET' && ctx.path === `${basePath}/auth`))) {
-      await adjustFormParams(ctx, (params) => {
-        const values = params.getAll('resource');
-        const canonical = values.map((value) => canonicalIndicator(resources, value));
-        if (canonical.every((value, i) => value === values[i])) return false;
-        params.delete('resource');
-        for (const value of canonical) params.append('resource', value);
-        return true;
-      });
-    }
+  const rewrite = async (ctx: Context, next: Next) => {
+    await adjustFormParams(ctx, (params) => {
+      const values = params.getAll('resource');
+      const canonical = values.map((value) => canonicalIndicator(resources, value));
+      if (canonical.every((value, i) => value === values[i])) return false;
+      params.delete('resource');
+      for (const value of canonical) params.append('resource', value);
+      return true;
+    });
     await next();
   };
+  // any other request passes straight on
+  return (ctx, next) => (paths.has(ctx.path) && (ctx.method === 'POST' || (ctx.method === 'GET' && ctx.path === `${basePath}/auth`)) ? rewrite(ctx, next) : next());
 }
 
 /**

@@ -6,7 +6,7 @@
  * `jti`, the grant id, the subject; a refresh token's id is its value, so it is never recorded.
  * Requests refused before the client was authenticated record nothing here.
  */
-import type { Middleware } from 'koa';
+import type { Context, Middleware, Next } from 'koa';
 import type { AuditLog } from '../audit/events.js';
 import { requestFacts } from '../audit/request-facts.js';
 import type { AccessTokenClaims } from './jwt-access-tokens.js';
@@ -56,9 +56,13 @@ function describeToken(claims: AccessTokenClaims | undefined, oidc: OidcView) {
 export function auditTokenEndpoints(audit: AuditLog, basePath: string): Middleware {
   const revocationPath = `${basePath}/token/revocation`;
   const introspectionPath = `${basePath}/token/introspection`;
-  return async (ctx, next) => {
+  // only revocation and introspection are recorded here: any other request passes straight on
+  const ours = (ctx: Context) => ctx.method === 'POST' && (ctx.path === revocationPath || ctx.path === introspectionPath);
+  return (ctx, next) => (ours(ctx) ? recordAnswer(ctx, next) : next());
+
+  async function recordAnswer(ctx: Context, next: Next): Promise<void> {
     await next();
-    if (ctx.method !== 'POST' || (ctx.path !== revocationPath && ctx.path !== introspectionPath) || ctx.status !== 200) return;
+    if (ctx.status !== 200) return;
     const oidc = ((ctx as unknown as { oidc?: OidcView }).oidc ?? {}) as OidcView;
     const caller = oidc.client?.clientId;
     if (!caller) return;
@@ -77,5 +81,5 @@ export function auditTokenEndpoints(audit: AuditLog, basePath: string): Middlewa
       ...requestFacts(ctx),
       details: { ...details, ...(introspection ? { active } : { revoked }) },
     });
-  };
+  }
 }
