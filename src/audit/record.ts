@@ -14,7 +14,7 @@
  * duplicate key, whitespace, an escape JSON.stringify would not write) that parses to the same
  * value but may read differently to another parser.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { z } from 'zod';
 import { auditEventSchema } from './events.js';
 
@@ -48,7 +48,8 @@ export type AuditRecord = z.infer<typeof auditRecordSchema>;
 export const chainFieldsSchema = z.object({ chain: chainIdSchema, seq: z.number().int().min(1), prev: hex64, hash: hex64 });
 
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
+  // one-shot: a third of the time of a Hash object for a record-sized input
+  return hash('sha256', text, 'hex');
 }
 
 export function genesisHash(chain: string): string {
