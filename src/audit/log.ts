@@ -78,22 +78,29 @@ export function checkAuditEvent(input: unknown): Checked {
     return { ok: false, field: path || '(event)', reason: issue.code === 'unrecognized_keys' ? 'not an audit event field' : issue.message };
   }
   const event = parsed.data;
-  for (const key of Object.keys(event.details ?? {})) {
+  const details = event.details ?? {};
+  const detailKeys = Object.keys(details);
+  for (const key of detailKeys) {
     if (FORBIDDEN_DETAIL_KEYS.test(key)) return { ok: false, field: `details.${key}`, reason: 'a credential-like key is never recorded' };
   }
-  const strings: [string, unknown][] = [
-    ['actor', event.actor],
-    ['client', event.client],
-    ['resource', event.resource],
-    ['requestId', event.requestId],
-    ['source', event.source],
-    ...Object.entries(event.details ?? {}).map(([k, v]): [string, unknown] => [`details.${k}`, v]),
-  ];
-  for (const [field, value] of strings) {
-    const values = Array.isArray(value) ? value : [value];
-    if (values.some((v) => typeof v === 'string' && JWT_LIKE.test(v))) return { ok: false, field, reason: 'the value looks like a token' };
+  for (const field of TOP_STRING_FIELDS) {
+    if (looksLikeToken(event[field])) return { ok: false, field, reason: 'the value looks like a token' };
+  }
+  for (const key of detailKeys) {
+    if (looksLikeToken(details[key])) return { ok: false, field: `details.${key}`, reason: 'the value looks like a token' };
   }
   return { ok: true, event };
+}
+
+/** The event's own string fields, in the order a refusal names the first offending one. */
+const TOP_STRING_FIELDS = ['actor', 'client', 'resource', 'requestId', 'source'] as const;
+
+/** A string, or a list holding one, that looks like a JWT. */
+function looksLikeToken(value: unknown): boolean {
+  if (typeof value === 'string') return JWT_LIKE.test(value);
+  if (!Array.isArray(value)) return false;
+  for (const item of value as unknown[]) if (typeof item === 'string' && JWT_LIKE.test(item)) return true;
+  return false;
 }
 
 export function createAuditLog(options: AuditLogOptions): ChainedAuditLog {
