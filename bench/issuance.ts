@@ -13,39 +13,23 @@
  * is still counted on every request. Reported: median tokens/s, p99, server CPU per token, and
  * the median of the per-round ratios. Results: bench/results/issuance-<store>.json.
  */
-import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { alternate, freePort, pairedRatio, startRedis, startServer, summary, writeResult, type LoadOptions } from './harness.js';
-import { BENCH_CLIENT, BENCH_RESOURCE, BENCH_SECRET, benchConfig } from './fixtures.js';
+import { alternate, pairedRatio, startRedis, summary, writeResult } from './harness.js';
+import { issuanceLoad, startBareEngine, startMcpAuthz, writeIssuanceConfig, type StoreKind } from './issuance-setup.js';
 
-const STORES = (process.env.STORES ?? 'sqlite,redis').split(',') as ('sqlite' | 'redis')[];
+const STORES = (process.env.STORES ?? 'sqlite,redis').split(',') as StoreKind[];
 const ROUNDS = Number(process.env.ROUNDS ?? 6);
 const SECONDS = Number(process.env.SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 10);
 
-async function benchmark(store: 'sqlite' | 'redis') {
+async function benchmark(store: StoreKind) {
   const dir = mkdtempSync(join(tmpdir(), `mcp-authz-bench-${store}-`));
   const redis = store === 'redis' ? await startRedis(dir) : undefined;
-  const [barePort, ourPort] = [await freePort(), await freePort()];
-  const configFile = join(dir, 'mcp-authz.json');
-  writeFileSync(configFile, JSON.stringify({ ...benchConfig(), rateLimits: { tokenPerClient: { max: 1_000_000, window: 60 } } }));
-  const storeEnv = redis ? { REDIS_URL: redis.url } : { DATA_DIR: join(dir, 'ours') };
-  const bare = await startServer('oidc-provider', [process.execPath, 'dist/bench/bare-oidc-provider.js', String(barePort), store, redis ? redis.url : join(dir, 'bare')], `http://127.0.0.1:${barePort}`);
-  // request logs go to a file, as a deployment's would go somewhere
-  const logFd = openSync(join(dir, 'mcp-authz.log'), 'a');
-  const ours = await startServer('mcp-authz', [process.execPath, 'dist/src/main.js', '--config', configFile, 'serve'], `http://127.0.0.1:${ourPort}`, {
-    env: { PORT: String(ourPort), ADMIN_PORT: '0', HOST: '127.0.0.1', ISSUER: `http://127.0.0.1:${ourPort}`, LOG_LEVEL: 'info', ...storeEnv },
-    stdout: logFd,
-  });
-  const load = (url: string): LoadOptions => ({
-    url: `${url}/token`,
-    method: 'POST',
-    headers: { authorization: `Basic ${Buffer.from(`${BENCH_CLIENT}:${BENCH_SECRET}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'client_credentials', resource: BENCH_RESOURCE, scope: 'notes:read' }).toString(),
-    connections: CONNECTIONS,
-    seconds: SECONDS,
-  });
+  const bare = await startBareEngine(store, dir, redis?.url);
+  const ours = await startMcpAuthz({ dataDir: join(dir, 'ours'), redisUrl: redis?.url, configFile: writeIssuanceConfig(dir), logFile: join(dir, 'mcp-authz.log') });
+  const load = (url: string) => issuanceLoad(url, CONNECTIONS, SECONDS);
   try {
     console.error(`issuance on ${store}: ${ROUNDS} alternating rounds of ${SECONDS} s, ${CONNECTIONS} connections`);
     const [bareRounds, ourRounds] = await alternate([{ server: bare, load: load(bare.url) }, { server: ours, load: load(ours.url) }], ROUNDS, SECONDS);
