@@ -18,7 +18,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { median, pairedRatio, round, startRedis, type Round, type Server } from './harness.js';
+import { alternate, pairedRatio, startRedis, summary, type Server } from './harness.js';
 import { issuanceLoad, startBareEngine, startMcpAuthz, writeIssuanceConfig, type StoreKind } from './issuance-setup.js';
 
 const STORE = (process.env.STORE ?? 'sqlite') as StoreKind;
@@ -78,22 +78,16 @@ try {
   }
   const load = (server: Server) => issuanceLoad(server.url, CONNECTIONS, SECONDS);
   console.error(`compare on ${STORE}: ${servers.length} servers, ${ROUNDS} alternating rounds of ${SECONDS} s, ${CONNECTIONS} connections`);
-  for (const server of servers) await round(server, load(server));
-  const rounds: Round[][] = servers.map(() => []);
-  for (let r = 0; r < ROUNDS; r++) {
-    const order = servers.map((_, i) => i);
-    if (r % 2) order.reverse();
-    for (const i of order) rounds[i]!.push(await round(servers[i]!, load(servers[i]!)));
-  }
-  const micros = (xs: number[]) => `${Math.round(median(xs))} (lowest ${Math.round(Math.min(...xs))})`;
+  const rounds = await alternate(servers.map((server) => ({ server, load: load(server) })), ROUNDS, SECONDS);
   for (const [i, server] of servers.entries()) {
     const own = rounds[i]!;
-    const errors = own.reduce((n, r) => n + r.errors + r.non2xx, 0);
+    const { requestsPerSecond, p99Ms, cpuMicrosPerRequest, mainThreadMicrosPerRequest, errors } = summary(own);
+    const lowest = (field: 'cpuMicrosPerRequest' | 'mainThreadMicrosPerRequest') => Math.round(Math.min(...own.map((r) => r[field])));
     console.log(
       [
         i === 0 ? 'bare oidc-provider' : server.label,
-        `  ${Math.round(median(own.map((r) => r.requestsPerSecond)))} tokens/s, p99 ${median(own.map((r) => r.p99))} ms${i === 0 ? '' : `, ratio ${pairedRatio(rounds[0]!, own).toFixed(3)}`}${errors ? `, ${errors} errors` : ''}`,
-        `  µs CPU a token ${micros(own.map((r) => r.cpuMicrosPerRequest))}, main thread ${micros(own.map((r) => r.mainThreadMicrosPerRequest))}`,
+        `  ${requestsPerSecond} tokens/s, p99 ${p99Ms} ms${i === 0 ? '' : `, ratio ${pairedRatio(rounds[0]!, own).toFixed(3)}`}${errors ? `, ${errors} errors` : ''}`,
+        `  µs CPU a token ${cpuMicrosPerRequest} (lowest ${lowest('cpuMicrosPerRequest')}), main thread ${mainThreadMicrosPerRequest} (lowest ${lowest('mainThreadMicrosPerRequest')})`,
       ].join('\n'),
     );
   }
