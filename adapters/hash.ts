@@ -7,14 +7,15 @@
  * hash is enough to look a record up when the bearer presents the id again, and
  * useless to someone who only has the stored form.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * SHA-256 of `value`, base64url without padding (43 characters).
  *
  * Unsalted on purpose: the lookup must be deterministic, and the inputs are
- * high-entropy random ids (or short-lived user codes), not passwords.
+ * high-entropy random ids (or short-lived user codes), not passwords. One-shot `crypto.hash`:
+ * a third of the cost of a `createHash` object, and these are hashed on every request.
  */
 export function sha256(value: string): string {
-  return createHash('sha256').update(value, 'utf8').digest('base64url');
+  return hash('sha256', value, 'base64url');
 }

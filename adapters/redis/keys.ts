@@ -139,13 +139,13 @@ export class RedisKeys {
     return `${this.prefix}toolApprovedOnGrant:${sha256(JSON.stringify([grantId, resource, tool]))}`;
   }
 
-  /** a sorted set: the recent hits of one rate-limit key (hashed: it may hold a username), scored by time (epoch ms) */
-  limit(key: string): string {
-    return `${this.prefix}limit:{${sha256(key)}}`;
-  }
-
-  /** a string: the epoch ms until which a rate-limit key is held (its growing delay) */
-  limitHold(key: string): string {
-    return `${this.prefix}limitHold:{${sha256(key)}}`;
+  /**
+   * One rate-limit key's two keys, tagged with the key's hash (it may hold a username): a sorted
+   * set of its recent hits scored by time (epoch ms), and a string holding the epoch ms until
+   * which it is held (its growing delay).
+   */
+  limit(key: string): [hits: string, hold: string] {
+    const tag = sha256(key);
+    return [`${this.prefix}limit:{${tag}}`, `${this.prefix}limitHold:{${tag}}`];
   }
 }

@@ -157,7 +157,7 @@ export class RedisRateCounters implements RateCounters {
   }
 
   #call(step: RateStep, now: number): Call {
-    const keys: [string, string] = [this.#keys.limit(step.key), this.#keys.limitHold(step.key)];
+    const keys = this.#keys.limit(step.key);
     if (step.kind === 'hit') {
       // members must be unique: two hits in the same millisecond are two hits
       const member = `${now}:${this.#process}:${++this.#sequence}`;
