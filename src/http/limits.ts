@@ -18,7 +18,8 @@
  *
  * Limits on failures count every attempt up front (one atomic `hit`) and take back those that did
  * not fail, so a burst of concurrent guesses cannot slip through before the first failure is
- * counted. Sign-in has growing delays: an attempt while the account+source or the source limit
+ * counted. Client credentials that reached a grant lately (see `clientAuth`) are not guesses: they
+ * are not counted. Sign-in has growing delays: an attempt while the account+source or the source limit
  * holds is refused before the password is looked at, and doubles that limit's remaining wait (up
  * to an hour).
  *
@@ -32,6 +33,7 @@
  * and the source address, plus the account id (never a username or password), client id or
  * host when that is what is limited.
  */
+import { hash, randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
 import type { RateCounters, RateDecision, RateRule, RateStep } from '../../adapters/contract.js';
 import type { Config } from '../config/schema.js';
@@ -57,6 +59,14 @@ interface Check {
   resetOnSuccess?: boolean;
 }
 
+/** How long client credentials that reached a grant are known to be right (each use renews it). */
+export const ACCEPTED_CREDENTIALS_MS = 5 * 60_000;
+/** Most client credentials known to be right at once (the least recently used are forgotten first). */
+const MAX_ACCEPTED_CREDENTIALS = 10_000;
+
+/** An attempt with credentials known to be right: nothing was counted, nothing to take back. */
+const KNOWN_RIGHT: Attempt = { succeeded: async () => {} };
+
 /** The longest a growing delay (sign-in, client authentication) gets. */
 export const MAX_GROWING_WAIT_MS = 3600_000;
 
@@ -81,6 +91,12 @@ export class RateLimits {
   readonly #audit: AuditLog;
   /** per request (its context), the take-back of a client authentication attempt not yet taken back */
   readonly #pending = new WeakMap<object, RateStep[]>();
+  /** digests of client credentials that reached a grant lately → until when (epoch ms), least recent first */
+  readonly #accepted = new Map<string, number>();
+  /** per request, the digest of the client credentials it presents */
+  readonly #presented = new WeakMap<object, string>();
+  /** keys those digests (they are of secrets): they mean nothing outside this process */
+  readonly #digestKey = randomBytes(32).toString('base64');
 
   constructor(counters: RateCounters, config: Config['rateLimits'], log: Logger, audit: AuditLog) {
     this.#counters = counters;
@@ -142,8 +158,20 @@ export class RateLimits {
    * ceiling per client: failures from some sources never stop the right credentials from others.
    * `request` (the request's context) lets the token limit take the attempt back in the same
    * step as it counts the token (see `token`).
+   *
+   * `credentials` (what the request presents: its Basic credentials, or its client id and
+   * secret) that reached a grant in the last {@link ACCEPTED_CREDENTIALS_MS} ms are not counted:
+   * whoever sends them again is not guessing. Only a grant marks them (the engine authenticated
+   * them then; an answer that merely is not `invalid_client` may come before authentication), and
+   * `clientAuthRejected` forgets them. A guess is a credential never accepted, so it is counted.
    */
-  clientAuth(clientId: string, source: string, request?: object): Promise<Attempt> {
+  clientAuth(clientId: string, source: string, request?: object, credentials?: string): Promise<Attempt> {
+    if (request && credentials !== undefined) {
+      const digest = hash('sha256', `${this.#digestKey}\0${credentials}`, 'base64url');
+      this.#presented.set(request, digest);
+      const until = this.#accepted.get(digest);
+      if (until !== undefined && until > Date.now()) return Promise.resolve(KNOWN_RIGHT);
+    }
     const grow = { growUpToMs: MAX_GROWING_WAIT_MS };
     return this.#attempt(
       [
@@ -205,11 +233,26 @@ export class RateLimits {
    * (one round trip to Redis instead of two), and its `succeeded` has nothing left to do.
    */
   async token(key: string, request?: object): Promise<RateDecision> {
+    // the engine authenticated the request's credentials: they are known to be right
+    const digest = request ? this.#presented.get(request) : undefined;
+    if (digest !== undefined) this.#accept(digest);
     const takeBack = request ? this.#pending.get(request) : undefined;
     if (!takeBack) return this.#counters.hit(key, this.#rules.tokenPerClient);
     const decisions = await this.#counters.batch([...takeBack, { kind: 'hit', key, rule: this.#rules.tokenPerClient }]);
     this.#pending.delete(request!);
     return decisions[takeBack.length]!;
+  }
+
+  /** The engine refused the request's client credentials (`invalid_client`): they are no longer known to be right. */
+  clientAuthRejected(request: object): void {
+    const digest = this.#presented.get(request);
+    if (digest !== undefined) this.#accepted.delete(digest);
+  }
+
+  #accept(digest: string): void {
+    this.#accepted.delete(digest);
+    this.#accepted.set(digest, Date.now() + ACCEPTED_CREDENTIALS_MS);
+    if (this.#accepted.size > MAX_ACCEPTED_CREDENTIALS) this.#accepted.delete(this.#accepted.keys().next().value!);
   }
 
   /** One registration request from `source`. */

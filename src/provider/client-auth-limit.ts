@@ -15,7 +15,9 @@
  * limit: `429`, `Retry-After` and `temporarily_unavailable`, before the engine looks at the credentials; each attempt while limited doubles the wait, up
  * to an hour. Nothing is counted per client alone, so failures from some addresses never stop
  * the right credentials from another. Requests without credentials (public clients) are not
- * counted here.
+ * counted here, nor are a secret's credentials (HTTP Basic, `client_id` and `client_secret`)
+ * that reached a grant in the last five minutes: sent again, they are no guess (src/http/limits.ts
+ * `clientAuth`). An assertion is single-use, so it is always counted.
  */
 import type { Middleware } from 'koa';
 import { adjustFormParams } from '../http/form-params.js';
@@ -32,16 +34,20 @@ export function limitClientAuthentication(limits: RateLimits, basePath: string):
   return async (ctx, next) => {
     if (ctx.method !== 'POST' || !paths.has(ctx.path)) return next();
     // HTTP Basic names the client in a header: the body is then left for the engine to read
-    let clientId = basicClient(ctx.get('authorization'));
+    const authorization = ctx.get('authorization');
+    let clientId = basicClient(authorization);
+    let credentials = clientId === undefined ? undefined : `basic ${authorization.trim()}`;
     if (clientId === undefined) {
       await adjustFormParams(ctx, (params) => {
         clientId = bodyClient(params);
+        const secret = params.get('client_secret');
+        if (secret !== null) credentials = `post ${params.get('client_id') ?? ''}\0${secret}`;
         return false;
       });
     }
     if (clientId === undefined) return next();
 
-    const attempt = await limits.clientAuth(clientId.slice(0, MAX_ID_LENGTH), ctx.ip, ctx);
+    const attempt = await limits.clientAuth(clientId.slice(0, MAX_ID_LENGTH), ctx.ip, ctx, credentials);
     if ('refused' in attempt) {
       limits.logHit(ctx, attempt.refused, { clientId: clientId.slice(0, MAX_ID_LENGTH) });
       tooManyRequests(ctx, attempt.refused.retryAfterMs, `too many failed client authentications from this address; try again in ${describeWait(attempt.refused.retryAfterMs)}`);
@@ -49,7 +55,8 @@ export function limitClientAuthentication(limits: RateLimits, basePath: string):
     }
     await next();
     const error = (ctx.body as { error?: unknown } | undefined)?.error;
-    if (!(ctx.status === 401 && error === 'invalid_client')) await attempt.succeeded();
+    if (ctx.status === 401 && error === 'invalid_client') limits.clientAuthRejected(ctx);
+    else await attempt.succeeded();
   };
 }
 

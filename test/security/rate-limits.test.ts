@@ -4,7 +4,8 @@
  * client and source and per source, the token endpoint per client, registration per source,
  * device user codes per source, metadata document fetches per host — on SQLite (counters in
  * the server's memory), and the sign-in and client authentication limits shared by two
- * replicas on one real Redis, where a token request counts in two script calls.
+ * replicas on one real Redis, where a token request counts in two script calls (one once its
+ * secret reached a grant at that replica: known credentials are not counted as attempts).
  *
  * Sources are told apart with `X-Forwarded-For` (the servers trust the proxy headers).
  */
@@ -360,16 +361,43 @@ describe('failed client authentication', () => {
     for (let i = 0; i < 12; i++) assert.equal((await post('/token/introspection', { token: 'x' }, { 'x-forwarded-for': '10.22.0.2', authorization: basic('notes-server', SECRET) })).status, 200);
   });
 
-  test('at the token endpoint the right secret is taken back: it never spends the budget, and forgets the failures of its client from there', async () => {
+  test('the right secret never spends the budget: its first grant takes the attempt back and clears its failures from there; after that it is not counted at all', async () => {
     const source = '10.24.0.1';
-    for (let i = 0; i < 25; i++) assert.equal((await tokenWith('nightly-report', SECRET, source)).status, 200, `right secret ${i + 1}`);
-    for (let round = 0; round < 3; round++) {
-      for (let i = 0; i < 9; i++) assert.equal((await tokenWith('nightly-report', 'a-wrong-secret-0000000', source)).status, 401, `round ${round + 1}, failure ${i + 1}`);
-      assert.equal((await tokenWith('nightly-report', SECRET, source)).status, 200, `round ${round + 1}: the right secret resets the client+source count`);
-    }
-    // 27 failures stay counted for the source (its limit is 30): three more, and even the right secret waits
-    for (let i = 0; i < 3; i++) assert.equal((await tokenWith('other-client', 'a-wrong-secret-0000000', source)).status, 401);
-    assert.equal((await tokenWith('nightly-report', SECRET, source)).status, 429, 'the source count was never reset');
+    const token = (secret: string) => tokenWith('notes-server', secret, source);
+    const wrong = 'a-wrong-secret-0000000';
+    // notes-server has not reached a grant on this server yet (the test above used other endpoints)
+    for (let i = 0; i < 9; i++) assert.equal((await token(wrong)).status, 401, `failure ${i + 1}`);
+    assert.equal((await token(SECRET)).status, 200, 'the right secret, counted and taken back');
+    for (let i = 0; i < 10; i++) assert.equal((await token(wrong)).status, 401, `failure ${i + 1} after the reset: the client+source count was cleared`);
+    assert.equal((await token(wrong)).status, 429, 'then the budget is spent');
+    // the right secret reached a grant: sent again it is no guess, and passes while guesses from its address wait
+    for (let i = 0; i < 3; i++) assert.equal((await token(SECRET)).status, 200, `known secret ${i + 1}`);
+    assert.equal((await token(wrong)).status, 429, 'and it cleared nothing: the guesses still wait');
+
+    // 19 failures count for the source (its limit is 30): 11 more at other clients and the address is held ...
+    for (const [id, n] of [['c-x', 6], ['c-y', 5]] as const) for (let i = 0; i < n; i++) assert.equal((await tokenWith(id, wrong, source)).status, 401);
+    assert.equal((await tokenWith('c-z', wrong, source)).status, 429, 'the source spent its 30 failures');
+    // ... for everything but credentials known to be right
+    assert.equal((await token(SECRET)).status, 200);
+    const unknown = await post('/token', { grant_type: 'client_credentials', client_id: 'report-post', client_secret: SECRET }, { 'x-forwarded-for': source });
+    assert.equal(unknown.status, 429, 'a right secret that has not reached a grant lately waits like a guess');
+  });
+
+  test('credentials refused before the engine checked them are not known to be right: repeated, they are counted', async () => {
+    const source = '10.25.0.1';
+    const guess = 'a-guess-refused-before-authentication';
+    // a JSON body: invalid_request before the engine looks at the secret (the attempt is taken back)
+    const early = await fetch(t.url('/token'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: basic('nightly-report', guess), 'x-forwarded-for': source },
+      body: JSON.stringify({ grant_type: 'client_credentials' }),
+    });
+    assert.equal(early.status, 400);
+    assert.equal(((await early.json()) as { error?: string }).error, 'invalid_request');
+    for (let i = 0; i < 10; i++) assert.equal((await tokenWith('nightly-report', guess, source)).status, 401, `guess ${i + 1}`);
+    assert.equal((await tokenWith('nightly-report', guess, source)).status, 429);
+    // a right secret that did reach a grant (the first test's, from 10.20.0.2) is known everywhere
+    assert.equal((await tokenWith('nightly-report', SECRET, source)).status, 200);
   });
 
   test('per source: failures at many clients add up', async () => {
@@ -377,7 +405,7 @@ describe('failed client authentication', () => {
     const ids = ['c-a', 'c-b', 'c-c', 'c-d', 'c-e', 'c-f'];
     let n = 0;
     for (const id of ids) for (let i = 0; i < 5; i++, n++) assert.equal((await tokenWith(id, 'a-wrong-secret-0000000', source)).status, 401, `failure ${n + 1}`);
-    const refused = await tokenWith('nightly-report', SECRET, source);
+    const refused = await post('/token', { grant_type: 'client_credentials', client_id: 'report-post', client_secret: SECRET }, { 'x-forwarded-for': source });
     assert.equal(refused.status, 429, 'the source spent its 30 failures');
     assert.equal(hits(t, 'clientAuthFailuresPerSource')[0]?.key, 'source');
   });
@@ -499,7 +527,10 @@ describe('two replicas on one Redis', () => {
   before(async () => {
     redis = await startRedis();
     const shared = { store: 'redis' as const, redisUrl: redis.url, redisKeyPrefix: 'limits:', users: USERS };
-    const config = { trustProxy: true, rateLimits: { signInPerAccountSource: { max: 3, window: 60 }, signInPerAccount: { max: 4, window: 60 } } };
+    const fixture = fixtureConfig();
+    // a client of its own for the reset test: its secret reaches a grant at neither replica before
+    const clients = [...fixture.clients!, { client_id: 'report-basic', client_secret: SECRET, grant_types: ['client_credentials' as const], resources: [NOTES] }];
+    const config = { clients, trustProxy: true, rateLimits: { signInPerAccountSource: { max: 3, window: 60 }, signInPerAccount: { max: 4, window: 60 } } };
     a = await startServer({ ...shared, config });
     b = await startServer({ ...shared, config });
   });
@@ -520,12 +551,12 @@ describe('two replicas on one Redis', () => {
     assert.equal((await signIn(b, 'bob', PASSWORD, '10.6.0.9')).status, 303, 'other accounts are unaffected');
   });
 
-  const tokenAt = (t: TestServer, secret: string, source: string) =>
+  const tokenAt = (t: TestServer, secret: string, source: string, client = 'nightly-report') =>
     fetch(t.url('/token'), {
       method: 'POST',
       headers: {
         'content-type': 'application/x-www-form-urlencoded',
-        authorization: `Basic ${Buffer.from(`nightly-report:${secret}`).toString('base64')}`,
+        authorization: `Basic ${Buffer.from(`${client}:${secret}`).toString('base64')}`,
         'x-forwarded-for': source,
       },
       body: new URLSearchParams({ grant_type: 'client_credentials', resource: NOTES }),
@@ -538,23 +569,32 @@ describe('two replicas on one Redis', () => {
     assert.equal(await tokenAt(b, SECRET, '10.6.1.2'), 200);
   });
 
-  test('a token request is counted in two calls to Redis, and the right secret is taken back there too', async () => {
+  test('a token request is counted in two calls to Redis, in one once its secret reached a grant at that replica; the right secret is taken back there too', async () => {
     const inspector = new Redis(redis.url);
     try {
       // script calls: Redis counts the commands a script runs under their own names
       const scriptCalls = async () => Number((await inspector.info('commandstats')).match(/cmdstat_evalsha:calls=(\d+)/)?.[1] ?? 0);
       assert.equal(await tokenAt(a, SECRET, '10.6.2.1'), 200, 'scripts loaded');
-      const before = await scriptCalls();
-      for (let i = 0; i < 10; i++) assert.equal(await tokenAt(a, SECRET, '10.6.2.1'), 200);
-      const calls = (await scriptCalls()) - before;
-      // two a request: the client authentication attempt counted up front, then its take-back together
-      // with the token's count (a background task of the server may add one or two)
-      assert.ok(calls >= 20 && calls <= 22, `${calls} script calls for 10 token requests`);
-      for (let round = 0; round < 2; round++) {
-        for (let i = 0; i < 9; i++) assert.equal(await tokenAt(round ? b : a, 'not-the-secret-at-all', '10.6.2.2'), 401);
-        assert.equal(await tokenAt(round ? a : b, SECRET, '10.6.2.2'), 200, 'the right secret resets the client+source count, at either replica');
-      }
-      for (let i = 0; i < 15; i++) assert.equal(await tokenAt(i % 2 ? a : b, SECRET, '10.6.2.3'), 200, 'right secrets spend no budget');
+      // notes-server's secret is new to both replicas: the client authentication attempt is counted
+      // up front, then taken back together with the token's count (a background task may add one)
+      let before = await scriptCalls();
+      assert.equal(await tokenAt(a, SECRET, '10.6.2.1', 'notes-server'), 200);
+      let calls = (await scriptCalls()) - before;
+      assert.ok(calls >= 2 && calls <= 3, `${calls} script calls for a secret new to the replica`);
+      // now known to be right at a: only the token is counted
+      before = await scriptCalls();
+      for (let i = 0; i < 10; i++) assert.equal(await tokenAt(a, SECRET, '10.6.2.1', 'notes-server'), 200);
+      calls = (await scriptCalls()) - before;
+      assert.ok(calls >= 10 && calls <= 12, `${calls} script calls for 10 token requests with a known secret`);
+
+      // the first grant at each replica clears the client's failures from that address, for both
+      for (let i = 0; i < 9; i++) assert.equal(await tokenAt(a, 'not-the-secret-at-all', '10.6.2.2', 'report-basic'), 401);
+      assert.equal(await tokenAt(b, SECRET, '10.6.2.2', 'report-basic'), 200, 'the right secret resets the client+source count, at the other replica');
+      for (let i = 0; i < 9; i++) assert.equal(await tokenAt(b, 'not-the-secret-at-all', '10.6.2.2', 'report-basic'), 401, `failure ${i + 1} after the reset`);
+      assert.equal(await tokenAt(a, SECRET, '10.6.2.2', 'report-basic'), 200, 'and at the first replica');
+      for (let i = 0; i < 10; i++) assert.equal(await tokenAt(a, 'not-the-secret-at-all', '10.6.2.2', 'report-basic'), 401, `failure ${i + 1} after the second reset`);
+      assert.equal(await tokenAt(b, 'not-the-secret-at-all', '10.6.2.2', 'report-basic'), 429);
+      for (let i = 0; i < 15; i++) assert.equal(await tokenAt(i % 2 ? a : b, SECRET, '10.6.2.3', 'report-basic'), 200, 'right secrets spend no budget');
     } finally {
       inspector.disconnect();
     }
