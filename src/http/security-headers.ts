@@ -95,6 +95,18 @@ export function formActionSourceFor(url: string): string | undefined {
 }
 
 /**
+ * Whether a response's Content-Type is `application/json` (any parameters, any case), as koa's
+ * `response.is('json')` answers, without its media type parsing on every response. A `+json`
+ * type (a JWKS, a problem document) is not: like a page, it gets the full set.
+ */
+export function isJson(contentType: unknown): boolean {
+  // koa's response.get answers undefined for a header never set
+  if (typeof contentType !== 'string') return false;
+  const semicolon = contentType.indexOf(';');
+  return (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase() === 'application/json';
+}
+
+/**
  * Koa middleware setting the headers after the downstream ran, and also when it
  * threw (the error is re-thrown so koa's error handling still renders it; koa keeps
  * headers set via `err.headers`, so they are attached there too).
@@ -112,7 +124,7 @@ export function securityHeaders(options: SecurityHeadersOptions): Koa.Middleware
   };
   const apply = (ctx: Koa.Context): Record<string, string> => {
     const state = ctx.state as FormActionState;
-    const headers: Record<string, string> = ctx.response.is('json')
+    const headers: Record<string, string> = isJson(ctx.response.get('Content-Type'))
       ? forJson
       : {
           'Content-Security-Policy': Array.isArray(state.formActionSources) && state.formActionSources.length ? buildCsp(state.formActionSources) : DEFAULT_CSP,
