@@ -5,7 +5,9 @@
  * anything), so its counters live in that process: nothing is written to the file for a
  * request that is only counted, and a restart starts every count afresh. Each key keeps its
  * recent hits (at most `max` of them, in arrays whose spent front is dropped now and then, so a
- * hit costs the same whatever `max` is) and its hold; keys with neither are forgotten by a sweep
+ * hit costs the same whatever `max` is) as numbers only — their times and sequence numbers, no
+ * object or string a hit, so a key with a high limit holding a minute of hits at thousands a
+ * second gives the garbage collector nothing to trace — and its hold; keys with neither are forgotten by a sweep
  * run at most once a minute on use, so memory stays bounded by the recently active keys.
  * Each call (a batch too) runs without yielding, so it is atomic within the process.
  */
@@ -16,8 +18,8 @@ const SWEEP_EVERY_MS = 60_000;
 interface Entry {
   /** times of the hits in the window, oldest first, from `head` on (earlier slots are spent) */
   at: number[];
-  /** the hits' ids, parallel to `at` */
-  ids: string[];
+  /** the hits' sequence numbers (a hit's id is its number as a string), parallel to `at` */
+  ids: number[];
   head: number;
   windowMs: number;
   /** epoch ms until which the key is held (0: no hold) */
@@ -67,7 +69,7 @@ export class MemoryRateCounters implements RateCounters {
       }
       return { allowed: false, retryAfterMs: wait };
     }
-    const id = `${now}:${++this.#sequence}`;
+    const id = ++this.#sequence;
     const last = entry.at.length - 1;
     if (last >= entry.head && entry.at[last]! > now) {
       // a hit dated before the newest (callers passing `now`): keep the window in time order
@@ -81,13 +83,15 @@ export class MemoryRateCounters implements RateCounters {
     // more than `max` in the window never matters: the oldest beyond it are spent
     if (entry.at.length - entry.head > rule.max) entry.head = entry.at.length - rule.max;
     compact(entry);
-    return { allowed: true, retryAfterMs: 0, hit: id };
+    return { allowed: true, retryAfterMs: 0, hit: String(id) };
   }
 
   #forget(key: string, hit: string): void {
     const entry = this.#entries.get(key);
-    if (!entry) return;
-    const at = entry.ids.lastIndexOf(hit);
+    const id = Number(hit);
+    // not one of ours (ids are whole numbers from 1): nothing to forget
+    if (!entry || !Number.isSafeInteger(id) || id < 1) return;
+    const at = entry.ids.lastIndexOf(id);
     if (at < entry.head) return;
     entry.at.splice(at, 1);
     entry.ids.splice(at, 1);
