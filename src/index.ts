@@ -115,7 +115,7 @@ export interface AuthServer {
 export async function createServer(config: Config, options: ServerOptions = {}): Promise<AuthServer> {
   // the application log and the audit log never share a stream: with audit records on standard
   // output, the application log goes to standard error
-  const log = options.logger ?? createLogger(config.logLevel, undefined, { buffered: true, fd: config.audit.sink === 'stdout' ? 2 : 1 });
+  const log = options.logger ?? createLogger(config.logLevel, undefined, { fd: config.audit.sink === 'stdout' ? 2 : 1 });
   const opened = options.store ?? (await openStore(storeOptions(config)));
   const ownsStore = !options.store;
   const metrics = new ServerMetrics();

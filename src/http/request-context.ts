@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Context, Middleware } from 'koa';
-import { unredactedLogger, type Logger } from '../observability/logger.js';
+import { requestLineWriter, type Logger } from '../observability/logger.js';
 
 const INCOMING_ID = /^[A-Za-z0-9._-]{8,128}$/;
 
@@ -14,7 +14,7 @@ export type RequestObserver = (ctx: Context, seconds: number) => void;
 
 export function requestContext(log: Logger, trustIncomingId: boolean, observe?: RequestObserver): Middleware {
   // the line's fields are fixed and never secret: no redaction to pay for
-  const lines = unredactedLogger(log);
+  const line = requestLineWriter(log);
   return async (ctx, next) => {
     const incoming = ctx.get('x-request-id');
     const requestId = trustIncomingId && INCOMING_ID.test(incoming) ? incoming : randomUUID();
@@ -26,7 +26,7 @@ export function requestContext(log: Logger, trustIncomingId: boolean, observe?: 
     } finally {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       observe?.(ctx, ms / 1000);
-      lines.info({ requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
+      line(requestId, ctx.method, ctx.path, ctx.status, Math.round(ms * 10) / 10);
     }
   };
 }

@@ -95,10 +95,12 @@ const BASE = { service: 'mcp-authz' };
 
 /**
  * The logger. Without a destination it writes to file descriptor `fd` (standard output by
- * default): `buffered` lines go out in writes of about 4 KiB rather than one system call per
- * line; what is buffered is written when the process exits, though not if it is killed.
+ * default), each line at once with a synchronous write (pino's default): lines other than the
+ * request lines are few, and the request lines go out a turn of the event loop at a time
+ * ({@link requestLineWriter}). An asynchronous destination cost more: every write a round trip
+ * through libuv's thread pool, on the same core as the server (docs/performance.md).
  */
-export function createLogger(level: string, destination?: NodeJS.WritableStream, { buffered = false, fd = 1 }: { buffered?: boolean; fd?: 1 | 2 } = {}): Logger {
+export function createLogger(level: string, destination?: NodeJS.WritableStream, { fd = 1 }: { fd?: 1 | 2 } = {}): Logger {
   const log = pino(
     {
       level,
@@ -107,7 +109,7 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream,
       formatters: { log: (object) => redactCredentials(object) },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    (destination as pino.DestinationStream | undefined) ?? pino.destination(buffered ? { dest: fd, sync: false, minLength: 4096 } : { dest: fd, sync: true }),
+    (destination as pino.DestinationStream | undefined) ?? pino.destination({ dest: fd, sync: true }),
   );
   // and the bindings of child loggers (pino passes those to no formatter of ours); children
   // inherit this `child`, so grandchildren's bindings are censored too
@@ -118,11 +120,31 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream,
   return log;
 }
 
+/** Writes the one line per request: its id, method, path (without query), status and duration. */
+export type RequestLineWriter = (requestId: string, method: string, path: string, status: number, ms: number) => void;
+
 /**
- * The same log without redaction, for the one line per request, whose fields are fixed and
- * never secret (request id, method, path without its query, status, duration), so not walked
- * for credentials. Same destination and level.
+ * The one line per request, written to the log's destination as pino would write it at `info`
+ * (`{"level":30,"time":…,"service":"mcp-authz","requestId":…,"method":…,"path":…,"status":…,"ms":…,"msg":"request"}`),
+ * but built as one string: its fields are fixed and never secret (the request id, the method, the
+ * path without its query, the status, the duration), so there is nothing to redact or to walk,
+ * and the strings among them are JSON-escaped. The lines of one turn of the event loop (the
+ * requests it answered) go out together at its end, in one write; a process killed meanwhile
+ * loses that turn's lines. Nothing is written when `info` is below the log's level.
  */
-export function unredactedLogger(log: Logger): Logger {
-  return pino({ level: log.level, base: BASE, timestamp: pino.stdTimeFunctions.isoTime }, (log as unknown as Record<symbol, pino.DestinationStream>)[pino.symbols.streamSym]);
+export function requestLineWriter(log: Logger): RequestLineWriter {
+  if (!log.isLevelEnabled('info')) return () => {};
+  const stream = (log as unknown as Record<symbol, pino.DestinationStream>)[pino.symbols.streamSym]!;
+  const level = log.levels.values.info;
+  const service = JSON.stringify(BASE.service);
+  let pending = '';
+  const flush = () => {
+    const lines = pending;
+    pending = '';
+    stream.write(lines);
+  };
+  return (requestId, method, path, status, ms) => {
+    if (pending === '') setImmediate(flush);
+    pending += `{"level":${level},"time":"${new Date().toISOString()}","service":${service},"requestId":${JSON.stringify(requestId)},"method":${JSON.stringify(method)},"path":${JSON.stringify(path)},"status":${status},"ms":${ms},"msg":"request"}\n`;
+  };
 }
