@@ -10,11 +10,7 @@
  * hits from any number of replicas are decided one at a time (exactly `max` per window are
  * allowed). The batches asked for during one turn of the event loop (the requests it handled) go
  * out together, at its end, as one script call: each batch's steps stay together and in order,
- * and a failure fails every batch of the call. While a call is out, what is asked for waits for
- * its answer and then goes out in the next call (group commit): under load one call answers many
- * requests, since a call's write to the socket costs the process more than the steps in it, and
- * a quiet server sends each turn's batches at once. A call settles within the client's command
- * timeout, so nothing waits on a Redis that went away for longer than that. On a Redis Cluster a script may only touch one
+ * and a failure fails every batch of the call. On a Redis Cluster a script may only touch one
  * slot, and the keys of different counters lie in different slots: there each step is a script
  * call of its own. Both keys expire by themselves (the set a window after its newest hit, the
  * hold when it ends).
@@ -98,8 +94,6 @@ export class RedisRateCounters implements RateCounters {
   readonly #process = randomBytes(9).toString('base64url');
   #sequence = 0;
   #waiting: Waiting[] = [];
-  /** a call is out: what is asked for meanwhile waits for its answer */
-  #sending = false;
 
   constructor(redis: RedisClient, keys: RedisKeys) {
     this.#keys = keys;
@@ -131,16 +125,15 @@ export class RedisRateCounters implements RateCounters {
     }
     const waits = await new Promise<unknown[]>((resolve, reject) => {
       this.#waiting.push({ calls, resolve, reject });
-      if (this.#waiting.length === 1 && !this.#sending) setImmediate(() => this.#flush());
+      if (this.#waiting.length === 1) setImmediate(() => this.#flush());
     });
     return steps.map((step, i) => decide(step, calls[i]!.member, waits[i]));
   }
 
-  /** Sends the waiting batches, as few script calls as fit; then, once answered, what waited meanwhile. */
+  /** Sends the turn's batches, as few script calls as fit. */
   #flush(): void {
     const waiting = this.#waiting;
     this.#waiting = [];
-    const sent: Promise<void>[] = [];
     for (let start = 0; start < waiting.length; ) {
       const group: Waiting[] = [];
       let size = 0;
@@ -148,27 +141,19 @@ export class RedisRateCounters implements RateCounters {
         size += waiting[start]!.calls.length;
         group.push(waiting[start++]!);
       }
-      sent.push(
-        this.#run(group.flatMap((w) => w.calls)).then(
-          (waits) => {
-            let at = 0;
-            for (const w of group) {
-              w.resolve(waits.slice(at, at + w.calls.length));
-              at += w.calls.length;
-            }
-          },
-          (err: unknown) => {
-            for (const w of group) w.reject(err);
-          },
-        ),
+      this.#run(group.flatMap((w) => w.calls)).then(
+        (waits) => {
+          let at = 0;
+          for (const w of group) {
+            w.resolve(waits.slice(at, at + w.calls.length));
+            at += w.calls.length;
+          }
+        },
+        (err: unknown) => {
+          for (const w of group) w.reject(err);
+        },
       );
     }
-    this.#sending = true;
-    void Promise.all(sent).then(() => {
-      this.#sending = false;
-      // after this turn's continuations of the answered requests, which may ask for more
-      if (this.#waiting.length > 0) setImmediate(() => this.#flush());
-    });
   }
 
   #call(step: RateStep, now: number): Call {
