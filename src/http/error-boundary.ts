@@ -29,6 +29,9 @@ export function operatorHint(err: unknown): string | undefined {
   return undefined;
 }
 
+/** What the outage line names when the engine answered the store's 503 itself. */
+const ENGINE_STORE_UNAVAILABLE = { name: 'StoreUnavailable', message: 'the store could not be reached from inside the engine' } as Error;
+
 export function errorBoundary(render: Render, log: Logger): Middleware {
   /** one log line per outage: the first failure after a success */
   let unavailable = false;
@@ -46,8 +49,9 @@ export function errorBoundary(render: Render, log: Logger): Middleware {
         unavailable = false;
         log.info({ requestId: ctx.state.requestId }, 'the store can be reached again');
       }
-      // the engine's own 503 (src/provider/adapter.ts StoreUnavailable)
-      if (ctx.status === 503 && !ctx.response.get('Retry-After')) ctx.set('Retry-After', String(STORE_RETRY_AFTER));
+      // the engine's own 503: the store failed inside it (src/provider/adapter.ts StoreUnavailable,
+      // the token limit), and it answered; the outage is logged once all the same
+      if (ctx.status === 503) storeUnavailable(ctx, ENGINE_STORE_UNAVAILABLE);
     } catch (err) {
       const requestId = ctx.state.requestId as string | undefined;
       if (isStoreUnavailable(err)) {
