@@ -15,6 +15,8 @@ import type { Render } from './render.js';
 
 /** Seconds a client is told to wait when the store cannot be reached. */
 export const STORE_RETRY_AFTER = 2;
+/** What a `503 temporarily_unavailable` says when the store cannot be reached (here and in the engine, src/provider/adapter.ts). */
+export const STORE_UNAVAILABLE_DESCRIPTION = 'the service is temporarily unavailable; try again shortly';
 
 /**
  * What an operator should do about an error, when we can tell: a Secure cookie refused on a
@@ -50,8 +52,12 @@ export function errorBoundary(render: Render, log: Logger): Middleware {
         log.info({ requestId: ctx.state.requestId }, 'the store can be reached again');
       }
       // the engine's own 503: the store failed inside it (src/provider/adapter.ts StoreUnavailable,
-      // the token limit), and it answered; the outage is logged once all the same
-      if (ctx.status === 503) storeUnavailable(ctx, ENGINE_STORE_UNAVAILABLE);
+      // the token limit) and it answered, or an upstream identity provider is away
+      if (ctx.status === 503) {
+        const body = ctx.body as { error_description?: unknown } | undefined;
+        if (body?.error_description === STORE_UNAVAILABLE_DESCRIPTION) storeUnavailable(ctx, ENGINE_STORE_UNAVAILABLE);
+        else if (!ctx.response.get('Retry-After')) ctx.set('Retry-After', String(STORE_RETRY_AFTER));
+      }
     } catch (err) {
       const requestId = ctx.state.requestId as string | undefined;
       if (isStoreUnavailable(err)) {
@@ -60,7 +66,7 @@ export function errorBoundary(render: Render, log: Logger): Middleware {
           render(ctx, 'error', { title: 'Temporarily unavailable', message: 'The service is temporarily unavailable. Try again in a few seconds.', ...(requestId ? { requestId } : {}) }, 503);
         } else {
           ctx.status = 503;
-          ctx.body = { error: 'temporarily_unavailable', error_description: 'the service is temporarily unavailable; try again shortly' };
+          ctx.body = { error: 'temporarily_unavailable', error_description: STORE_UNAVAILABLE_DESCRIPTION };
         }
         return;
       }

@@ -12,18 +12,19 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { AlreadyConsumedError, isStoreUnavailable, type Store } from '../../adapters/contract.js';
 import { heldConsumes } from './refresh-reuse.js';
+import { STORE_UNAVAILABLE_DESCRIPTION } from '../http/error-boundary.js';
 
 /** The store cannot be reached: the engine answers `503 temporarily_unavailable` (and Retry-After, src/http/error-boundary.ts). */
 export class StoreUnavailable extends errors.TemporarilyUnavailable {
   constructor() {
-    super('the service is temporarily unavailable; try again shortly');
+    super(STORE_UNAVAILABLE_DESCRIPTION);
     this.status = 503;
     this.statusCode = 503;
   }
 }
 
 /** Runs a store call, turning "cannot be reached" into the engine's 503. */
-async function reachable<T>(call: () => Promise<T>): Promise<T> {
+export async function reachable<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (err) {

@@ -24,8 +24,7 @@ import type Provider from 'oidc-provider';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import { describeWait, retryAfterSeconds, tokenClientKey, type RateLimits } from '../http/limits.js';
 import { grantHandlers, wrapGrantHandler } from './grant-handlers.js';
-import { isStoreUnavailable } from '../../adapters/contract.js';
-import { StoreUnavailable } from './adapter.js';
+import { reachable } from './adapter.js';
 
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 
@@ -52,9 +51,7 @@ export function limitTokenRequests(provider: Provider, limits: RateLimits): void
       const client = ctx.oidc.client;
       if (client) {
         // the store's outage inside the engine is its 503, as the adapter's is (src/provider/adapter.ts)
-        const decision = await limits.token(tokenClientKey(client.clientId, client.clientAuthMethod === 'none', ctx.ip), ctx).catch((err: unknown) => {
-          throw isStoreUnavailable(err) ? new StoreUnavailable() : err;
-        });
+        const decision = await reachable(() => limits.token(tokenClientKey(client.clientId, client.clientAuthMethod === 'none', ctx.ip), ctx));
         if (!decision.allowed) {
           limits.logHit(ctx, { limit: 'tokenPerClient', key: 'client', retryAfterMs: decision.retryAfterMs }, { clientId: client.clientId });
           ctx.set('Retry-After', String(retryAfterSeconds(decision.retryAfterMs)));
