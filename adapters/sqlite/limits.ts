@@ -10,6 +10,13 @@
  * second gives the garbage collector nothing to trace — and its hold; keys with neither are forgotten by a sweep
  * run at most once a minute on use, so memory stays bounded by the recently active keys.
  * Each call (a batch too) runs without yielding, so it is atomic within the process.
+ *
+ * Calls are answered at the end of the event loop's turn, all of that turn's together and in
+ * the order they came, as a store across the network answers them a round trip later: the
+ * requests read in one turn then go on through the rest of their work side by side, the same
+ * code for one after another, instead of each running from its first byte to its answer before
+ * the next begins. On one core that costs less CPU a request (a token: 364 → 321 µs measured
+ * side by side, docs/performance.md); the wait is one turn.
  */
 import type { RateCounters, RateDecision, RateRule, RateStep } from '../contract.js';
 
@@ -34,29 +41,56 @@ export class MemoryRateCounters implements RateCounters {
   #lastSweep = 0;
   #sequence = 0;
 
-  async hit(key: string, rule: RateRule, options: { growUpToMs?: number; now?: number } = {}): Promise<RateDecision> {
-    const now = options.now ?? Date.now();
-    this.#sweep(now);
-    return this.#hit(key, rule, options.growUpToMs, now);
-  }
+  /** calls waiting for the end of this turn, in order */
+  #queue: (() => void)[] = [];
 
-  async forget(key: string, hit: string): Promise<void> {
-    this.#forget(key, hit);
-  }
-
-  async reset(key: string): Promise<void> {
-    this.#entries.delete(key);
-  }
-
-  async batch(steps: readonly RateStep[], options: { now?: number } = {}): Promise<(RateDecision | undefined)[]> {
-    const now = options.now ?? Date.now();
-    this.#sweep(now);
-    return steps.map((step) => {
-      if (step.kind === 'hit') return this.#hit(step.key, step.rule, step.growUpToMs, now);
-      if (step.kind === 'forget') this.#forget(step.key, step.hit);
-      else this.#entries.delete(step.key);
-      return undefined;
+  hit(key: string, rule: RateRule, options: { growUpToMs?: number; now?: number } = {}): Promise<RateDecision> {
+    return this.#atTurnEnd(() => {
+      const now = options.now ?? Date.now();
+      this.#sweep(now);
+      return this.#hit(key, rule, options.growUpToMs, now);
     });
+  }
+
+  forget(key: string, hit: string): Promise<void> {
+    return this.#atTurnEnd(() => this.#forget(key, hit));
+  }
+
+  reset(key: string): Promise<void> {
+    return this.#atTurnEnd(() => void this.#entries.delete(key));
+  }
+
+  batch(steps: readonly RateStep[], options: { now?: number } = {}): Promise<(RateDecision | undefined)[]> {
+    return this.#atTurnEnd(() => {
+      const now = options.now ?? Date.now();
+      this.#sweep(now);
+      return steps.map((step) => {
+        if (step.kind === 'hit') return this.#hit(step.key, step.rule, step.growUpToMs, now);
+        if (step.kind === 'forget') this.#forget(step.key, step.hit);
+        else this.#entries.delete(step.key);
+        return undefined;
+      });
+    });
+  }
+
+  /** `work`, done with the other calls of this turn at its end (one immediate for all of them), its result or error answered. */
+  #atTurnEnd<T>(work: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const job = () => {
+        try {
+          resolve(work());
+        } catch (err) {
+          reject(err as Error);
+        }
+      };
+      if (this.#queue.push(job) === 1) setImmediate(() => this.#runQueued());
+    });
+  }
+
+  #runQueued(): void {
+    const jobs = this.#queue;
+    this.#queue = [];
+    for (const job of jobs) job();
   }
 
   #hit(key: string, rule: RateRule, growUpToMs: number | undefined, now: number): RateDecision {

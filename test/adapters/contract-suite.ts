@@ -970,6 +970,36 @@ export function contractSuite(kind: StoreKind): void {
       assert.equal((await store.limits.hit(key, rule)).allowed, true, 'hits and hold are gone');
     });
 
+    it('limits: calls made together, none awaited, take effect in the order they were made', async () => {
+      const key = newId('limit');
+      const rule = { max: 1, windowMs: 60_000 };
+      const decisions = await Promise.all([
+        store.limits.hit(key, rule),
+        store.limits.hit(key, rule),
+        store.limits.reset(key).then(() => undefined),
+        store.limits.batch([{ kind: 'hit', key, rule }]).then(([d]) => d),
+        store.limits.hit(key, rule),
+      ]);
+      assert.deepEqual(
+        decisions.map((d) => d?.allowed),
+        [true, false, undefined, true, false],
+      );
+    });
+
+    if (kind === 'sqlite') {
+      it("limits (in memory): a turn's calls are answered together at its end, not at once", async () => {
+        const key = newId('limit');
+        const rule = { max: 5, windowMs: 60_000 };
+        const answered: number[] = [];
+        const calls = [0, 1, 2].map((i) => store.limits.hit(key, rule).then(() => answered.push(i)));
+        // the microtasks of this turn run out before its end: nothing is answered yet
+        for (let i = 0; i < 20; i++) await Promise.resolve();
+        assert.deepEqual(answered, [], 'no call answered within the turn it was made in');
+        await Promise.all(calls);
+        assert.deepEqual(answered, [0, 1, 2], 'all of them answered, in order');
+      });
+    }
+
     it('limits: a refused hit with growUpToMs doubles the remaining wait, up to the cap; the hold outlasts the window', async () => {
       const key = newId('limit');
       const rule = { max: 1, windowMs: 1000 };
