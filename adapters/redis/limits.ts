@@ -19,26 +19,30 @@ import { randomBytes } from 'node:crypto';
 import type { RateCounters, RateDecision, RateRule, RateStep } from '../contract.js';
 import type { RedisClient } from './connection.js';
 import type { RedisKeys } from './keys.js';
-import { define, type Arg, type ScriptCall } from './scripts.js';
+import { define, type ScriptCall } from './scripts.js';
 
 /**
- * KEYS: per step, its hits (sorted set) and its hold (string). ARGV, per step six: the kind
- * ('hit', 'forget' or 'reset'), now (ms), the window (ms), max, a member (the hit to add, unique,
- * or the one to forget), the cap of a growing hold (0: a refusal does not grow the wait).
+ * KEYS: the pairs of keys the steps touch, each pair once: a rate-limit key's hits (sorted set)
+ * and its hold (string). ARGV: one string per step, `<pair> <kind> <now> <window> <max> <cap>
+ * <member>`: the pair's number (1, 2, …), the kind ('hit', 'forget' or 'reset'), now (ms), the
+ * window (ms), max, the cap of a growing hold (0: a refusal does not grow the wait) and a member
+ * (the hit to add, unique, or the one to forget; the rest of the string). One string a step, not six
+ * arguments: what the client builds and sends for a call is most of what a limit costs it.
  * Returns each step's wait in ms: 0 when a hit was allowed (and counted), and for the other kinds.
  */
 const STEPS = `
 local waits = {}
-for i = 1, #KEYS / 2 do
-  local hits, hold = KEYS[2 * i - 1], KEYS[2 * i]
-  local a = 1 + (i - 1) * 6
-  local kind = ARGV[a]
+for i = 1, #ARGV do
+  local pair, kind, now, window, max, cap, member = string.match(ARGV[i], '^(%d+) (%a+) (%-?%d+) (%d+) (%d+) (%d+) (.*)$')
+  if not pair then return redis.error_reply('malformed rate limit step ' .. i) end
+  local hits, hold = KEYS[2 * tonumber(pair) - 1], KEYS[2 * tonumber(pair)]
+  if not hold then return redis.error_reply('rate limit step ' .. i .. ' names no keys') end
   local wait = 0
   if kind == 'hit' then
-    local now = tonumber(ARGV[a + 1])
-    local window = tonumber(ARGV[a + 2])
-    local max = tonumber(ARGV[a + 3])
-    local cap = tonumber(ARGV[a + 5])
+    now = tonumber(now)
+    window = tonumber(window)
+    max = tonumber(max)
+    cap = tonumber(cap)
     redis.call('ZREMRANGEBYSCORE', hits, '-inf', now - window)
     local count = redis.call('ZCARD', hits)
     if count >= max then
@@ -49,7 +53,7 @@ for i = 1, #KEYS / 2 do
     if held > wait then wait = held end
     if wait <= 0 then
       wait = 0
-      redis.call('ZADD', hits, now, ARGV[a + 4])
+      redis.call('ZADD', hits, now, member)
       redis.call('ZREMRANGEBYRANK', hits, 0, -(max + 1))
       redis.call('PEXPIRE', hits, window)
     elseif cap > 0 then
@@ -58,7 +62,7 @@ for i = 1, #KEYS / 2 do
       redis.call('SET', hold, string.format('%d', now + wait), 'PX', string.format('%d', wait))
     end
   elseif kind == 'forget' then
-    redis.call('ZREM', hits, ARGV[a + 4])
+    redis.call('ZREM', hits, member)
   elseif kind == 'reset' then
     redis.call('DEL', hits, hold)
   else
@@ -69,10 +73,10 @@ end
 return waits
 `;
 
-/** One step as the script takes it. */
+/** One step as the script takes it: its keys, and its argument without the pair's number. */
 interface Call {
-  keys: [string, string];
-  args: Arg[];
+  keys: readonly [string, string];
+  step: string;
   member: string;
 }
 
@@ -85,6 +89,8 @@ interface Waiting {
 
 /** Most steps in one script call (a turn's batches beyond it go in further calls). */
 const MAX_STEPS_PER_CALL = 512;
+/** Rate-limit keys whose Redis keys are kept, not hashed again (the cache starts afresh when full). */
+const MAX_CACHED_KEYS = 4096;
 
 export class RedisRateCounters implements RateCounters {
   readonly #keys: RedisKeys;
@@ -94,6 +100,8 @@ export class RedisRateCounters implements RateCounters {
   readonly #process = randomBytes(9).toString('base64url');
   #sequence = 0;
   #waiting: Waiting[] = [];
+  /** rate-limit key → its two Redis keys: a busy key (a client's tokens) is hashed once, not every step */
+  readonly #keyCache = new Map<string, readonly [string, string]>();
 
   constructor(redis: RedisClient, keys: RedisKeys) {
     this.#keys = keys;
@@ -157,19 +165,41 @@ export class RedisRateCounters implements RateCounters {
   }
 
   #call(step: RateStep, now: number): Call {
-    const keys = this.#keys.limit(step.key);
+    const keys = this.#limitKeys(step.key);
     if (step.kind === 'hit') {
       // members must be unique: two hits in the same millisecond are two hits
       const member = `${now}:${this.#process}:${++this.#sequence}`;
       const window = Math.max(1, Math.floor(step.rule.windowMs));
-      return { keys, member, args: ['hit', now, window, Math.max(1, Math.floor(step.rule.max)), member, Math.max(0, Math.floor(step.growUpToMs ?? 0))] };
+      return { keys, member, step: `hit ${now} ${window} ${Math.max(1, Math.floor(step.rule.max))} ${Math.max(0, Math.floor(step.growUpToMs ?? 0))} ${member}` };
     }
-    if (step.kind === 'forget') return { keys, member: step.hit, args: ['forget', now, 0, 0, step.hit, 0] };
-    return { keys, member: '', args: ['reset', now, 0, 0, '', 0] };
+    if (step.kind === 'forget') return { keys, member: step.hit, step: `forget ${now} 0 0 0 ${step.hit}` };
+    return { keys, member: '', step: `reset ${now} 0 0 0 ` };
+  }
+
+  #limitKeys(key: string): readonly [string, string] {
+    let keys = this.#keyCache.get(key);
+    if (!keys) {
+      if (this.#keyCache.size >= MAX_CACHED_KEYS) this.#keyCache.clear();
+      keys = this.#keys.limit(key);
+      this.#keyCache.set(key, keys);
+    }
+    return keys;
   }
 
   async #run(calls: Call[]): Promise<unknown[]> {
-    const reply = await this.#steps(calls.length * 2, ...calls.flatMap((c) => c.keys), ...calls.flatMap((c) => c.args));
+    // each pair of keys once, the steps naming theirs by number
+    const pairs = new Map<string, number>();
+    const keys: string[] = [];
+    const args = calls.map((call) => {
+      let pair = pairs.get(call.keys[0]);
+      if (pair === undefined) {
+        keys.push(call.keys[0], call.keys[1]);
+        pair = keys.length / 2;
+        pairs.set(call.keys[0], pair);
+      }
+      return `${pair} ${call.step}`;
+    });
+    const reply = await this.#steps(keys.length, ...keys, ...args);
     if (!Array.isArray(reply) || reply.length !== calls.length) throw new Error('unexpected rate limit script reply');
     return reply;
   }
