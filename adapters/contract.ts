@@ -346,8 +346,14 @@ export interface RateCounters {
    * Counts one hit against `key` unless that would exceed the rule; a refused hit counts
    * nothing. With `growUpToMs`, a refused hit (an attempt while limited) doubles the remaining
    * wait, up to `growUpToMs` (never shortening a longer one), and answers the doubled wait.
+   *
+   * With `reserve` (a budget, not a count of failures: never with `growUpToMs`), a store shared
+   * by replicas may reserve a busy key's next hits in this one ahead, in small shares that last
+   * a moment, and answer them without asking anyone (Redis: adapters/redis/limits.ts). At most
+   * `max` hits a window still pass; a share's unused hits may refuse another replica's hit
+   * until the share ends (at most 100 ms) and stretch a refusal's wait by as much.
    */
-  hit(key: string, rule: RateRule, options?: { growUpToMs?: number; now?: number }): Promise<RateDecision>;
+  hit(key: string, rule: RateRule, options?: { growUpToMs?: number; now?: number; reserve?: boolean }): Promise<RateDecision>;
   /** Takes back one counted hit (`RateDecision.hit`); a no-op when it is gone already. */
   forget(key: string, hit: string): Promise<void>;
   /** Forgets every hit of `key`, and its hold. */

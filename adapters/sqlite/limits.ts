@@ -44,7 +44,8 @@ export class MemoryRateCounters implements RateCounters {
   /** calls waiting for the end of this turn, in order */
   #queue: (() => void)[] = [];
 
-  hit(key: string, rule: RateRule, options: { growUpToMs?: number; now?: number } = {}): Promise<RateDecision> {
+  // `reserve` changes nothing here: one process, every hit counted as it comes
+  hit(key: string, rule: RateRule, options: { growUpToMs?: number; now?: number; reserve?: boolean } = {}): Promise<RateDecision> {
     return this.#atTurnEnd(() => {
       const now = options.now ?? Date.now();
       this.#sweep(now);

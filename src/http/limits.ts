@@ -237,7 +237,8 @@ export class RateLimits {
     const digest = request ? this.#presented.get(request) : undefined;
     if (digest !== undefined) this.#accept(digest);
     const takeBack = request ? this.#pending.get(request) : undefined;
-    if (!takeBack) return this.#counters.hit(key, this.#rules.tokenPerClient);
+    // a budget: a busy client's next tokens may be counted ahead, in shares (adapters/redis/limits.ts)
+    if (!takeBack) return this.#counters.hit(key, this.#rules.tokenPerClient, { reserve: true });
     const decisions = await this.#counters.batch([...takeBack, { kind: 'hit', key, rule: this.#rules.tokenPerClient }]);
     this.#pending.delete(request!);
     return decisions[takeBack.length]!;

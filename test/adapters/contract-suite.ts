@@ -1034,6 +1034,77 @@ export function contractSuite(kind: StoreKind): void {
       }
     });
 
+    /** `rounds` turns of `perTurn` hits with `reserve` from each of `stores`, 20 ms apart (the key busy throughout): the decisions. */
+    async function busyHits(stores: Store[], key: string, rule: { max: number; windowMs: number }, rounds: number, perTurn: number) {
+      const decisions = [];
+      for (let r = 0; r < rounds; r++) {
+        decisions.push(...(await Promise.all(stores.flatMap((s) => Array.from({ length: perTurn }, () => s.limits.hit(key, rule, { reserve: true }))))));
+        await sleep(20);
+      }
+      return decisions;
+    }
+
+    it('limits: hits with reserve on a busy key never pass more than max a window, across replicas, and none is lost', async () => {
+      // max 320: a share is at most 20 hits
+      const rule = { max: 320, windowMs: 60_000 };
+      const key = newId('limit');
+      const second = await another();
+      const decisions = await busyHits([store, second], key, rule, 30, 12);
+      const allowed = decisions.filter((d) => d.allowed);
+      assert.equal(new Set(allowed.map((d) => d.hit)).size, allowed.length, 'every allowed hit has an id of its own');
+      assert.ok(decisions.filter((d) => !d.allowed).every((d) => d.retryAfterMs > 0 && d.retryAfterMs <= 60_000 + 100));
+      if (kind === 'sqlite') {
+        // each store object counts alone (the process's memory), exactly
+        assert.equal(allowed.length, 640);
+        return;
+      }
+      assert.ok(allowed.length <= 320, `${allowed.length} passed, more than max`);
+      // refused while the other replica held a share unused: at most both shares
+      assert.ok(allowed.length >= 320 - 2 * 20, `${allowed.length} passed`);
+      // the shares end and give back what they did not use: the window then takes exactly max
+      await sleep(300);
+      let more = 0;
+      while ((await store.limits.hit(key, rule)).allowed) more++;
+      assert.equal(allowed.length + more, 320, 'exactly max in the window once the shares are back');
+      // a hit taken back by forget (here one from a share) makes room for one
+      await store.limits.forget(key, allowed[allowed.length - 1]!.hit!);
+      assert.equal((await second.limits.hit(key, rule)).allowed, true);
+      assert.equal((await second.limits.hit(key, rule)).allowed, false);
+    });
+
+    if (kind !== 'sqlite') {
+      it('limits (Redis): a busy key reserved with reserve takes shares, dated ahead, and gives back what they leave unused', async () => {
+        const redis = backend as RedisBackend;
+        const rule = { max: 16_000, windowMs: 60_000 };
+        const key = newId('limit');
+        const zset = `${redis.keyPrefix}limit:{${sha256(key)}}`;
+        const hits = (n: number, now: number) => Promise.all(Array.from({ length: n }, () => store.limits.hit(key, rule, { now, reserve: true })));
+        // a key not busy yet: its 10 hits of one turn are counted as they come, dated now
+        const t = Date.now();
+        assert.ok((await hits(10, t)).every((d) => d.allowed));
+        assert.deepEqual((await redis.inspector.zrange(zset, 0, -1, 'WITHSCORES')).filter((_, i) => i % 2 === 1), Array(10).fill(String(t)));
+        // 10 hits in the last 100 ms: the next hit reserves 10 more ahead, dated when its share ends
+        const [first] = await hits(1, t + 110);
+        assert.equal(first!.allowed, true);
+        const scores = (await redis.inspector.zrange(zset, 0, -1, 'WITHSCORES')).filter((_, i) => i % 2 === 1).map(Number);
+        assert.equal(scores.length, 21, 'the hits, and a share of 10 counted ahead');
+        assert.equal(scores.filter((score) => score === t + 210).length, 11, 'the share (and the hit that asked for it) dated its end');
+        // answered from the share: nothing more in Redis
+        assert.ok((await hits(4, t + 120)).every((d) => d.allowed));
+        assert.equal(await redis.inspector.zcard(zset), 21);
+        // once the share has ended, the 6 hits it did not use are given back
+        await sleep(Math.max(0, t + 210 - Date.now()) + 300);
+        assert.equal(await redis.inspector.zcard(zset), 15);
+        // a quiet key is counted hit by hit, each dated when it is made
+        const quiet = newId('limit');
+        const before = Date.now();
+        assert.equal((await store.limits.hit(quiet, rule, { reserve: true })).allowed, true);
+        const [, score] = await redis.inspector.zrange(`${redis.keyPrefix}limit:{${sha256(quiet)}}`, 0, -1, 'WITHSCORES');
+        assert.ok(Number(score) >= before && Number(score) <= Date.now());
+        assert.equal(await redis.inspector.zcard(`${redis.keyPrefix}limit:{${sha256(quiet)}}`), 1);
+      });
+    }
+
     it('limits: a batch takes its steps in order, each as its own method would, and answers a decision per hit', async () => {
       const rule = { max: 2, windowMs: 10_000 };
       const [a, b, c] = [newId('limit'), newId('limit'), newId('limit')];
