@@ -9,12 +9,14 @@ import type { Middleware } from 'koa';
 import type { AuditLog } from '../audit/events.js';
 
 export function auditBarrier(audit: AuditLog): Middleware {
-  return async (_ctx, next) => {
+  return (_ctx, next) => {
     const before = audit.recorded;
-    try {
-      await next();
-    } finally {
-      if (audit.recorded !== before) await audit.written();
-    }
+    return next().then(
+      () => (audit.recorded !== before ? audit.written() : undefined),
+      async (err: unknown) => {
+        if (audit.recorded !== before) await audit.written();
+        throw err;
+      },
+    );
   };
 }

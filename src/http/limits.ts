@@ -166,12 +166,7 @@ export class RateLimits {
    * `clientAuthRejected` forgets them. A guess is a credential never accepted, so it is counted.
    */
   clientAuth(clientId: string, source: string, request?: object, credentials?: string): Promise<Attempt> {
-    if (request && credentials !== undefined) {
-      const digest = hash('sha256', `${this.#digestKey}\0${credentials}`, 'base64url');
-      this.#presented.set(request, digest);
-      const until = this.#accepted.get(digest);
-      if (until !== undefined && until > Date.now()) return Promise.resolve(KNOWN_RIGHT);
-    }
+    if (request && credentials !== undefined && this.knownCredentials(request, credentials)) return Promise.resolve(KNOWN_RIGHT);
     const grow = { growUpToMs: MAX_GROWING_WAIT_MS };
     return this.#attempt(
       [
@@ -180,6 +175,18 @@ export class RateLimits {
       ],
       request,
     );
+  }
+
+  /**
+   * Whether `credentials` (as for `clientAuth`) reached a grant in the last
+   * {@link ACCEPTED_CREDENTIALS_MS} ms: then `clientAuth` would count nothing. Either way they are
+   * remembered as `request`'s, for `token` and `clientAuthRejected`.
+   */
+  knownCredentials(request: object, credentials: string): boolean {
+    const digest = hash('sha256', `${this.#digestKey}\0${credentials}`, 'base64url');
+    this.#presented.set(request, digest);
+    const until = this.#accepted.get(digest);
+    return until !== undefined && until > Date.now();
   }
 
   /**

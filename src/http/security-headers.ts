@@ -142,22 +142,25 @@ export function securityHeaders(options: SecurityHeadersOptions): Koa.Middleware
     return headers;
   };
 
-  return async function securityHeadersMiddleware(ctx, next) {
-    try {
-      await next();
-    } catch (err) {
-      const headers = apply(ctx);
-      // koa's default error handler resets headers and then copies `err.headers`.
-      if (err !== null && typeof err === 'object') {
-        const e = err as { headers?: Record<string, string> };
-        try {
-          e.headers = { ...(e.headers ?? {}), ...headers };
-        } catch {
-          // A frozen error object: nothing more we can do; koa will still answer.
-        }
+  const failed = (ctx: Koa.Context, err: unknown): never => {
+    const headers = apply(ctx);
+    // koa's default error handler resets headers and then copies `err.headers`.
+    if (err !== null && typeof err === 'object') {
+      const e = err as { headers?: Record<string, string> };
+      try {
+        e.headers = { ...(e.headers ?? {}), ...headers };
+      } catch {
+        // A frozen error object: nothing more we can do; koa will still answer.
       }
-      throw err;
     }
-    apply(ctx);
+    throw err;
+  };
+
+  // one promise a request, not an async frame around the rest of the chain
+  return function securityHeadersMiddleware(ctx, next) {
+    return next().then(
+      () => void apply(ctx),
+      (err: unknown) => failed(ctx, err),
+    );
   };
 }

@@ -19,7 +19,7 @@
  * that reached a grant in the last five minutes: sent again, they are no guess (src/http/limits.ts
  * `clientAuth`). An assertion is single-use, so it is always counted.
  */
-import type { Middleware } from 'koa';
+import type { Context, Middleware, Next } from 'koa';
 import { adjustFormParams } from '../http/form-params.js';
 import { describeWait, tooManyRequests, type RateLimits } from '../http/limits.js';
 
@@ -31,22 +31,14 @@ const MAX_ID_LENGTH = 512;
 
 export function limitClientAuthentication(limits: RateLimits, basePath: string): Middleware {
   const paths = new Set(ENDPOINTS.map((path) => `${basePath}${path}`));
-  return async (ctx, next) => {
-    if (ctx.method !== 'POST' || !paths.has(ctx.path)) return next();
-    // HTTP Basic names the client in a header: the body is then left for the engine to read
-    const authorization = ctx.get('authorization');
-    let clientId = basicClient(authorization);
-    let credentials = clientId === undefined ? undefined : `basic ${authorization.trim()}`;
-    if (clientId === undefined) {
-      await adjustFormParams(ctx, (params) => {
-        clientId = bodyClient(params);
-        const secret = params.get('client_secret');
-        if (secret !== null) credentials = `post ${params.get('client_id') ?? ''}\0${secret}`;
-        return false;
-      });
-    }
-    if (clientId === undefined) return next();
 
+  /** The engine answered a request whose credentials were not counted: a refusal unmarks them. */
+  const answered = (ctx: Context) => {
+    if (invalidClient(ctx)) limits.clientAuthRejected(ctx);
+  };
+
+  /** A request presenting credentials not known to be right: counted before the engine checks them. */
+  const counted = async (ctx: Context, next: Next, clientId: string, credentials: string | undefined) => {
     const attempt = await limits.clientAuth(clientId.slice(0, MAX_ID_LENGTH), ctx.ip, ctx, credentials);
     if ('refused' in attempt) {
       limits.logHit(ctx, attempt.refused, { clientId: clientId.slice(0, MAX_ID_LENGTH) });
@@ -54,10 +46,44 @@ export function limitClientAuthentication(limits: RateLimits, basePath: string):
       return;
     }
     await next();
-    const error = (ctx.body as { error?: unknown } | undefined)?.error;
-    if (ctx.status === 401 && error === 'invalid_client') limits.clientAuthRejected(ctx);
+    if (invalidClient(ctx)) limits.clientAuthRejected(ctx);
     else await attempt.succeeded();
   };
+
+  /** Credentials in the form body (`client_secret`, `client_assertion`), read once the body is. */
+  const fromBody = async (ctx: Context, next: Next) => {
+    let clientId: string | undefined;
+    let credentials: string | undefined;
+    await adjustFormParams(ctx, (params) => {
+      clientId = bodyClient(params);
+      const secret = params.get('client_secret');
+      if (secret !== null) credentials = `post ${params.get('client_id') ?? ''}\0${secret}`;
+      return false;
+    });
+    if (clientId === undefined) return next();
+    if (credentials !== undefined && limits.knownCredentials(ctx, credentials)) {
+      await next();
+      return answered(ctx);
+    }
+    return counted(ctx, next, clientId, credentials);
+  };
+
+  return (ctx, next) => {
+    if (ctx.method !== 'POST' || !paths.has(ctx.path)) return next();
+    // HTTP Basic names the client in a header: the body is then left for the engine to read
+    const authorization = ctx.get('authorization');
+    const clientId = basicClient(authorization);
+    if (clientId === undefined) return fromBody(ctx, next);
+    const credentials = `basic ${authorization.trim()}`;
+    // credentials that reached a grant lately are no guess: nothing to count or take back (the
+    // common case of a client asking again, so it goes without an async step of its own)
+    if (limits.knownCredentials(ctx, credentials)) return next().then(() => answered(ctx));
+    return counted(ctx, next, clientId, credentials);
+  };
+}
+
+function invalidClient(ctx: Context): boolean {
+  return ctx.status === 401 && (ctx.body as { error?: unknown } | undefined)?.error === 'invalid_client';
 }
 
 /** The client an `Authorization: Basic` header authenticates as; undefined without one. */

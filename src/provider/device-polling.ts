@@ -24,21 +24,28 @@ export function devicePolling(options: { store: Store; basePath: string; interva
   // only POST /token and /device/auth are looked at: any other request passes straight on
   return (ctx, next) => (ctx.method === 'POST' && (ctx.path === tokenPath || ctx.path === deviceAuthPath) ? afterEngine(ctx, next) : next());
 
-  async function afterEngine(ctx: Context, next: Next): Promise<void> {
-    await next();
+  // one promise a request when there is nothing to do after the engine (every answer but a pending device poll)
+  function afterEngine(ctx: Context, next: Next): Promise<void> {
+    return next().then(() => answered(ctx));
+  }
 
+  function answered(ctx: Context): Promise<void> | undefined {
     if (ctx.path === deviceAuthPath && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
       const body = ctx.body as Record<string, unknown>;
       body.interval ??= options.interval;
-      return;
+      return undefined;
     }
 
-    if (ctx.path !== tokenPath || ctx.status !== 400) return;
+    if (ctx.path !== tokenPath || ctx.status !== 400) return undefined;
     const oidc = (ctx as unknown as { oidc?: { params?: Record<string, unknown> } }).oidc;
     const body = ctx.body as { error?: string } | undefined;
     const deviceCode = oidc?.params?.device_code;
-    if (oidc?.params?.grant_type !== DEVICE_GRANT || body?.error !== 'authorization_pending' || typeof deviceCode !== 'string') return;
+    if (oidc?.params?.grant_type !== DEVICE_GRANT || body?.error !== 'authorization_pending' || typeof deviceCode !== 'string') return undefined;
+    return pending(ctx, deviceCode);
+  }
 
+  /** A device polling while its code is not approved yet: slow it down when it polls faster than its interval. */
+  async function pending(ctx: Context, deviceCode: string): Promise<void> {
     const now = Date.now();
     const previous = (await polls.find(deviceCode)) as PollRecord | undefined;
     let interval = previous?.interval ?? options.interval;

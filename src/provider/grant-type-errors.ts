@@ -10,12 +10,12 @@ const ENGINE_DESCRIPTION = 'requested grant type is not allowed for this client'
 
 export function unauthorizedGrantType(basePath: string): Middleware {
   const tokenPath = `${basePath}/token`;
-  const rewrite = async (ctx: Context, next: Next) => {
-    await next();
+  const answered = (ctx: Context) => {
     if (ctx.status !== 400) return;
     const body = ctx.body as { error?: unknown; error_description?: unknown } | undefined;
     if (body?.error === 'invalid_request' && body.error_description === ENGINE_DESCRIPTION) body.error = 'unauthorized_client';
   };
+  const rewrite = (ctx: Context, next: Next) => next().then(() => answered(ctx));
   // any other request passes straight on
   return (ctx, next) => (ctx.path === tokenPath ? rewrite(ctx, next) : next());
 }

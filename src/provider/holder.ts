@@ -68,10 +68,15 @@ export class ProviderHolder {
   }
 
   /** koa middleware delegating to whichever instance is current */
-  readonly middleware: Middleware = async (ctx, next) => {
+  readonly middleware: Middleware = (ctx, next) => {
+    let engine: Promise<unknown>;
     try {
-      await this.#mounted(ctx, next);
+      engine = Promise.resolve(this.#mounted(ctx, next));
     } catch (err) {
+      engine = Promise.reject(err as Error);
+    }
+    // one promise a request, not an async frame around the engine
+    return engine.then(undefined, (err: unknown) => {
       // oidc-provider 9 answers an error on a route that touched a brand-new browser session
       // (e.g. GET /device/<unknown uid> without cookies), then fails to persist that never-saved
       // session. Its answer is already in ctx: keep it rather than turn it into a 500.
@@ -80,7 +85,7 @@ export class ProviderHolder {
         return;
       }
       throw err;
-    }
+    });
   };
 
   /** Re-reads the keys; rebuilds the provider when what it should run with changed. */
