@@ -160,7 +160,7 @@ interface Shared {
   before: number;
   shares: Share[];
   /** hits made this turn, answered when the ask for a share is */
-  asking: { rule: RateRule; now: number; hits: ((answer: RateDecision | Error) => void)[] } | undefined;
+  asking: { hits: ((answer: RateDecision | Error) => void)[] } | undefined;
 }
 
 export class RedisRateCounters implements RateCounters {
@@ -227,7 +227,7 @@ export class RedisRateCounters implements RateCounters {
         shared.asking.hits.push(answer);
         return;
       }
-      const asking: NonNullable<Shared['asking']> = { rule, now, hits: [answer] };
+      const asking: NonNullable<Shared['asking']> = { hits: [answer] };
       shared.asking = asking;
       let first = 0;
       let till = now;
