@@ -64,9 +64,6 @@ export const ACCEPTED_CREDENTIALS_MS = 5 * 60_000;
 /** Most client credentials known to be right at once (the least recently used are forgotten first). */
 const MAX_ACCEPTED_CREDENTIALS = 10_000;
 
-/** An attempt with credentials known to be right: nothing was counted, nothing to take back. */
-const KNOWN_RIGHT: Attempt = { succeeded: async () => {} };
-
 /** The longest a growing delay (sign-in, client authentication) gets. */
 export const MAX_GROWING_WAIT_MS = 3600_000;
 
@@ -157,16 +154,10 @@ export class RateLimits {
    * source and against the source; call `succeeded` unless authentication failed. There is no
    * ceiling per client: failures from some sources never stop the right credentials from others.
    * `request` (the request's context) lets the token limit take the attempt back in the same
-   * step as it counts the token (see `token`).
-   *
-   * `credentials` (what the request presents: its Basic credentials, or its client id and
-   * secret) that reached a grant in the last {@link ACCEPTED_CREDENTIALS_MS} ms are not counted:
-   * whoever sends them again is not guessing. Only a grant marks them (the engine authenticated
-   * them then; an answer that merely is not `invalid_client` may come before authentication), and
-   * `clientAuthRejected` forgets them. A guess is a credential never accepted, so it is counted.
+   * step as it counts the token (see `token`). Credentials known to be right are not an attempt:
+   * ask `knownCredentials` first.
    */
-  clientAuth(clientId: string, source: string, request?: object, credentials?: string): Promise<Attempt> {
-    if (request && credentials !== undefined && this.knownCredentials(request, credentials)) return Promise.resolve(KNOWN_RIGHT);
+  clientAuth(clientId: string, source: string, request?: object): Promise<Attempt> {
     const grow = { growUpToMs: MAX_GROWING_WAIT_MS };
     return this.#attempt(
       [
@@ -178,9 +169,13 @@ export class RateLimits {
   }
 
   /**
-   * Whether `credentials` (as for `clientAuth`) reached a grant in the last
-   * {@link ACCEPTED_CREDENTIALS_MS} ms: then `clientAuth` would count nothing. Either way they are
-   * remembered as `request`'s, for `token` and `clientAuthRejected`.
+   * Whether `credentials` (what the request presents: its Basic credentials, or its client id and
+   * secret) reached a grant in the last {@link ACCEPTED_CREDENTIALS_MS} ms: whoever sends them
+   * again is not guessing, so nothing is counted (no `clientAuth`). Only a grant marks them (the
+   * engine authenticated them then; an answer that merely is not `invalid_client` may come before
+   * authentication), and `clientAuthRejected` forgets them; a guess is a credential never
+   * accepted, so it is counted. Either way they are remembered as `request`'s, for `token` and
+   * `clientAuthRejected`.
    */
   knownCredentials(request: object, credentials: string): boolean {
     const digest = hash('sha256', `${this.#digestKey}\0${credentials}`, 'base64url');

@@ -37,9 +37,12 @@ export function limitClientAuthentication(limits: RateLimits, basePath: string):
     if (invalidClient(ctx)) limits.clientAuthRejected(ctx);
   };
 
-  /** A request presenting credentials not known to be right: counted before the engine checks them. */
-  const counted = async (ctx: Context, next: Next, clientId: string, credentials: string | undefined) => {
-    const attempt = await limits.clientAuth(clientId.slice(0, MAX_ID_LENGTH), ctx.ip, ctx, credentials);
+  /**
+   * A request presenting credentials not known to be right (`knownCredentials` looked already, and
+   * remembered them as the request's): counted before the engine checks them.
+   */
+  const counted = async (ctx: Context, next: Next, clientId: string) => {
+    const attempt = await limits.clientAuth(clientId.slice(0, MAX_ID_LENGTH), ctx.ip, ctx);
     if ('refused' in attempt) {
       limits.logHit(ctx, attempt.refused, { clientId: clientId.slice(0, MAX_ID_LENGTH) });
       tooManyRequests(ctx, attempt.refused.retryAfterMs, `too many failed client authentications from this address; try again in ${describeWait(attempt.refused.retryAfterMs)}`);
@@ -65,7 +68,7 @@ export function limitClientAuthentication(limits: RateLimits, basePath: string):
       await next();
       return answered(ctx);
     }
-    return counted(ctx, next, clientId, credentials);
+    return counted(ctx, next, clientId);
   };
 
   return (ctx, next) => {
@@ -78,7 +81,7 @@ export function limitClientAuthentication(limits: RateLimits, basePath: string):
     // credentials that reached a grant lately are no guess: nothing to count or take back (the
     // common case of a client asking again, so it goes without an async step of its own)
     if (limits.knownCredentials(ctx, credentials)) return next().then(() => answered(ctx));
-    return counted(ctx, next, clientId, credentials);
+    return counted(ctx, next, clientId);
   };
 }
 
