@@ -182,10 +182,10 @@ export class RedisRateCounters implements RateCounters {
     this.#cluster = redis.isCluster;
   }
 
-  async hit(key: string, rule: RateRule, options: { growUpToMs?: number; now?: number; reserve?: boolean } = {}): Promise<RateDecision> {
+  hit(key: string, rule: RateRule, options: { growUpToMs?: number; now?: number; reserve?: boolean } = {}): Promise<RateDecision> {
+    // the shared hit's own promise, not one more around it (the token path takes this every request)
     if (options.reserve && options.growUpToMs === undefined) return this.#sharedHit(key, rule, Math.floor(options.now ?? Date.now()));
-    const [decision] = await this.batch([{ kind: 'hit', key, rule, ...(options.growUpToMs === undefined ? {} : { growUpToMs: options.growUpToMs }) }], options);
-    return decision!;
+    return this.batch([{ kind: 'hit', key, rule, ...(options.growUpToMs === undefined ? {} : { growUpToMs: options.growUpToMs }) }], options).then(([decision]) => decision!);
   }
 
   async forget(key: string, hit: string): Promise<void> {
