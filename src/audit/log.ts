@@ -20,7 +20,7 @@ import type { Logger } from '../observability/logger.js';
 import { auditEventSchema, FORBIDDEN_DETAIL_KEYS, plainAuditEvent, type AuditEvent, type AuditLog } from './events.js';
 import { CheckpointWriter, registerChain } from './checkpoints.js';
 import { pruneAuditFiles } from './retention.js';
-import { genesisHash, RECORD_FORMAT, sealRecord } from './record.js';
+import { genesisHash, RECORD_FORMAT, sealAuditRecord } from './record.js';
 import { auditDir, FileSink, NO_REDIS, RedisStreamSink, StreamSink, streamKey, type AuditSink } from './sinks.js';
 
 export interface AuditLogOptions {
@@ -192,7 +192,7 @@ export function createAuditLog(options: AuditLogOptions): ChainedAuditLog {
     for (const { event, time } of records) {
       // the event passed the schema: plain strings, finite numbers, booleans and string lists,
       // which a reader parses back to exactly what is hashed here
-      const { hash, line } = sealRecord({ audit: RECORD_FORMAT, time, ...event, chain, seq: nextSeq + 1, ...(nextLost ? { lost: nextLost } : {}), prev: nextPrev });
+      const { hash, line } = sealAuditRecord({ audit: RECORD_FORMAT, time, ...event, chain, seq: nextSeq + 1, ...(nextLost ? { lost: nextLost } : {}), prev: nextPrev });
       lines.push(`${line}\n`);
       nextSeq++;
       nextPrev = hash;

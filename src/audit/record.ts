@@ -129,6 +129,42 @@ export function sealRecord(body: Record<string, unknown>): { hash: string; line:
   return { hash, line: `{${head}${head ? ',' : ''}"hash":${JSON.stringify(hash)}${tail ? ',' : ''}${tail}}` };
 }
 
+/** A record's members but `hash`, as the writer hands them to {@link sealAuditRecord}. */
+export type UnsealedRecord = Omit<AuditRecord, 'hash'>;
+
+/**
+ * Every member a record may have (the schema is strict), in canonical order, each with its
+ * `"key":` prefix: the writer's records need no sorting of their own.
+ */
+const RECORD_MEMBERS: readonly (readonly [key: keyof AuditRecord, prefix: string])[] = (Object.keys(auditRecordSchema.shape) as (keyof AuditRecord)[])
+  .sort()
+  .map((key) => [key, `${JSON.stringify(key)}:`] as const);
+
+/**
+ * {@link sealRecord} for the writer's own records, which hold only the record's members (the
+ * schema's: an event that passed it, and the chain's fields): the same hash and line, with the
+ * members taken in the order known beforehand instead of sorted per record. Only `details` is
+ * an object, and it is canonicalised as any other value.
+ */
+export function sealAuditRecord(body: UnsealedRecord): { hash: string; line: string } {
+  let head = '';
+  let tail = '';
+  let past = false;
+  for (const [key, prefix] of RECORD_MEMBERS) {
+    if (key === 'hash') {
+      past = true;
+      continue;
+    }
+    const value = body[key as keyof UnsealedRecord];
+    if (value === undefined) continue;
+    const part = prefix + (typeof value === 'string' ? JSON.stringify(value) : canonicalJson(value));
+    if (past) tail += (tail ? ',' : '') + part;
+    else head += (head ? ',' : '') + part;
+  }
+  const hash = sha256Hex(`${body.prev}\n{${head}${head && tail ? ',' : ''}${tail}}`);
+  return { hash, line: `{${head}${head ? ',' : ''}"hash":${JSON.stringify(hash)}${tail ? ',' : ''}${tail}}` };
+}
+
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** A line's bytes as text, or undefined when they are not UTF-8 (a BOM is kept, so it is seen). */

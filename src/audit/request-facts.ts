@@ -13,3 +13,12 @@ export function requestFacts(ctx: Pick<Context, 'ip' | 'state'> | undefined): Pi
     ...(ctx.ip ? { source: ctx.ip } : {}),
   };
 }
+
+/** {@link requestFacts} written into `event` itself (the token path: no object to spread). */
+export function addRequestFacts(event: Pick<AuditEvent, 'requestId' | 'source'>, ctx: Pick<Context, 'ip' | 'state'> | undefined): void {
+  if (!ctx) return;
+  const requestId = (ctx.state as { requestId?: unknown } | undefined)?.requestId;
+  if (typeof requestId === 'string' && requestId) event.requestId = requestId;
+  const source = ctx.ip;
+  if (source) event.source = source;
+}

@@ -31,9 +31,13 @@ const MIN_CACHE_SECONDS = 60;
 /** Hard cap on anything fetched for a client (a `jwks_uri` may be larger than a metadata document). */
 const MAX_FETCH_BYTES = 64 * 1024;
 
+const HTTP_SCHEME = /^https?:/i;
+
 /** Whether `id` names a metadata document this server would fetch (https, or loopback http when allowed). */
 export function isMetadataDocumentId(id: unknown, cimd: CimdConfig): id is string {
   if (typeof id !== 'string' || !cimd.enabled) return false;
+  // most ids are no URL at all: no parse for them (schemes are case-insensitive)
+  if (!HTTP_SCHEME.test(id)) return false;
   const url = URL.parse(id);
   if (!url) return false;
   return url.protocol === 'https:' || (url.protocol === 'http:' && cimd.dangerouslyAllowPrivateNetwork && isLoopbackHost(url.hostname));
@@ -138,8 +142,7 @@ export function metadataDocumentSettings(
 export function watchMetadataDocuments(provider: Provider, cimd: CimdConfig, log: Logger, audit: AuditLog): void {
   const Client = provider.Client as unknown as { find(id: string): Promise<Client | undefined> };
   const find = Client.find.bind(Client);
-  Client.find = async (id: string) => {
-    if (!isMetadataDocumentId(id, cimd)) return find(id);
+  const findDocument = async (id: string) => {
     try {
       if (id.startsWith('http:')) return (await resolveClientByMetadataDocument(provider, id)) as Client;
       return await find(id);
@@ -159,6 +162,8 @@ export function watchMetadataDocuments(provider: Provider, cimd: CimdConfig, log
       throw err;
     }
   };
+  // a registered client's id goes straight to the engine's own find, without an async frame
+  Client.find = (id: string) => (isMetadataDocumentId(id, cimd) ? findDocument(id) : find(id));
 }
 
 /** The request being served, if any (oidc-provider's current context). */

@@ -44,47 +44,60 @@ export function errorBoundary(render: Render, log: Logger): Middleware {
     ctx.set('Cache-Control', 'no-store');
   };
 
-  return async (ctx, next) => {
-    try {
-      await next();
-      if (unavailable && ctx.status < 500) {
-        unavailable = false;
-        log.info({ requestId: ctx.state.requestId }, 'the store can be reached again');
-      }
-      // the engine's own 503: the store failed inside it (src/provider/adapter.ts StoreUnavailable,
-      // the token limit) and it answered, or an upstream identity provider is away
-      if (ctx.status === 503) {
-        const body = ctx.body as { error_description?: unknown } | undefined;
-        if (body?.error_description === STORE_UNAVAILABLE_DESCRIPTION) storeUnavailable(ctx, ENGINE_STORE_UNAVAILABLE);
-        else if (!ctx.response.get('Retry-After')) ctx.set('Retry-After', String(STORE_RETRY_AFTER));
-      }
-    } catch (err) {
-      const requestId = ctx.state.requestId as string | undefined;
-      if (isStoreUnavailable(err)) {
-        storeUnavailable(ctx, err as Error);
-        if (ctx.accepts('json', 'html') === 'html') {
-          render(ctx, 'error', { title: 'Temporarily unavailable', message: 'The service is temporarily unavailable. Try again in a few seconds.', ...(requestId ? { requestId } : {}) }, 503);
-        } else {
-          ctx.status = 503;
-          ctx.body = { error: 'temporarily_unavailable', error_description: STORE_UNAVAILABLE_DESCRIPTION };
-        }
-        return;
-      }
-      let status = 500;
-      let title = 'Something went wrong';
-      let message = 'Something went wrong while handling your request. Go back to the app and try again.';
-      if (err instanceof PageError) {
-        ({ status, title, message } = err);
-      } else if (err instanceof FormBodyError) {
-        status = err.status;
-        title = 'Invalid request';
-        message = 'The form could not be read. Go back and try again.';
-      } else {
-        const e = err as Error;
-        const hint = operatorHint(e);
-        log.error({ requestId, err: { name: e?.name, message: e?.message, stack: e?.stack }, ...(hint ? { hint } : {}) }, 'unhandled error');
-      }
-      render(ctx, 'error', { title, message, ...(requestId ? { requestId } : {}) }, status);
+  const answered = (ctx: Context): void => {
+    if (unavailable && ctx.status < 500) {
+      unavailable = false;
+      log.info({ requestId: ctx.state.requestId }, 'the store can be reached again');
     }
+    // the engine's own 503: the store failed inside it (src/provider/adapter.ts StoreUnavailable,
+    // the token limit) and it answered, or an upstream identity provider is away
+    if (ctx.status === 503) {
+      const body = ctx.body as { error_description?: unknown } | undefined;
+      if (body?.error_description === STORE_UNAVAILABLE_DESCRIPTION) storeUnavailable(ctx, ENGINE_STORE_UNAVAILABLE);
+      else if (!ctx.response.get('Retry-After')) ctx.set('Retry-After', String(STORE_RETRY_AFTER));
+    }
+  };
+
+  const failed = (ctx: Context, err: unknown): void => {
+    const requestId = ctx.state.requestId as string | undefined;
+    if (isStoreUnavailable(err)) {
+      storeUnavailable(ctx, err as Error);
+      if (ctx.accepts('json', 'html') === 'html') {
+        render(ctx, 'error', { title: 'Temporarily unavailable', message: 'The service is temporarily unavailable. Try again in a few seconds.', ...(requestId ? { requestId } : {}) }, 503);
+      } else {
+        ctx.status = 503;
+        ctx.body = { error: 'temporarily_unavailable', error_description: STORE_UNAVAILABLE_DESCRIPTION };
+      }
+      return;
+    }
+    let status = 500;
+    let title = 'Something went wrong';
+    let message = 'Something went wrong while handling your request. Go back to the app and try again.';
+    if (err instanceof PageError) {
+      ({ status, title, message } = err);
+    } else if (err instanceof FormBodyError) {
+      status = err.status;
+      title = 'Invalid request';
+      message = 'The form could not be read. Go back and try again.';
+    } else {
+      const e = err as Error;
+      const hint = operatorHint(e);
+      log.error({ requestId, err: { name: e?.name, message: e?.message, stack: e?.stack }, ...(hint ? { hint } : {}) }, 'unhandled error');
+    }
+    render(ctx, 'error', { title, message, ...(requestId ? { requestId } : {}) }, status);
+  };
+
+  // one promise a request, not an async frame around the rest of the chain
+  return (ctx, next) => {
+    let rest: Promise<unknown>;
+    try {
+      rest = next();
+    } catch (err) {
+      rest = Promise.reject(err as Error);
+    }
+    return rest.then(
+      () => answered(ctx),
+      (err: unknown) => failed(ctx, err),
+    );
   };
 }

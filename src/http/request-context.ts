@@ -19,10 +19,11 @@ export function requestContext(log: Logger, trustIncomingId: boolean, observe?: 
     const incoming = ctx.get('x-request-id');
     const requestId = trustIncomingId && INCOMING_ID.test(incoming) ? incoming : randomUUID();
     ctx.state.requestId = requestId;
-    ctx.set('X-Request-Id', requestId);
-    const started = process.hrtime.bigint();
+    // straight to node's response: koa's `set` builds arrays to normalise what is a string already
+    ctx.res.setHeader('X-Request-Id', requestId);
+    const started = performance.now();
     const done = () => {
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const ms = performance.now() - started;
       observe?.(ctx, ms / 1000);
       line(requestId, ctx.method, ctx.path, ctx.status, Math.round(ms * 10) / 10);
     };

@@ -122,9 +122,11 @@ export function securityHeaders(options: SecurityHeadersOptions): Koa.Middleware
     'Referrer-Policy': 'no-referrer',
     ...hsts,
   };
+  const jsonPairs = Object.entries(forJson);
   const apply = (ctx: Koa.Context): Record<string, string> => {
     const state = ctx.state as FormActionState;
-    const headers: Record<string, string> = isJson(ctx.response.get('Content-Type'))
+    const json = isJson(ctx.res.getHeader('Content-Type'));
+    const headers: Record<string, string> = json
       ? forJson
       : {
           'Content-Security-Policy': Array.isArray(state.formActionSources) && state.formActionSources.length ? buildCsp(state.formActionSources) : DEFAULT_CSP,
@@ -135,9 +137,12 @@ export function securityHeaders(options: SecurityHeadersOptions): Koa.Middleware
           'Permissions-Policy': PERMISSIONS_POLICY,
           ...hsts,
         };
-    if (!ctx.headerSent) {
-      ctx.set(headers);
-      ctx.remove('X-Powered-By');
+    const res = ctx.res;
+    if (!res.headersSent) {
+      // straight to node's response: the values are strings of ours, so koa's `set` (which
+      // normalises any value, building arrays on the way) has nothing to add on every answer
+      for (const [name, value] of json ? jsonPairs : Object.entries(headers)) res.setHeader(name, value);
+      res.removeHeader('X-Powered-By');
     }
     return headers;
   };

@@ -24,12 +24,21 @@ export class StoreUnavailable extends errors.TemporarilyUnavailable {
 }
 
 /** Runs a store call, turning "cannot be reached" into the engine's 503. */
-export async function reachable<T>(call: () => Promise<T>): Promise<T> {
+export function reachable<T>(call: () => Promise<T>): Promise<T> {
+  // one promise a call, not an async frame around it (every store call of the engine comes here)
+  let pending: Promise<T>;
   try {
-    return await call();
+    pending = Promise.resolve(call());
   } catch (err) {
-    throw isStoreUnavailable(err) ? new StoreUnavailable() : err;
+    return Promise.reject(unreachable(err));
   }
+  return pending.then(undefined, (err: unknown) => {
+    throw unreachable(err);
+  });
+}
+
+function unreachable(err: unknown): unknown {
+  return isStoreUnavailable(err) ? new StoreUnavailable() : err;
 }
 
 /** How long an expired device code is kept to answer `expired_token`. */

@@ -13,8 +13,8 @@
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Context } from 'koa';
-import type { AuditLog } from '../audit/events.js';
-import { requestFacts } from '../audit/request-facts.js';
+import type { AuditEvent, AuditLog } from '../audit/events.js';
+import { addRequestFacts, requestFacts } from '../audit/request-facts.js';
 import type { Logger } from '../observability/logger.js';
 
 /** What the engine's token models carry that the audit log may hold (identifiers only). */
@@ -43,21 +43,23 @@ export function auditProviderEvents(provider: Provider, audit: AuditLog, log: Lo
     if (!token || !clientId) return;
     const audience = Array.isArray(token.aud) ? token.aud[0] : (token.aud ?? token.resourceServer?.audience);
     const grantId = token.grantId ?? entities.Grant?.jti;
-    audit.record({
+    // built member by member, not spread from parts: one object of one shape per token, on the
+    // hottest path there is
+    const details: Record<string, string | string[]> = { grantType: grantType.slice(0, 128) };
+    // a JWT's id names it; an opaque token's id IS the token, so it is never recorded
+    if (token.jti && token.resourceServer?.accessTokenFormat === 'jwt') details.jti = token.jti;
+    if (grantId) details.grantId = grantId;
+    details.scopes = (token.scope ?? '').split(' ').filter(Boolean);
+    const event: AuditEvent = {
       event: grantType === 'refresh_token' ? 'token.refreshed' : 'token.issued',
       outcome: 'success',
       actor: token.accountId ?? clientId,
       client: clientId,
-      ...(audience ? { resource: audience } : {}),
-      ...facts(ctx),
-      details: {
-        grantType: grantType.slice(0, 128),
-        // a JWT's id names it; an opaque token's id IS the token, so it is never recorded
-        ...(token.jti && token.resourceServer?.accessTokenFormat === 'jwt' ? { jti: token.jti } : {}),
-        ...(grantId ? { grantId } : {}),
-        scopes: (token.scope ?? '').split(' ').filter(Boolean),
-      },
-    });
+    };
+    if (audience) event.resource = audience;
+    addRequestFacts(event, ctx as unknown as Context);
+    event.details = details;
+    audit.record(event);
   });
 
   provider.on('grant.error', (ctx: KoaContextWithOIDC) => {

@@ -13,7 +13,8 @@ import { wrapGrantHandler } from './grant-handlers.js';
 import { CLIENT_CREDENTIALS, type MachineClients } from '../clients/machine-clients.js';
 
 export function guardClientCredentials(provider: Provider, machine: MachineClients): void {
-  wrapGrantHandler(provider, CLIENT_CREDENTIALS, (handler) => async (ctx: KoaContextWithOIDC) => {
+  wrapGrantHandler(provider, CLIENT_CREDENTIALS, (handler) => (ctx: KoaContextWithOIDC) => {
+    // no async frame of its own: a refusal thrown here reaches the engine's await as a rejection would
     const client = ctx.oidc.client;
     if (!client || !machine.ceiling(client)) {
       throw new errors.UnauthorizedClient('this client may not get tokens without a person (client_credentials)');

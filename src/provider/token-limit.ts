@@ -47,18 +47,19 @@ class DevicePollingLimited extends errors.SlowDown {
 /** Puts the limit in front of every grant type handler the provider has registered. */
 export function limitTokenRequests(provider: Provider, limits: RateLimits): void {
   for (const grantType of [...grantHandlers(provider).keys()]) {
-    wrapGrantHandler(provider, grantType, (handler) => async (ctx: KoaContextWithOIDC) => {
+    wrapGrantHandler(provider, grantType, (handler) => (ctx: KoaContextWithOIDC) => {
       const client = ctx.oidc.client;
-      if (client) {
-        // the store's outage inside the engine is its 503, as the adapter's is (src/provider/adapter.ts)
-        const decision = await reachable(() => limits.token(tokenClientKey(client.clientId, client.clientAuthMethod === 'none', ctx.ip), ctx));
+      if (!client) return handler(ctx);
+      // the store's outage inside the engine is its 503, as the adapter's is (src/provider/adapter.ts);
+      // one promise a token request, not an async frame around the handler
+      return reachable(() => limits.token(tokenClientKey(client.clientId, client.clientAuthMethod === 'none', ctx.ip), ctx)).then((decision) => {
         if (!decision.allowed) {
           limits.logHit(ctx, { limit: 'tokenPerClient', key: 'client', retryAfterMs: decision.retryAfterMs }, { clientId: client.clientId });
           ctx.set('Retry-After', String(retryAfterSeconds(decision.retryAfterMs)));
           throw grantType === DEVICE_GRANT ? new DevicePollingLimited(decision.retryAfterMs) : new TokenRequestsLimited(decision.retryAfterMs);
         }
-      }
-      return handler(ctx);
+        return handler(ctx);
+      });
     });
   }
 }

@@ -17,7 +17,7 @@ import { createAuditLog, type ChainedAuditLog } from '../../src/audit/log.js';
 import type { AuditEvent } from '../../src/audit/events.js';
 import { CHAIN_INDEX, readCheckpoint } from '../../src/audit/checkpoints.js';
 import { fileSource, sinkFileSource, sinkFiles, verifySource } from '../../src/audit/read.js';
-import { canonicalJson, genesisHash, recordHash, sealRecord, serializeRecord, sha256Hex as sha256 } from '../../src/audit/record.js';
+import { canonicalJson, genesisHash, recordHash, sealAuditRecord, sealRecord, serializeRecord, sha256Hex as sha256, type UnsealedRecord } from '../../src/audit/record.js';
 import { ROTATED_FILE } from '../../src/audit/sinks.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { auditConfig, capturedLogger, forge, sampleEvent } from './support.js';
@@ -99,8 +99,27 @@ describe('one chain in the file sink', () => {
     for (const line of original) {
       const { hash, ...body } = JSON.parse(line) as Record<string, unknown>;
       assert.deepEqual(sealRecord(body), { hash, line });
+      assert.deepEqual(sealAuditRecord(body as UnsealedRecord), { hash, line });
       assert.equal(recordHash(body), hash);
     }
+    // every member a record may have, the optional ones too, in an order of their own
+    const full: UnsealedRecord = {
+      time: '2026-12-05T07:05:47.930Z',
+      details: { scopes: ['notes:read', 'notes:write'], grantType: 'client_credentials', n: 3, ok: false, 'z\u00e9': 'é "quoted" \\ \n' } as never,
+      source: '127.0.0.1',
+      seq: 7,
+      resource: 'https://notes.example.com/mcp',
+      requestId: 'r-1',
+      prev: 'b'.repeat(64),
+      outcome: 'failure',
+      lost: 2,
+      event: 'token.issued',
+      client: 'c',
+      chain: 'vm-1',
+      audit: 1,
+      actor: 'a\u2028b',
+    };
+    assert.deepEqual(sealAuditRecord(full), sealRecord(full as unknown as Record<string, unknown>));
     const odd = { audit: 1, prev: 'a'.repeat(64), zeta: [1, 'two', null], alpha: { 'b\u00e9': 'é', a: -0, n: undefined }, hashx: 'after hash' };
     assert.deepEqual(sealRecord(odd), { hash: recordHash(odd), line: serializeRecord({ ...odd, hash: recordHash(odd) }) });
   });
