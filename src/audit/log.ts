@@ -17,6 +17,7 @@ import type { Store } from '../../adapters/contract.js';
 import type { Config } from '../config/schema.js';
 import { redisConnection } from '../config/redis.js';
 import type { Logger } from '../observability/logger.js';
+import { isoNow } from '../observability/iso-now.js';
 import { auditEventSchema, FORBIDDEN_DETAIL_KEYS, plainAuditEvent, type AuditEvent, type AuditLog } from './events.js';
 import { CheckpointWriter, registerChain } from './checkpoints.js';
 import { pruneAuditFiles } from './retention.js';
@@ -90,6 +91,12 @@ export function checkAuditEvent(input: unknown): Checked {
     if (looksLikeToken(details[key])) return { ok: false, field: `details.${key}`, reason: 'the value looks like a token' };
   }
   return { ok: true, event };
+}
+
+/** What a refusal names the refused event by (worked out only for a refusal). */
+function eventName(input: unknown): string | undefined {
+  const event = (input as { event?: unknown } | undefined)?.event;
+  return typeof event === 'string' ? event.slice(0, 64) : undefined;
 }
 
 /** The event's own string fields, in the order a refusal names the first offending one. */
@@ -241,14 +248,13 @@ export function createAuditLog(options: AuditLogOptions): ChainedAuditLog {
     },
     record(input: AuditEvent): void {
       try {
-        const name = typeof (input as { event?: unknown })?.event === 'string' ? String((input as { event: string }).event).slice(0, 64) : undefined;
         if (closing) {
-          log.warn({ event: 'audit.refused', auditEvent: name, field: '(log)', reason: 'the audit log is closed' }, 'audit event refused');
+          log.warn({ event: 'audit.refused', auditEvent: eventName(input), field: '(log)', reason: 'the audit log is closed' }, 'audit event refused');
           return;
         }
         const checked = checkAuditEvent(input);
         if (!checked.ok) {
-          log.warn({ event: 'audit.refused', auditEvent: name, field: checked.field, reason: checked.reason }, 'audit event refused');
+          log.warn({ event: 'audit.refused', auditEvent: eventName(input), field: checked.field, reason: checked.reason }, 'audit event refused');
           return;
         }
         if ((waiting?.records.length ?? 0) + (writing?.records.length ?? 0) >= MAX_PENDING) {
@@ -256,7 +262,7 @@ export function createAuditLog(options: AuditLogOptions): ChainedAuditLog {
           return;
         }
         waiting ??= newBatch();
-        waiting.records.push({ event: checked.event, time: new Date().toISOString() });
+        waiting.records.push({ event: checked.event, time: isoNow() });
         recorded++;
         if (!writing && !starting) {
           // the batch starts once the I/O callbacks of this turn of the event loop have run, so

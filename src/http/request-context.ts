@@ -16,8 +16,8 @@ export function requestContext(log: Logger, trustIncomingId: boolean, observe?: 
   // the line's fields are fixed and never secret: no redaction to pay for
   const line = requestLineWriter(log);
   return (ctx, next) => {
-    const incoming = ctx.get('x-request-id');
-    const requestId = trustIncomingId && INCOMING_ID.test(incoming) ? incoming : randomUUID();
+    const incoming = trustIncomingId ? ctx.get('x-request-id') : '';
+    const requestId = incoming && INCOMING_ID.test(incoming) ? incoming : randomUUID();
     ctx.state.requestId = requestId;
     // straight to node's response: koa's `set` builds arrays to normalise what is a string already
     ctx.res.setHeader('X-Request-Id', requestId);

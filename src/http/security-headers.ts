@@ -102,6 +102,8 @@ export function formActionSourceFor(url: string): string | undefined {
 export function isJson(contentType: unknown): boolean {
   // koa's response.get answers undefined for a header never set
   if (typeof contentType !== 'string') return false;
+  // what koa and the engine set for every JSON answer
+  if (contentType === 'application/json; charset=utf-8') return true;
   const semicolon = contentType.indexOf(';');
   return (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase() === 'application/json';
 }

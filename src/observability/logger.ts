@@ -6,6 +6,7 @@
  * query string, body, cookie or Authorization header.
  */
 import { pino, type Logger } from 'pino';
+import { isoNow } from './iso-now.js';
 
 export type { Logger };
 
@@ -145,6 +146,6 @@ export function requestLineWriter(log: Logger): RequestLineWriter {
   };
   return (requestId, method, path, status, ms) => {
     if (pending === '') setImmediate(flush);
-    pending += `{"level":${level},"time":"${new Date().toISOString()}","service":${service},"requestId":${JSON.stringify(requestId)},"method":${JSON.stringify(method)},"path":${JSON.stringify(path)},"status":${status},"ms":${ms},"msg":"request"}\n`;
+    pending += `{"level":${level},"time":"${isoNow()}","service":${service},"requestId":${JSON.stringify(requestId)},"method":${JSON.stringify(method)},"path":${JSON.stringify(path)},"status":${status},"ms":${ms},"msg":"request"}\n`;
   };
 }
