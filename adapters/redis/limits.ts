@@ -130,6 +130,9 @@ interface Waiting {
   reject(err: unknown): void;
 }
 
+/** The steps of a hit answered from a share: none. */
+const NO_CALLS = (): Call[] => [];
+
 /** Most steps in one script call (a turn's batches beyond it go in further calls). */
 const MAX_STEPS_PER_CALL = 512;
 /** Rate-limit keys whose Redis keys are kept, not hashed again (the cache starts afresh when full). */
@@ -215,14 +218,15 @@ export class RedisRateCounters implements RateCounters {
   #sharedHit(key: string, rule: RateRule, now: number): Promise<RateDecision> {
     const shared = this.#sharedKey(key, now);
     shared.count++;
+    const member = takeFrom(shared, now);
+    if (member !== undefined) {
+      // no round trip, but not within this turn either: answered when the turn's steps are sent,
+      // as the hits that wait for one are (one promise, the busy key's every request)
+      const decision: RateDecision = { allowed: true, retryAfterMs: 0, hit: member };
+      return new Promise<RateDecision>((resolve, reject) => this.#enqueue({ calls: NO_CALLS, resolve: () => resolve(decision), reject }));
+    }
     return new Promise<RateDecision>((resolve, reject) => {
       const answer = (decision: RateDecision | Error) => (decision instanceof Error ? reject(decision) : resolve(decision));
-      const member = takeFrom(shared, now);
-      if (member !== undefined) {
-        // no round trip, but not within this turn either: the same as the hits that wait for one
-        this.#send(() => []).then(() => answer({ allowed: true, retryAfterMs: 0, hit: member }), reject);
-        return;
-      }
       if (shared.asking) {
         shared.asking.hits.push(answer);
         return;
@@ -295,9 +299,11 @@ export class RedisRateCounters implements RateCounters {
 
   /** Sends steps at the end of this turn with the others asked for in it; answers theirs. */
   #send(calls: () => Call[]): Promise<unknown[]> {
-    return new Promise<unknown[]>((resolve, reject) => {
-      if (this.#waiting.push({ calls, resolve, reject }) === 1) setImmediate(() => this.#flush());
-    });
+    return new Promise<unknown[]>((resolve, reject) => this.#enqueue({ calls, resolve, reject }));
+  }
+
+  #enqueue(waiting: Waiting): void {
+    if (this.#waiting.push(waiting) === 1) setImmediate(() => this.#flush());
   }
 
   /** Sends the turn's batches, as few script calls as fit (on a Cluster, one call a step). */
