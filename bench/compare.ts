@@ -5,12 +5,12 @@
  *
  *   git worktree add /tmp/before <commit> && ln -s "$PWD/node_modules" /tmp/before/node_modules
  *   (cd /tmp/before && npx tsc -p tsconfig.json)
- *   npm run bench:compare -- /tmp/before .              STORE=sqlite|redis ROUNDS=10 SECONDS=4
+ *   npm run bench:compare -- /tmp/before .              STORE=sqlite|redis ROUNDS=10 SECONDS=4 WARMUP=15
  *   npm run bench:compare -- . '.|LOG_LEVEL=warn'       a build with environment of its own
  *
  * A build is a directory holding a built mcp-authz (dist/src/main.js), optionally followed by
  * `|NAME=value;NAME=value`. Every server is pinned to core 0 and autocannon to core 1; after a
- * warm-up round each, rounds alternate (the order flipped every round). Reported per build: median
+ * warm-up round each (WARMUP, 15 s), rounds alternate (the order flipped every round). Reported per build: median
  * tokens/s, the median of its per-round ratios to the bare engine, and its CPU per token (all
  * threads, and the main thread), median and lowest: on a noisy machine the lowest is the least
  * disturbed. Not part of `npm run bench`; writes nothing to bench/results.
@@ -24,6 +24,7 @@ import { issuanceLoad, startBareEngine, startMcpAuthz, writeIssuanceConfig, type
 const STORE = (process.env.STORE ?? 'sqlite') as StoreKind;
 const ROUNDS = Number(process.env.ROUNDS ?? 10);
 const SECONDS = Number(process.env.SECONDS ?? 4);
+const WARMUP = Number(process.env.WARMUP ?? 15);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 10);
 
 interface Build {
@@ -33,7 +34,7 @@ interface Build {
 }
 
 function usage(problem: string): never {
-  console.error(`bench/compare: ${problem}\nusage: npm run bench:compare -- <build dir>[|NAME=value;...] ...   (STORE=sqlite|redis ROUNDS SECONDS CONNECTIONS)`);
+  console.error(`bench/compare: ${problem}\nusage: npm run bench:compare -- <build dir>[|NAME=value;...] ...   (STORE=sqlite|redis ROUNDS SECONDS WARMUP CONNECTIONS)`);
   process.exit(2);
 }
 
@@ -51,7 +52,7 @@ function parseBuild(spec: string): Build {
 }
 
 if (STORE !== 'sqlite' && STORE !== 'redis') usage(`STORE must be sqlite or redis, not ${STORE}`);
-for (const [name, value] of [['ROUNDS', ROUNDS], ['SECONDS', SECONDS], ['CONNECTIONS', CONNECTIONS]] as const) {
+for (const [name, value] of [['ROUNDS', ROUNDS], ['SECONDS', SECONDS], ['WARMUP', WARMUP], ['CONNECTIONS', CONNECTIONS]] as const) {
   if (!Number.isInteger(value) || value < 1) usage(`${name} must be a whole number of at least 1`);
 }
 const builds = process.argv.slice(2).map(parseBuild);
@@ -78,7 +79,7 @@ try {
   }
   const load = (server: Server) => issuanceLoad(server.url, CONNECTIONS, SECONDS);
   console.error(`compare on ${STORE}: ${servers.length} servers, ${ROUNDS} alternating rounds of ${SECONDS} s, ${CONNECTIONS} connections`);
-  const rounds = await alternate(servers.map((server) => ({ server, load: load(server) })), ROUNDS, SECONDS);
+  const rounds = await alternate(servers.map((server) => ({ server, load: load(server) })), ROUNDS, WARMUP);
   for (const [i, server] of servers.entries()) {
     const own = rounds[i]!;
     const { requestsPerSecond, p99Ms, cpuMicrosPerRequest, mainThreadMicrosPerRequest, errors } = summary(own);

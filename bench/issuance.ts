@@ -3,12 +3,13 @@
  * next to a bare oidc-provider (bench/bare-oidc-provider.ts) with the same store kind, client,
  * resource and algorithm, in the same run.
  *
- *   npm run bench:issuance          (STORES=sqlite,redis ROUNDS=6 SECONDS=5 CONNECTIONS=10)
+ *   npm run bench:issuance          (STORES=sqlite,redis ROUNDS=6 SECONDS=5 WARMUP=15 CONNECTIONS=10)
  *
  * Both servers are processes of their own pinned to core 0, the load generator (autocannon,
- * closed loop, keep-alive) to core 1; after a warm-up round each, rounds alternate between
- * them. mcp-authz runs as `mcp-authz serve` does, with every default on: the audit trail (file
- * sink, or the Redis stream on Redis), rate limits, request logs (to a file). Only the per-client
+ * closed loop, keep-alive) to core 1; after a warm-up round each (15 s: both servers take 10–15 s of
+ * load to reach their steady speed, docs/performance.md), rounds alternate between them.
+ * mcp-authz runs as `mcp-authz serve` does, with every default on: the audit trail (the default
+ * file sink, on either store), rate limits, request logs (to a file). Only the per-client
  * token budget is raised, or one client would be refused after 600 tokens a minute: the limit
  * is still counted on every request. Reported: median tokens/s, p99, server CPU per token, and
  * the median of the per-round ratios. Results: bench/results/issuance-<store>.json.
@@ -22,7 +23,14 @@ import { issuanceLoad, startBareEngine, startMcpAuthz, writeIssuanceConfig, type
 const STORES = (process.env.STORES ?? 'sqlite,redis').split(',') as StoreKind[];
 const ROUNDS = Number(process.env.ROUNDS ?? 6);
 const SECONDS = Number(process.env.SECONDS ?? 5);
+const WARMUP = Number(process.env.WARMUP ?? 15);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 10);
+for (const [name, value] of [['ROUNDS', ROUNDS], ['SECONDS', SECONDS], ['WARMUP', WARMUP], ['CONNECTIONS', CONNECTIONS]] as const) {
+  if (!Number.isInteger(value) || value < 1) {
+    console.error(`bench/issuance: ${name} must be a whole number of at least 1`);
+    process.exit(2);
+  }
+}
 
 async function benchmark(store: StoreKind) {
   const dir = mkdtempSync(join(tmpdir(), `mcp-authz-bench-${store}-`));
@@ -31,11 +39,11 @@ async function benchmark(store: StoreKind) {
   const ours = await startMcpAuthz({ dataDir: join(dir, 'ours'), redisUrl: redis?.url, configFile: writeIssuanceConfig(dir), logFile: join(dir, 'mcp-authz.log') });
   const load = (url: string) => issuanceLoad(url, CONNECTIONS, SECONDS);
   try {
-    console.error(`issuance on ${store}: ${ROUNDS} alternating rounds of ${SECONDS} s, ${CONNECTIONS} connections`);
-    const [bareRounds, ourRounds] = await alternate([{ server: bare, load: load(bare.url) }, { server: ours, load: load(ours.url) }], ROUNDS, SECONDS);
+    console.error(`issuance on ${store}: a ${WARMUP} s warm-up each, then ${ROUNDS} alternating rounds of ${SECONDS} s, ${CONNECTIONS} connections`);
+    const [bareRounds, ourRounds] = await alternate([{ server: bare, load: load(bare.url) }, { server: ours, load: load(ours.url) }], ROUNDS, WARMUP);
     const result = {
       store,
-      method: { rounds: ROUNDS, seconds: SECONDS, connections: CONNECTIONS, pinning: 'servers on core 0, autocannon (and Redis) on core 1' },
+      method: { rounds: ROUNDS, seconds: SECONDS, warmupSeconds: WARMUP, connections: CONNECTIONS, pinning: 'servers on core 0, autocannon (and Redis) on core 1' },
       bare: summary(bareRounds!),
       mcpAuthz: summary(ourRounds!),
       ratio: Number(pairedRatio(bareRounds!, ourRounds!).toFixed(3)),
