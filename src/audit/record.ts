@@ -133,12 +133,24 @@ export function sealRecord(body: Record<string, unknown>): { hash: string; line:
 export type UnsealedRecord = Omit<AuditRecord, 'hash'>;
 
 /**
- * Every member a record may have (the schema is strict), in canonical order, each with its
- * `"key":` prefix: the writer's records need no sorting of their own.
+ * Every member a record may have (the schema is strict) but `hash`, in canonical order, each with
+ * its `"key":` prefix, split where `hash` goes: the writer's records need no sorting of their own.
  */
-const RECORD_MEMBERS: readonly (readonly [key: keyof AuditRecord, prefix: string])[] = (Object.keys(auditRecordSchema.shape) as (keyof AuditRecord)[])
-  .sort()
-  .map((key) => [key, `${JSON.stringify(key)}:`] as const);
+const [MEMBERS_BEFORE_HASH, MEMBERS_AFTER_HASH] = ((): [readonly (readonly [keyof UnsealedRecord, string])[], readonly (readonly [keyof UnsealedRecord, string])[]] => {
+  const keys = (Object.keys(auditRecordSchema.shape) as (keyof AuditRecord)[]).sort();
+  const member = (key: keyof AuditRecord) => [key as keyof UnsealedRecord, `${JSON.stringify(key)}:`] as const;
+  return [keys.filter((key) => key < 'hash').map(member), keys.filter((key) => key > 'hash').map(member)];
+})();
+
+/** The canonical members of `body` among `members`, joined by commas (undefined ones left out). */
+function knownMembers(body: UnsealedRecord, members: readonly (readonly [keyof UnsealedRecord, string])[]): string {
+  let out = '';
+  for (const [key, prefix] of members) {
+    const value = body[key];
+    if (value !== undefined) out += (out ? ',' : '') + prefix + (typeof value === 'string' ? JSON.stringify(value) : canonicalJson(value));
+  }
+  return out;
+}
 
 /**
  * {@link sealRecord} for the writer's own records, which hold only the record's members (the
@@ -147,20 +159,8 @@ const RECORD_MEMBERS: readonly (readonly [key: keyof AuditRecord, prefix: string
  * an object, and it is canonicalised as any other value.
  */
 export function sealAuditRecord(body: UnsealedRecord): { hash: string; line: string } {
-  let head = '';
-  let tail = '';
-  let past = false;
-  for (const [key, prefix] of RECORD_MEMBERS) {
-    if (key === 'hash') {
-      past = true;
-      continue;
-    }
-    const value = body[key as keyof UnsealedRecord];
-    if (value === undefined) continue;
-    const part = prefix + (typeof value === 'string' ? JSON.stringify(value) : canonicalJson(value));
-    if (past) tail += (tail ? ',' : '') + part;
-    else head += (head ? ',' : '') + part;
-  }
+  const head = knownMembers(body, MEMBERS_BEFORE_HASH);
+  const tail = knownMembers(body, MEMBERS_AFTER_HASH);
   const hash = sha256Hex(`${body.prev}\n{${head}${head && tail ? ',' : ''}${tail}}`);
   return { hash, line: `{${head}${head ? ',' : ''}"hash":${JSON.stringify(hash)}${tail ? ',' : ''}${tail}}` };
 }

@@ -6,12 +6,9 @@ import type { Context } from 'koa';
 import type { AuditEvent } from './events.js';
 
 export function requestFacts(ctx: Pick<Context, 'ip' | 'state'> | undefined): Pick<AuditEvent, 'requestId' | 'source'> {
-  if (!ctx) return {};
-  const requestId = (ctx.state as { requestId?: unknown } | undefined)?.requestId;
-  return {
-    ...(typeof requestId === 'string' && requestId ? { requestId } : {}),
-    ...(ctx.ip ? { source: ctx.ip } : {}),
-  };
+  const facts: Pick<AuditEvent, 'requestId' | 'source'> = {};
+  addRequestFacts(facts, ctx);
+  return facts;
 }
 
 /** {@link requestFacts} written into `event` itself (the token path: no object to spread). */

@@ -88,16 +88,9 @@ export function errorBoundary(render: Render, log: Logger): Middleware {
   };
 
   // one promise a request, not an async frame around the rest of the chain
-  return (ctx, next) => {
-    let rest: Promise<unknown>;
-    try {
-      rest = next();
-    } catch (err) {
-      rest = Promise.reject(err as Error);
-    }
-    return rest.then(
+  return (ctx, next) =>
+    next().then(
       () => answered(ctx),
       (err: unknown) => failed(ctx, err),
     );
-  };
 }

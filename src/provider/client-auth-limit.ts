@@ -17,7 +17,7 @@
  * the right credentials from another. Requests without credentials (public clients) are not
  * counted here, nor are a secret's credentials (HTTP Basic, `client_id` and `client_secret`)
  * that reached a grant in the last five minutes: sent again, they are no guess (src/http/limits.ts
- * `clientAuth`). An assertion is single-use, so it is always counted.
+ * `knownCredentials`). An assertion is single-use, so it is always counted.
  */
 import type { Context, Middleware, Next } from 'koa';
 import { adjustFormParams } from '../http/form-params.js';
