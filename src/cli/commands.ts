@@ -13,6 +13,7 @@ import { runAuditCommand } from './audit-commands.js';
 import type { AuditLog } from '../audit/events.js';
 import { createAuditLog } from '../audit/log.js';
 import { createLogger } from '../observability/logger.js';
+import { registerEngineFix } from '../provider/engine-fix-hook.js';
 
 export interface CommandIO {
   stdin: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (mode: boolean) => unknown };
@@ -27,7 +28,9 @@ export interface CommandIO {
 
 export async function runCommand(commandLine: CommandLine, config: Config, io: CommandIO): Promise<number> {
   if (commandLine.command === 'serve') {
-    // loaded only to serve: account and key commands need neither koa nor oidc-provider
+    // loaded only to serve: account and key commands need neither koa nor oidc-provider, nor
+    // the module hook that applies our one fix to the engine as it loads (src/provider/engine-fix.ts)
+    registerEngineFix();
     const { serve } = await import('../serve.js');
     return serve(config, io);
   }
