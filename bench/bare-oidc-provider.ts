@@ -8,12 +8,18 @@
  *
  *   node dist/bench/bare-oidc-provider.js <port> <sqlite DIR | redis URL>
  *
- * Prints `listening <issuer>` once it serves.
+ * Prints `listening <issuer>` once it serves. The engine is oidc-provider as published; with
+ * BARE_ENGINE_FIX=1 it loads with the one fix mcp-authz applies to it (src/provider/engine-fix.ts),
+ * which shows how much of a ratio is our code and how much is that fix (docs/performance.md).
  */
-import Provider, { type Adapter, type AdapterPayload } from 'oidc-provider';
+import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { generateKeyPair, exportJWK } from 'jose';
 import { openStore } from '../adapters/index.js';
+import { registerEngineFix } from '../src/provider/engine-fix-hook.js';
 import { BENCH_CLIENT, BENCH_RESOURCE, BENCH_SCOPES, BENCH_SECRET, FLOW_CLIENT, FLOW_REDIRECT, DEVICE_CLIENT } from './fixtures.js';
+
+if (process.env.BARE_ENGINE_FIX === '1') registerEngineFix();
+const { default: Provider } = await import('oidc-provider');
 
 const [portArg, kind, where] = process.argv.slice(2);
 const port = Number(portArg);
