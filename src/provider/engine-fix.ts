@@ -1,16 +1,16 @@
 /**
  * One fix to oidc-provider, applied as its module loads (a Node.js module hook, registered by
- * src/main.ts before anything imports the engine): `ctx.oidc` is defined with one getter shared
- * by every request instead of a new closure per request.
+ * `mcp-authz serve` before it loads the engine: src/provider/engine-fix-hook.ts): `ctx.oidc` is
+ * defined with one getter shared by every request instead of a new closure per request.
  *
  * Why: the engine's `ensureOIDC` gives every request's koa context an accessor whose getter is a
- * closure made for that request. V8's inline caches at the sites reading `ctx.oidc` then hold the
- * context (the accessor's holder) from old space, and the young-generation collector treats such
- * references as live: each request's whole graph (context, request, response, OIDCContext,
- * headers) survives two scavenges, is promoted, and waits for a full collection. Measured on the
- * token endpoint: ~9–12 KB promoted a request, scavenges of 5–8 ms every ~125 requests, ~15 % of
- * the server's CPU (docs/performance.md, "Ninth round"). With a shared getter nothing a request
- * allocates outlives it.
+ * function made for that request. With it, each request's whole graph (context, request,
+ * response, OIDCContext, headers) survives two scavenges, is promoted, and waits for a full
+ * collection: ~9–12 KB a request, scavenges of 5–8 ms every ~125 requests, ~15 % of the server's
+ * CPU on the token endpoint. As far as we can tell, V8's inline caches at the sites reading
+ * `ctx.oidc` keep the context (the holder of an accessor seen once) from old space, which a
+ * scavenge treats as live. With one shared getter nothing is promoted (docs/performance.md,
+ * "Ninth round", bisected on a minimal Provider).
  *
  * The getter keeps the engine's behaviour: `ctx.oidc` is a non-configurable accessor, its
  * OIDCContext made on first read, once per context. The fix applies only to the exact code it
